@@ -1,0 +1,176 @@
+"""The Session: everything a user can set, as one immutable value.
+
+Every edit produces a new Session through :func:`dataclasses.replace`; undo and redo are a
+stack of Sessions, and ``compute(session)`` turns one into a Result. Arrays inside a Session
+are read-only copies, so a Session can be shared between the GUI thread and the worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+EMBEDDING_SOURCES = ("one-hot", "builtin", "random", "model")
+POSITIONAL_ENCODINGS = ("none", "sinusoidal", "learned")
+POSITIONAL_MODES = ("add", "concat")
+PROJECTION_PRESETS = ("identity", "orthogonal", "scaled", "model")
+COLORMAPS = ("viridis", "cividis", "magma", "coolwarm")
+
+DEFAULT_TEXT = "The dog chased the cat off the table."
+D_MODEL_RANGE = (2, 64)
+MAX_HEADS = 12
+TEMPERATURE_RANGE = (0.05, 20.0)
+
+
+def _frozen(a, name: str) -> np.ndarray:
+    """Return a read-only float64 C-contiguous copy of ``a``."""
+    arr = np.array(a, dtype=np.float64, order="C", copy=True)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix, got shape {arr.shape}")
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Head:
+    """One attention head's projections.
+
+    Parameters
+    ----------
+    w_q, w_k : ndarray, shape (d_model, d_head), float64
+        Query and key projections.
+    w_v : ndarray, shape (d_model, d_v), float64
+        Value projection (``d_v == d_head`` everywhere in the explorer).
+    """
+
+    w_q: np.ndarray
+    w_k: np.ndarray
+    w_v: np.ndarray
+
+    def __post_init__(self):
+        for name in ("w_q", "w_k", "w_v"):
+            object.__setattr__(self, name, _frozen(getattr(self, name), name))
+        if self.w_q.shape != self.w_k.shape:
+            raise ValueError(f"w_q {self.w_q.shape} and w_k {self.w_k.shape} differ in shape")
+        if self.w_v.shape[0] != self.w_q.shape[0]:
+            raise ValueError("w_v must have d_model rows like w_q")
+
+    @property
+    def d_model(self) -> int:
+        return self.w_q.shape[0]
+
+    @property
+    def d_head(self) -> int:
+        return self.w_q.shape[1]
+
+    def matrix(self, which: str) -> np.ndarray:
+        """Return ``w_q``, ``w_k`` or ``w_v`` for ``which`` in ``"qkv"``."""
+        return {"q": self.w_q, "k": self.w_k, "v": self.w_v}[which]
+
+    def with_matrix(self, which: str, value) -> Head:
+        """Return a copy with one matrix replaced."""
+        return replace(self, **{f"w_{which}": value})
+
+    def with_weight(self, which: str, row: int, col: int, value: float) -> Head:
+        """Return a copy with one weight changed."""
+        m = np.array(self.matrix(which))
+        m[row, col] = value
+        return self.with_matrix(which, m)
+
+    def __eq__(self, other):
+        if not isinstance(other, Head):
+            return NotImplemented
+        return all(
+            np.array_equal(a, b)
+            for a, b in ((self.w_q, other.w_q), (self.w_k, other.w_k), (self.w_v, other.w_v))
+        )
+
+    __hash__ = None
+
+
+def identity_heads(n_head: int, d_model: int, d_head: int) -> tuple[Head, ...]:
+    """Heads whose projections are the (rectangular) identity."""
+    eye = np.eye(d_model, d_head)
+    return tuple(Head(eye, eye, eye) for _ in range(n_head))
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """How results are drawn. Changing these never reruns attention."""
+
+    colormap: str = "viridis"  # weights colour map; scores use a diverging map
+    show_values: bool = True  # write the value in each cell when there is room
+    show_special: bool = False  # show [CLS] and [SEP] as tokens
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A pretrained encoder a session refers to.
+
+    ``sha256`` identifies the weights file; ``layer`` is the layer whose input vectors feed
+    the workbench when the embedding source is ``"model"``.
+    """
+
+    name: str
+    sha256: str = ""
+    layer: int = 0
+    head: int = 0
+
+
+@dataclass(frozen=True)
+class Session:
+    """Everything a user can set in the explorer.
+
+    ``Session()`` is the default session: the dog/cat/table sentence on built-in embeddings
+    with ``d_model = d_head = 8``, one head, identity projections.
+    """
+
+    text: str = DEFAULT_TEXT
+    embedding: str = "builtin"  # one of EMBEDDING_SOURCES
+    d_model: int = 8  # 2..64 for builtin; the vector size the heads read
+    embedding_seed: int = 0  # seed of the "random" source
+    positional: str = "none"  # one of POSITIONAL_ENCODINGS
+    positional_mode: str = "add"  # "add" to the embedding, or "concat" after it
+    heads: tuple[Head, ...] = field(default_factory=lambda: identity_heads(1, 8, 8))
+    preset: str = "identity"  # preset the sliders reset to (PROJECTION_PRESETS)
+    preset_seed: int = 0  # seed of the "orthogonal" preset
+    preset_scale: float = 1.0  # gain of the "scaled" preset
+    temperature: float = 1.0  # τ: scale = 1/(√d_head · τ)
+    causal: bool = False  # query i may attend only to keys j ≤ i
+    blocked: tuple[tuple[int, int], ...] = ()  # custom mask: (query, key) pairs that are cut
+    selected_head: int = 0
+    selected_query: int | None = None
+    model: ModelRef | None = None
+    view: ViewOptions = field(default_factory=ViewOptions)
+
+    def __post_init__(self):
+        if not isinstance(self.heads, tuple):
+            object.__setattr__(self, "heads", tuple(self.heads))
+        if not self.heads:
+            raise ValueError("a session needs at least one head")
+        if not isinstance(self.blocked, tuple):
+            object.__setattr__(self, "blocked", tuple(tuple(p) for p in self.blocked))
+
+    @property
+    def n_head(self) -> int:
+        return len(self.heads)
+
+    @property
+    def d_head(self) -> int:
+        return self.heads[0].d_head
+
+    @property
+    def head(self) -> Head:
+        """The selected head."""
+        return self.heads[min(self.selected_head, self.n_head - 1)]
+
+    def with_head(self, index: int, head: Head) -> Session:
+        """Return a copy with head ``index`` replaced."""
+        heads = list(self.heads)
+        heads[index] = head
+        return replace(self, heads=tuple(heads))
+
+    def evolve(self, **changes) -> Session:
+        """Shorthand for :func:`dataclasses.replace`."""
+        return replace(self, **changes)
