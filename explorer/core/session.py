@@ -15,7 +15,8 @@ EMBEDDING_SOURCES = ("one-hot", "builtin", "random", "model")
 POSITIONAL_ENCODINGS = ("none", "sinusoidal", "learned")
 POSITIONAL_MODES = ("add", "concat")
 PROJECTION_PRESETS = ("identity", "orthogonal", "scaled", "model")
-COLORMAPS = ("viridis", "cividis", "magma", "coolwarm")
+COLORMAPS = ("viridis", "cividis", "magma", "inferno")  # sequential maps for weights
+SCORE_COLORMAPS = ("CET-D1A", "CET-CBD1")  # diverging maps for signed scores
 
 DEFAULT_TEXT = "The dog chased the cat off the table."
 D_MODEL_RANGE = (2, 64)
@@ -99,7 +100,8 @@ def identity_heads(n_head: int, d_model: int, d_head: int) -> tuple[Head, ...]:
 class ViewOptions:
     """How results are drawn. Changing these never reruns attention."""
 
-    colormap: str = "viridis"  # weights colour map; scores use a diverging map
+    colormap: str = "viridis"  # weights colour map (COLORMAPS)
+    score_colormap: str = "CET-D1A"  # diverging map for signed scores (SCORE_COLORMAPS)
     show_values: bool = True  # write the value in each cell when there is room
     show_special: bool = False  # show [CLS] and [SEP] as tokens
 
