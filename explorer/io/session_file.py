@@ -1,0 +1,315 @@
+"""Session files (``*.attn.json``): load, save, validate and migrate.
+
+A session file is UTF-8 JSON: ``{"format": "attention-explorer-session", "version": 1, ...}``
+followed by one key per :class:`~explorer.core.session.Session` field (see
+``docs/session-format.md``). Loading refuses anything that is not exactly that with one
+:class:`SessionFileError` line, and never runs code from the file: the loader only builds
+numbers, strings, lists and dicts, then checks them against :mod:`explorer.io.schema`.
+
+Saving is atomic: the text goes to a temporary file in the same folder, is flushed and
+fsync'd, then renamed over the target with :func:`os.replace`, so a crash or a full disk
+leaves the old file intact.
+
+Older versions are upgraded by ``_MIGRATIONS``: version N+1 adds ``_MIGRATIONS[N]``, a function
+that turns a version-N document into a version-N+1 one, and keeps a version-N sample in
+``tests/io/data/``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import json
+import os
+import secrets
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from explorer.core.session import Session
+from explorer.io.schema import SessionFileError, decode_session, encode_session
+
+__all__ = [
+    "FORMAT",
+    "MAX_FILE_BYTES",
+    "SUFFIX",
+    "VERSION",
+    "SessionFileError",
+    "load_session",
+    "migrate",
+    "save_session",
+    "session_from_dict",
+    "session_from_json",
+    "session_to_dict",
+    "session_to_json",
+]
+
+FORMAT = "attention-explorer-session"
+VERSION = 1  # the version this code writes
+OLDEST_VERSION = 1  # the oldest version it still reads (through _MIGRATIONS)
+SUFFIX = ".attn.json"
+MAX_FILE_BYTES = 64 * 1024 * 1024  # refused before parsing; a 12-head 768-wide session is ~35 MB
+_HEADER = ("format", "version")
+
+# _MIGRATIONS[v] upgrades a version-v document (a dict, header included) to version v + 1.
+_MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+
+def session_to_dict(session: Session) -> dict:
+    """Return the JSON-ready document for ``session``: header plus one key per field.
+
+    Matrices become lists of rows of Python floats. The dict is not validated; use
+    :func:`session_to_json` or :func:`save_session` to get a checked document.
+    """
+    return {"format": FORMAT, "version": VERSION, **encode_session(session)}
+
+
+def migrate(doc: dict) -> dict:
+    """Upgrade a document of any readable version to :data:`VERSION`.
+
+    Parameters
+    ----------
+    doc : dict
+        A parsed document whose ``"version"`` is an int in ``[OLDEST_VERSION, VERSION]``.
+
+    Returns
+    -------
+    dict
+        The same content in the current version (``doc`` itself when already current).
+    """
+    version = doc["version"]
+    while version < VERSION:
+        doc = _MIGRATIONS[version](dict(doc))
+        version += 1
+        doc["version"] = version
+    return doc
+
+
+def session_from_dict(doc) -> Session:
+    """Check a parsed document, migrate it, and build the Session.
+
+    Raises
+    ------
+    SessionFileError
+        If ``doc`` is not a session document of a readable version, or any field is missing,
+        unknown, of the wrong type, out of range, or inconsistent with another.
+    """
+    if type(doc) is not dict:
+        kind = "an array" if isinstance(doc, list) else type(doc).__name__
+        raise SessionFileError(f"not a session file: the top level is {kind}, not an object")
+    if "format" not in doc:
+        raise SessionFileError('not a session file: no "format" key')
+    if doc["format"] != FORMAT:
+        shown = ascii(doc["format"])[:60]
+        raise SessionFileError(f"not a session file: format is {shown}, expected {FORMAT!r}")
+    version = doc.get("version")
+    if type(version) is not int:
+        raise SessionFileError("the version must be an integer", where="version")
+    if version > VERSION:
+        raise SessionFileError(
+            f"saved by a newer Attention Explorer (format version {version}; "
+            f"this one reads up to version {VERSION})"
+        )
+    if version < OLDEST_VERSION:
+        raise SessionFileError(f"unknown format version {version}", where="version")
+    doc = migrate(doc)
+    return decode_session({k: v for k, v in doc.items() if k not in _HEADER})
+
+
+def session_to_json(session: Session) -> str:
+    """Return the file text for ``session``, checked to load back to an equal Session.
+
+    One matrix row per line keeps files readable and diffable. Floats are written with
+    ``repr``, which reads back as the same float64 bit for bit.
+
+    Raises
+    ------
+    SessionFileError
+        If the session holds something the format cannot store (NaN weights, a value out of
+        range, a field of an unsupported type).
+    """
+    doc = session_to_dict(session)
+    session_from_dict(doc)  # never write a file that would be refused on load
+    return _dump(doc, 0) + "\n"
+
+
+def _dump(obj, indent: int) -> str:
+    if isinstance(obj, (dict, list)) and obj:
+        if isinstance(obj, list) and not any(isinstance(x, (dict, list)) for x in obj):
+            return _scalar(obj)  # a matrix row or an index pair: one line
+        pad = "  " * (indent + 1)
+        if isinstance(obj, dict):
+            items = [f"{pad}{_scalar(k)}: {_dump(v, indent + 1)}" for k, v in obj.items()]
+            brackets = "{}"
+        else:
+            items = [f"{pad}{_dump(v, indent + 1)}" for v in obj]
+            brackets = "[]"
+        return brackets[0] + "\n" + ",\n".join(items) + "\n" + "  " * indent + brackets[1]
+    return _scalar(obj)
+
+
+def _scalar(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+
+
+def _refuse_constant(name: str):
+    raise SessionFileError(f"{name} is not allowed in a session file (numbers must be finite)")
+
+
+def _refuse_duplicates(pairs: list) -> dict:
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise SessionFileError(f"duplicate key {ascii(key)[:60]}")
+        out[key] = value
+    return out
+
+
+def _decode_text(data: bytes) -> str:
+    if data.startswith(codecs.BOM_UTF8):  # some editors add one; it carries no meaning
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or (
+            len(data) >= 4 and ((data[1] == 0 and data[3] == 0) or (data[0] == 0 and data[2] == 0))
+        )
+        hint = " (it looks like UTF-16; save it as UTF-8)" if utf16 else ""
+        raise SessionFileError(f"not UTF-8 text: bad byte at offset {exc.start}{hint}") from None
+
+
+def session_from_json(data: bytes | str) -> Session:
+    """Parse session file content (bytes are decoded as UTF-8) into a Session.
+
+    Raises
+    ------
+    SessionFileError
+        For anything that is not a valid session; see :func:`session_from_dict`.
+    """
+    text = _decode_text(data) if isinstance(data, (bytes, bytearray)) else data
+    if not text.strip():
+        raise SessionFileError("the file is empty")
+    try:
+        doc = json.loads(
+            text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates
+        )
+    except RecursionError:
+        raise SessionFileError("not a session file: nesting is too deep") from None
+    except json.JSONDecodeError as exc:
+        raise SessionFileError(
+            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except SessionFileError:
+        raise
+    except ValueError as exc:
+        # Python refuses to convert integers of more than 4300 digits (CVE-2020-10735).
+        reason = "a number has too many digits" if "digits" in str(exc) else str(exc)
+        raise SessionFileError(f"not valid JSON: {reason}") from None
+    return session_from_dict(doc)
+
+
+def load_session(path: str | os.PathLike, *, max_bytes: int = MAX_FILE_BYTES) -> Session:
+    """Read a session file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``*.attn.json`` file.
+    max_bytes : int
+        Files larger than this are refused before they are read.
+
+    Returns
+    -------
+    Session
+
+    Raises
+    ------
+    SessionFileError
+        With one line naming the file and the problem: unreadable, too large, not UTF-8 JSON,
+        wrong format, future version, or invalid content.
+    """
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise SessionFileError("not a regular file", path=os.fspath(path))
+        if info.st_size > max_bytes:
+            raise SessionFileError(_too_large(info.st_size, max_bytes), path=os.fspath(path))
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)  # bounded even if the file grows meanwhile
+    except OSError as exc:
+        raise SessionFileError(f"cannot read: {_os_reason(exc)}", path=os.fspath(path)) from None
+    if len(data) > max_bytes:
+        raise SessionFileError(_too_large(len(data), max_bytes), path=os.fspath(path))
+    try:
+        return session_from_json(data)
+    except SessionFileError as exc:
+        raise exc.with_path(os.fspath(path)) from None
+
+
+def _too_large(size: int, limit: int) -> str:
+    mb = 1024 * 1024
+    return f"the file is {size / mb:.1f} MB, more than the {limit / mb:g} MB a session may have"
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def save_session(session: Session, path: str | os.PathLike) -> Path:
+    """Write ``session`` to ``path`` atomically.
+
+    The text is written to a temporary file beside the target, flushed and fsync'd, then
+    renamed over the target. If anything fails, the old file is left as it was and the
+    temporary file is removed. Saving through a symbolic link replaces the linked file.
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    SessionFileError
+        If the session cannot be stored, or the folder is not writable, the disk is full, ...
+    """
+    path = Path(path)
+    try:
+        data = session_to_json(session).encode("utf-8")
+    except SessionFileError as exc:
+        raise SessionFileError(f"cannot save: {exc.reason}", exc.where, path=str(path)) from None
+    target = Path(os.path.realpath(path))
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as for
+        # any new file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise SessionFileError(f"cannot save: {_os_reason(exc)}", path=str(path)) from None
+    try:
+        with open(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(OSError):  # keep the permissions of the file we replace
+            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise SessionFileError(f"cannot save: {_os_reason(exc)}", path=str(path)) from None
+        raise
+    _fsync_folder(target.parent)
+    return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
