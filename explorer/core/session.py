@@ -159,6 +159,13 @@ class Session:
         return len(self.heads)
 
     @property
+    def d_in(self) -> int:
+        """Width of the vectors the heads read: ``2 · d_model`` when a positional encoding
+        is concatenated, else ``d_model`` (see ``explorer.core.positional``)."""
+        concat = self.positional != "none" and self.positional_mode == "concat"
+        return 2 * self.d_model if concat else self.d_model
+
+    @property
     def d_head(self) -> int:
         return self.heads[0].d_head
 

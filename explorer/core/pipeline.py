@@ -1,0 +1,267 @@
+"""``compute(session) -> Result``: everything the window draws, from one Session.
+
+The stages follow the seed article and "Attention Is All You Need" (eq. 1)::
+
+    text ─tokenize─► tokens ─embed─► e (T, d_model) ─(+ or ‖ positions)─► x (T, d_in)
+    x ─W_q, W_k, W_v per head─► q, k (n_head, T, d_head), v (n_head, T, d_v)
+    scores = q kᵀ ─× scale─► scaled ─mask (causal, blocked) → -inf─► masked ─softmax─► weights
+    y = weights v (n_head, T, d_v) ─concat heads─► contextual (T, n_head · d_v)
+
+``scale = 1 / (√d_head · τ)`` with the session's temperature τ. The attention itself runs in
+:func:`explorer.core.attention.attention`; the intermediate score matrices are recomputed
+here with NumPy because the pipeline strip shows them.
+
+Everything is float64 (the sizes the window shows are small and the results are then
+identical to a float64 reference). ``compute`` is pure: the same Session gives the same
+Result, and the Result's arrays are read-only so it can be shared across threads.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from explorer.core import attention as _attention
+from explorer.core.embeddings import cosine_matrix, embed
+from explorer.core.positional import combine, positions
+from explorer.core.session import Session
+from explorer.core.tokenizer import Token, tokenize
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """What :func:`compute` returns. ``T`` is the number of visible tokens (may be 0).
+
+    Attributes
+    ----------
+    tokens : tuple of Token
+        The visible tokens (with ``[CLS]``/``[SEP]`` when ``view.show_special``).
+    embedded : ndarray, shape (T, d_model)
+        The static token vectors, before any positional encoding.
+    positions : ndarray, shape (T, d_model), or None
+        The positional vectors (None when the encoding is ``"none"``).
+    x : ndarray, shape (T, d_in)
+        What the heads read: ``embedded``, ``embedded + positions`` or ``[embedded, positions]``.
+    q, k : ndarray, shape (n_head, T, d_head)
+    v : ndarray, shape (n_head, T, d_v)
+    scores : ndarray, shape (n_head, T, T)
+        Raw ``q kᵀ``.
+    scaled : ndarray, shape (n_head, T, T)
+        ``scores · scale``.
+    allowed : ndarray, shape (T, T), bool
+        True where query ``i`` may attend to key ``j`` (causal and blocked pairs removed).
+    masked : ndarray, shape (n_head, T, T)
+        ``scaled`` with ``-inf`` where not allowed: the softmax input.
+    weights : ndarray, shape (n_head, T, T)
+        Softmax of ``masked`` along keys; a row with nothing allowed is all zero.
+    y : ndarray, shape (n_head, T, d_v)
+        ``weights @ v`` per head.
+    contextual : ndarray, shape (T, n_head · d_v)
+        Each token's contextual vector: the heads' outputs concatenated, as multi-head
+        attention does before its output projection (with one head it is simply ``y[0]``).
+    static_similarity : ndarray, shape (T, T)
+        Cosine similarity of ``embedded`` (positions excluded, so one word has one static
+        vector wherever it appears).
+    contextual_similarity : ndarray, shape (T, T)
+        Cosine similarity of ``contextual``.
+    scale : float
+        ``1 / (√d_head · τ)``.
+    timings : dict of str to float
+        Milliseconds per stage: tokenize, embed, project, scores, attention, similarity, total.
+    truncated : bool
+        True when the text had more tokens than the window.
+    notice : str
+        Messages for the user (truncation, one-hot running out of axes), or ``""``.
+    n_total : int
+        Word pieces in the whole text (before truncation, specials not counted).
+    """
+
+    tokens: tuple[Token, ...]
+    embedded: np.ndarray
+    positions: np.ndarray | None
+    x: np.ndarray
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    scores: np.ndarray
+    scaled: np.ndarray
+    allowed: np.ndarray
+    masked: np.ndarray
+    weights: np.ndarray
+    y: np.ndarray
+    contextual: np.ndarray
+    static_similarity: np.ndarray
+    contextual_similarity: np.ndarray
+    scale: float
+    timings: dict[str, float] = field(default_factory=dict)
+    truncated: bool = False
+    notice: str = ""
+    n_total: int = 0
+
+    @property
+    def T(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def n_head(self) -> int:
+        return self.q.shape[0]
+
+    @property
+    def labels(self) -> list[str]:
+        """Token texts, for axis ticks."""
+        return [t.text for t in self.tokens]
+
+
+def attention_scale(d_head: int, temperature: float) -> float:
+    """``1 / (√d_head · τ)``; ValueError unless τ is positive and finite."""
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be positive and finite, got {temperature}")
+    return 1.0 / (math.sqrt(d_head) * temperature)
+
+
+def allowed_mask(T: int, causal: bool, blocked) -> np.ndarray:
+    """Which (query, key) pairs may attend.
+
+    Parameters
+    ----------
+    T : int
+    causal : bool
+        Remove keys after the query (``j > i``).
+    blocked : iterable of (int, int)
+        (query, key) pairs to cut; pairs outside ``0 .. T-1`` are ignored (they may refer to
+        a longer text the user has since shortened).
+
+    Returns
+    -------
+    ndarray, shape (T, T), bool
+    """
+    allowed = np.ones((T, T), dtype=bool)
+    if causal:
+        allowed &= np.tri(T, dtype=bool)
+    for pair in blocked:
+        i, j = (int(a) for a in pair)
+        if 0 <= i < T and 0 <= j < T:
+            allowed[i, j] = False
+    return allowed
+
+
+def _stack(session: Session, d_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Head matrices stacked: (n_head, d_in, d_head) ×2 and (n_head, d_in, d_v)."""
+    shapes = {(h.w_q.shape, h.w_v.shape) for h in session.heads}
+    if len(shapes) != 1:
+        raise ValueError("all heads must have the same shape; call projections.conform()")
+    (rows, _), _ = next(iter(shapes))
+    if rows != d_in:
+        raise ValueError(
+            f"the heads read vectors of width {rows} but the inputs have width {d_in}; "
+            "call explorer.core.projections.conform(session)"
+        )
+    w_q = np.stack([h.w_q for h in session.heads])  # (n_head, d_in, d_head)
+    w_k = np.stack([h.w_k for h in session.heads])  # (n_head, d_in, d_head)
+    w_v = np.stack([h.w_v for h in session.heads])  # (n_head, d_in, d_v)
+    return w_q, w_k, w_v
+
+
+def _freeze(*arrays):
+    for a in arrays:
+        if a is not None:
+            a.setflags(write=False)
+
+
+def compute(session: Session) -> Result:
+    """Run the whole pipeline for one Session.
+
+    Parameters
+    ----------
+    session : Session
+
+    Returns
+    -------
+    Result
+        See :class:`Result` for every field and shape. Empty text gives ``T = 0`` arrays.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent settings: heads that do not fit the input width (call
+        :func:`explorer.core.projections.conform`), a bad temperature, an unknown source,
+        or a model-based source without a loaded model.
+    """
+    clock = time.perf_counter
+    t0 = clock()
+    tok = tokenize(session.text, bool(session.view.show_special))
+    tokens = tok.tokens
+    T = len(tokens)
+    t1 = clock()
+
+    e, embed_notice = embed(session, tok)  # (T, d_model)
+    p = positions(session, tok, e.shape[1])  # (T, d_model) or None
+    x = combine(e, p, session.positional_mode)  # (T, d_in)
+    t2 = clock()
+
+    w_q, w_k, w_v = _stack(session, x.shape[1])
+    n_head, d_head = w_q.shape[0], w_q.shape[2]
+    scale = attention_scale(d_head, float(session.temperature))
+    q = np.matmul(x, w_q)  # (n_head, T, d_head)
+    k = np.matmul(x, w_k)  # (n_head, T, d_head)
+    v = np.matmul(x, w_v)  # (n_head, T, d_v)
+    t3 = clock()
+
+    scores = np.matmul(q, k.transpose(0, 2, 1))  # (n_head, T, T)
+    scaled = scores * scale  # (n_head, T, T)
+    allowed = allowed_mask(T, bool(session.causal), session.blocked)  # (T, T)
+    masked = np.where(allowed, scaled, -np.inf)  # (n_head, T, T)
+    t4 = clock()
+
+    if T:
+        # causal is already inside `allowed`; the kernel gets it as one boolean mask
+        y, weights = _attention.attention(q, k, v, scale=scale, mask=allowed)
+    else:
+        y = np.zeros((n_head, 0, w_v.shape[2]))
+        weights = np.zeros((n_head, 0, 0))
+    t5 = clock()
+
+    contextual = y.transpose(1, 0, 2).reshape(T, -1)  # (T, n_head · d_v)
+    static_sim = cosine_matrix(e)  # (T, T)
+    contextual_sim = cosine_matrix(contextual)  # (T, T)
+    t6 = clock()
+
+    _freeze(e, p, x, q, k, v, scores, scaled, allowed, masked, weights, y)
+    _freeze(contextual, static_sim, contextual_sim)
+    ms = 1e3
+    timings = {
+        "tokenize": (t1 - t0) * ms,
+        "embed": (t2 - t1) * ms,
+        "project": (t3 - t2) * ms,
+        "scores": (t4 - t3) * ms,
+        "attention": (t5 - t4) * ms,
+        "similarity": (t6 - t5) * ms,
+        "total": (t6 - t0) * ms,
+    }
+    notice = " ".join(s for s in (tok.notice, embed_notice) if s)
+    return Result(
+        tokens=tokens,
+        embedded=e,
+        positions=p,
+        x=x,
+        q=q,
+        k=k,
+        v=v,
+        scores=scores,
+        scaled=scaled,
+        allowed=allowed,
+        masked=masked,
+        weights=weights,
+        y=y,
+        contextual=contextual,
+        static_similarity=static_sim,
+        contextual_similarity=contextual_sim,
+        scale=scale,
+        timings=timings,
+        truncated=tok.truncated,
+        notice=notice,
+        n_total=tok.n_total,
+    )
