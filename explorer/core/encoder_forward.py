@@ -1,0 +1,253 @@
+"""The BERT forward pass in NumPy float32, with our attention core for every head.
+
+Follows Devlin et al. (2019), "BERT", and Hugging Face ``transformers``' ``BertModel`` (eager
+attention, post-LayerNorm): embeddings (word + position + token type, LayerNorm), then per
+layer
+
+    q, k, v = x W_qkv + b                      # (n_head, T, d_head) each
+    y, att  = attention(q, k, v, 1/√d_head)    # our kernel, padding keys masked
+    x1 = LayerNorm(x + concat(y) W_O + b_O)
+    x  = LayerNorm(x1 + GELU(x1 W_I + b_I) W_out + b_out)
+
+Head edits act on a head's attention output ``y_h`` before the output projection: ``scale``
+multiplies it (0 ablates, like ``head_mask`` in ``transformers``), and replaced projections
+recompute that head's q, k or v. Mean pooling over real (unmasked) tokens gives the sentence
+embedding, as sentence-transformers' all-MiniLM-L6-v2 does before its final normalisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import sqrt
+
+import numpy as np
+from scipy.special import erf
+
+from explorer.core.attention import attention
+from explorer.core.encoder_config import EncoderError
+from explorer.core.encoder_edits import checked_edits
+
+
+@dataclass(frozen=True, eq=False)
+class LayerWeights:
+    """One transformer layer, every linear map stored ``(in, out)`` for ``x @ w + b``."""
+
+    w_qkv: np.ndarray  # (H, 3H): columns [q heads | k heads | v heads]
+    b_qkv: np.ndarray  # (3H,)
+    w_o: np.ndarray  # (H, H)
+    b_o: np.ndarray  # (H,)
+    ln1_g: np.ndarray  # (H,)
+    ln1_b: np.ndarray  # (H,)
+    w_i: np.ndarray  # (H, I)
+    b_i: np.ndarray  # (I,)
+    w_out: np.ndarray  # (I, H)
+    b_out: np.ndarray  # (H,)
+    ln2_g: np.ndarray  # (H,)
+    ln2_b: np.ndarray  # (H,)
+
+
+@dataclass(frozen=True, eq=False)
+class EncoderOutput:
+    """Everything one forward pass produced. Arrays are read-only float32.
+
+    Attributes
+    ----------
+    ids : ndarray, shape (T,), int64
+    tokens : tuple of str
+    special : ndarray, shape (T,), bool
+        [CLS], [SEP] and the like.
+    attention_mask : ndarray, shape (T,), bool
+        False for padding.
+    type_ids : ndarray, shape (T,), int64
+    hidden_states : ndarray, shape (n_layer + 1, T, d_model)
+        ``hidden_states[0]`` is the embedding output; ``hidden_states[l]`` enters layer l.
+    attentions : ndarray, shape (n_layer, n_head, T, T)
+        Softmax weights of every head (before any ``scale`` edit).
+    head_outputs : ndarray, shape (n_layer, n_head, T, d_head)
+        Each head's ``y = att @ v`` after edits, before the output projection.
+    pooled : ndarray, shape (d_model,)
+        Mean of the last hidden states over unmasked tokens.
+    edits : tuple of HeadEdit
+    """
+
+    ids: np.ndarray
+    tokens: tuple[str, ...]
+    special: np.ndarray
+    attention_mask: np.ndarray
+    type_ids: np.ndarray
+    hidden_states: np.ndarray
+    attentions: np.ndarray
+    head_outputs: np.ndarray
+    pooled: np.ndarray
+    edits: tuple = field(default=())
+
+    def __post_init__(self):
+        for name in ("ids", "special", "attention_mask", "type_ids", "hidden_states",
+                     "attentions", "head_outputs", "pooled"):  # fmt: skip
+            getattr(self, name).setflags(write=False)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.ids)
+
+    @property
+    def last_hidden_state(self) -> np.ndarray:
+        """(T, d_model): the encoder's output vectors."""
+        return self.hidden_states[-1]
+
+    def layer_input(self, layer: int) -> np.ndarray:
+        """(T, d_model) float32: the vectors entering ``layer`` (0 = embedding output)."""
+        if not 0 <= layer < self.attentions.shape[0]:
+            raise EncoderError(f"layer {layer} out of range [0, {self.attentions.shape[0]})")
+        return self.hidden_states[layer]
+
+
+def cosine(a, b) -> float:
+    """Cosine similarity of two vectors in float64 (0 when either is zero)."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
+
+
+def token_cosine_by_layer(out_a: EncoderOutput, i: int, out_b: EncoderOutput, j: int) -> np.ndarray:
+    """Cosine of token ``i`` of ``out_a`` and token ``j`` of ``out_b`` at every layer.
+
+    Returns
+    -------
+    ndarray, shape (n_layer + 1,), float64
+        Entry 0 compares the embedding outputs, entry l the outputs of layer l.
+    """
+    a = out_a.hidden_states[:, i].astype(np.float64)  # (L+1, H)
+    b = out_b.hidden_states[:, j].astype(np.float64)  # (L+1, H)
+    num = np.einsum("lh,lh->l", a, b)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def _layer_norm(x, g, b, eps):
+    mu = x.mean(axis=-1, keepdims=True)
+    xc = x - mu
+    var = np.mean(xc * xc, axis=-1, keepdims=True)
+    return xc / np.sqrt(var + np.float32(eps)) * g + b
+
+
+def _gelu(x):
+    # exact erf GELU (BERT's "gelu"), not the tanh approximation
+    return np.float32(0.5) * x * (np.float32(1.0) + erf(x * np.float32(1.0 / sqrt(2.0))))
+
+
+def _apply_replacements(q, k, v, x, lw, edits, cfg):
+    """Recompute q, k or v of edited heads in place from replacement projections."""
+    H, dh = cfg.hidden_size, cfg.d_head
+    for e in edits:
+        for j, (c, dest) in enumerate(zip("qkv", (q, k, v), strict=True)):
+            w, b = getattr(e, f"w_{c}"), getattr(e, f"b_{c}")
+            if w is None and b is None:
+                continue
+            cols = slice(j * H + e.head * dh, j * H + (e.head + 1) * dh)
+            if w is not None and w.shape[0] == H + 1:
+                w, b = w[:H], w[H]
+            w = lw.w_qkv[:, cols] if w is None else w.astype(np.float32)  # (H, d_head)
+            b = lw.b_qkv[cols] if b is None else b.astype(np.float32)  # (d_head,)
+            dest[e.head] = x @ w + b  # (T, d_head)
+
+
+def _layer(x, lw, cfg, edits, mask, att_out, y_out):
+    """One BERT layer on ``x`` (T, H); writes weights into ``att_out`` and y into ``y_out``."""
+    T = x.shape[0]
+    nh, dh = cfg.num_heads, cfg.d_head
+    qkv = x @ lw.w_qkv + lw.b_qkv  # (T, 3H)
+    qkv = qkv.reshape(T, 3, nh, dh).transpose(1, 2, 0, 3)  # (3, n_head, T, d_head)
+    q, k, v = (np.ascontiguousarray(a) for a in qkv)  # (n_head, T, d_head) each
+    if edits:
+        _apply_replacements(q, k, v, x, lw, edits, cfg)
+    attention(q, k, v, scale=1.0 / sqrt(dh), mask=mask, out=y_out, weights_out=att_out)
+    for e in edits:
+        if e.scale != 1.0:
+            y_out[e.head] *= np.float32(e.scale)
+    y = y_out.transpose(1, 0, 2).reshape(T, nh * dh)  # (T, H)
+    x1 = _layer_norm(y @ lw.w_o + lw.b_o + x, lw.ln1_g, lw.ln1_b, cfg.layer_norm_eps)
+    h = _gelu(x1 @ lw.w_i + lw.b_i)  # (T, I)
+    return _layer_norm(h @ lw.w_out + lw.b_out + x1, lw.ln2_g, lw.ln2_b, cfg.layer_norm_eps)
+
+
+def _checked_mask(attention_mask, T):
+    if attention_mask is None:
+        return np.ones(T, dtype=bool)
+    m = np.asarray(attention_mask)
+    if m.shape != (T,):
+        raise EncoderError(f"attention_mask must have shape ({T},), got {m.shape}")
+    if m.dtype != np.bool_:
+        if not np.isin(m, (0, 1)).all():
+            raise EncoderError("attention_mask must hold only 0/1 or booleans")
+        m = m.astype(bool)
+    if not m.any():
+        raise EncoderError("attention_mask masks every token")
+    return m.copy()
+
+
+def _reuse_base(base, ids, valid, type_ids):
+    if not isinstance(base, EncoderOutput):
+        raise EncoderError("base must be an EncoderOutput")
+    if base.edits:
+        raise EncoderError("base must be an unedited forward pass")
+    same = (
+        np.array_equal(base.ids, ids)
+        and np.array_equal(base.attention_mask, valid)
+        and np.array_equal(base.type_ids, type_ids)
+    )
+    if not same:
+        raise EncoderError("base was computed for other tokens")
+
+
+def run_encoder(enc, ids, names, special, *, edits, attention_mask, type_ids, base):
+    """The forward pass behind :meth:`Encoder.forward` (see there)."""
+    cfg = enc.config
+    T, H, L = len(ids), cfg.hidden_size, cfg.num_layers
+    nh, dh = cfg.num_heads, cfg.d_head
+    if T == 0:
+        raise EncoderError("no tokens to encode")
+    if T > cfg.max_positions:
+        raise EncoderError(f"{T} tokens exceed the model's limit of {cfg.max_positions}")
+    valid = _checked_mask(attention_mask, T)
+    type_ids = np.zeros(T, np.int64) if type_ids is None else np.asarray(type_ids, np.int64)
+    if type_ids.shape != (T,) or type_ids.min() < 0 or type_ids.max() >= cfg.type_vocab_size:
+        raise EncoderError(f"type_ids must be ({T},) integers in [0, {cfg.type_vocab_size})")
+    by_layer = checked_edits(edits, cfg)
+    # padding keys are hidden from every query; an unpadded text needs no mask at all
+    mask = None if valid.all() else np.ascontiguousarray(np.broadcast_to(valid, (T, T)))
+
+    hidden = np.empty((L + 1, T, H), dtype=np.float32)
+    att = np.empty((L, nh, T, T), dtype=np.float32)
+    y = np.empty((L, nh, T, dh), dtype=np.float32)
+    start = 0
+    if base is not None and by_layer:
+        _reuse_base(base, ids, valid, type_ids)
+        start = min(by_layer)
+        hidden[: start + 1] = base.hidden_states[: start + 1]
+        att[:start] = base.attentions[:start]
+        y[:start] = base.head_outputs[:start]
+    else:
+        emb = enc.word_embeddings[ids] + enc.token_type_embeddings[type_ids]  # (T, H)
+        emb += enc.position_embeddings[:T]
+        hidden[0] = _layer_norm(emb, enc.emb_ln_g, enc.emb_ln_b, cfg.layer_norm_eps)
+    for layer in range(start, L):
+        lw = enc.layers[layer]
+        edits_here = by_layer.get(layer, ())
+        hidden[layer + 1] = _layer(hidden[layer], lw, cfg, edits_here, mask, att[layer], y[layer])
+
+    w = valid.astype(np.float32)  # (T,)
+    pooled = (w @ hidden[L]) / w.sum()  # (H,)
+    return EncoderOutput(
+        ids=np.array(ids, dtype=np.int64),
+        tokens=tuple(names),
+        special=np.array(special, dtype=bool),
+        attention_mask=valid,
+        type_ids=type_ids.copy(),
+        hidden_states=hidden,
+        attentions=att,
+        head_outputs=y,
+        pooled=pooled.astype(np.float32),
+        edits=tuple(edits),
+    )

