@@ -224,7 +224,7 @@ def compute(session: Session) -> Result:
         weights = np.zeros((n_head, 0, 0))
     t5 = clock()
 
-    contextual = y.transpose(1, 0, 2).reshape(T, -1)  # (T, n_head · d_v)
+    contextual = y.transpose(1, 0, 2).reshape(T, n_head * y.shape[2])  # (T, n_head · d_v)
     static_sim = cosine_matrix(e)  # (T, T)
     contextual_sim = cosine_matrix(contextual)  # (T, T)
     t6 = clock()
