@@ -64,7 +64,7 @@ REQUIRED_V1: dict[type, tuple[str, ...]] = {
         "model",
         "view",
     ),
-    S.ViewOptions: ("colormap", "show_values", "show_special"),
+    S.ViewOptions: ("colormap", "score_colormap", "show_values", "show_special"),
     S.ModelRef: ("name", "sha256", "layer", "head"),
 }
 
@@ -148,7 +148,9 @@ _OVERRIDES: dict[str, Codec] = {
         )
     ),
     "view": DataclassCodec(
-        S.ViewOptions, {"colormap": StrCodec(S.COLORMAPS)}, required=REQUIRED_V1[S.ViewOptions]
+        S.ViewOptions,
+        {"colormap": StrCodec(S.COLORMAPS), "score_colormap": StrCodec(S.SCORE_COLORMAPS)},
+        required=REQUIRED_V1[S.ViewOptions],
     ),
 }
 
@@ -187,7 +189,7 @@ def check_relations(values: dict, where: str = "") -> None:
             fail(f"head matrices have {rows} rows, the heads read {width} numbers", "heads")
     if get("selected_head") >= len(heads):
         fail(
-            f"selected_head is {get('selected_head')}, there are {len(heads)} head(s)",
+            f"{get('selected_head')} but there are {len(heads)} head(s)",
             "selected_head",
         )
     for name in ("embedding", "preset"):

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from explorer.core.session import Session
-from explorer.io.schema import SessionFileError, decode_session, encode_session
+from explorer.io.codecs import SessionFileError, _kind
+from explorer.io.schema import decode_session, encode_session
 
 __all__ = [
     "FORMAT",
@@ -95,8 +96,11 @@ def session_from_dict(doc) -> Session:
         unknown, of the wrong type, out of range, or inconsistent with another.
     """
     if type(doc) is not dict:
-        kind = "an array" if isinstance(doc, list) else type(doc).__name__
-        raise SessionFileError(f"not a session file: the top level is {kind}, not an object")
+        kind = _kind(doc)
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise SessionFileError(
+            f"not a session file: the top level is {article} {kind}, not an object"
+        )
     if "format" not in doc:
         raise SessionFileError('not a session file: no "format" key')
     if doc["format"] != FORMAT:

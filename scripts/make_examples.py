@@ -1,0 +1,70 @@
+"""Write the example sessions in ``resources/examples/`` from Session objects.
+
+The examples are built as :class:`~explorer.core.session.Session` values and written with
+:func:`~explorer.io.session_file.save_session`, so they are valid by construction; a test
+checks that the shipped files equal what this script writes. Rerun it after a change to the
+Session or the file format::
+
+    python scripts/make_examples.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from a source checkout
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from explorer.core.session import Head, Session, ViewOptions, identity_heads  # noqa: E402
+from explorer.io.session_file import save_session  # noqa: E402
+
+OUT = ROOT / "resources" / "examples"
+
+
+def build_examples() -> dict[str, Session]:
+    """Map file name → Session for every shipped example."""
+    return {
+        # The article's point: one static vector for "bank", two meanings. With identity
+        # projections the weights are plain similarities of the built-in embeddings, so each
+        # "bank" attends to its own sentence's context words.
+        "bank-two-sentences.attn.json": Session(
+            text="I sat on the river bank. I deposited money at the bank.",
+            embedding="builtin",
+            d_model=16,
+            heads=identity_heads(1, 16, 16),
+        ),
+        # The default sentence with a sinusoidal positional encoding added, so order matters.
+        "dog-cat-table.attn.json": Session(
+            text="The dog chased the cat off the table.",
+            embedding="builtin",
+            d_model=8,
+            positional="sinusoidal",
+            heads=identity_heads(1, 8, 8),
+            view=ViewOptions(colormap="cividis"),
+        ),
+        # A causal (decoder-style) mask: every token sees only itself and earlier tokens.
+        "causal-mask.attn.json": Session(
+            text="The cat sat on the mat because it was tired.",
+            embedding="builtin",
+            d_model=12,
+            # Head 1 doubles the queries and keys: 4x the scores, visibly sharper rows.
+            heads=(*identity_heads(1, 12, 12), Head(2 * np.eye(12), 2 * np.eye(12), np.eye(12))),
+            temperature=0.5,
+            causal=True,
+            view=ViewOptions(colormap="magma"),
+        ),
+    }
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, session in build_examples().items():
+        print(save_session(session, OUT / name))
+
+
+if __name__ == "__main__":
+    main()
