@@ -1,0 +1,417 @@
+"""The model-of-attention panel and the text bar with token chips."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from explorer.core.session import (
+    COLORMAPS,
+    EMBEDDING_SOURCES,
+    MAX_HEADS,
+    POSITIONAL_ENCODINGS,
+    POSITIONAL_MODES,
+    PROJECTION_PRESETS,
+    SCORE_COLORMAPS,
+    TEMPERATURE_RANGE,
+    Session,
+)
+
+T_STEPS = 1000  # temperature slider resolution (log scale)
+
+
+def temperature_from_slider(pos: int) -> float:
+    lo, hi = (math.log(t) for t in TEMPERATURE_RANGE)
+    return float(math.exp(lo + (hi - lo) * pos / T_STEPS))
+
+
+def slider_from_temperature(t: float) -> int:
+    lo, hi = (math.log(x) for x in TEMPERATURE_RANGE)
+    t = min(max(t, TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])
+    return round((math.log(t) - lo) / (hi - lo) * T_STEPS)
+
+
+def _form_row(form: QtWidgets.QFormLayout, label: str, widget: QtWidgets.QWidget, tip: str):
+    widget.setToolTip(tip)
+    lab = QtWidgets.QLabel(label)
+    lab.setToolTip(tip)
+    lab.setBuddy(widget)
+    form.addRow(lab, widget)
+
+
+class ModelPanel(QtWidgets.QWidget):
+    """Embedding source, sizes, heads, mask and temperature.
+
+    Emits ``changed(dict, str)`` with the Session fields to change and an undo label.
+    The panel never edits the Session itself; the window applies the change.
+    """
+
+    changed = QtCore.Signal(dict, str)
+    temperatureDragFinished = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("modelPanel")
+        form = QtWidgets.QFormLayout(self)
+        form.setContentsMargins(6, 6, 6, 6)
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+
+        self.embeddingSource = QtWidgets.QComboBox(objectName="embeddingSource")
+        self.embeddingSource.addItems(EMBEDDING_SOURCES)
+        _form_row(
+            form,
+            "&Embedding",
+            self.embeddingSource,
+            "Where token vectors come from: one-hot (every word unrelated), builtin "
+            "(pretrained static vectors), random, or a pretrained model's layer input",
+        )
+        self.dModelSpin = QtWidgets.QSpinBox(objectName="dModelSpin")
+        self.dModelSpin.setRange(2, 64)
+        _form_row(
+            form, "d_&model", self.dModelSpin, "Size of each token vector (principal components)"
+        )
+        self.positionalCombo = QtWidgets.QComboBox(objectName="positionalCombo")
+        self.positionalCombo.addItems(POSITIONAL_ENCODINGS)
+        self.positionalMode = QtWidgets.QComboBox(objectName="positionalMode")
+        self.positionalMode.addItems(POSITIONAL_MODES)
+        pos_row = QtWidgets.QHBoxLayout()
+        pos_row.addWidget(self.positionalCombo, 2)
+        pos_row.addWidget(self.positionalMode, 1)
+        pos_box = QtWidgets.QWidget()
+        pos_box.setLayout(pos_row)
+        pos_row.setContentsMargins(0, 0, 0, 0)
+        _form_row(
+            form,
+            "&Position",
+            pos_box,
+            "Positional encoding (none, sinusoidal or learned), added to or concatenated "
+            "with the token vector: without it attention cannot tell word order",
+        )
+        self.headCount = QtWidgets.QSpinBox(objectName="headCount")
+        self.headCount.setRange(1, MAX_HEADS)
+        _form_row(form, "&Heads", self.headCount, "Number of attention heads, each with its own W")
+        self.dHeadSpin = QtWidgets.QSpinBox(objectName="dHeadSpin")
+        self.dHeadSpin.setRange(1, 64)
+        _form_row(form, "d_hea&d", self.dHeadSpin, "Size of each head's queries, keys and values")
+        self.presetCombo = QtWidgets.QComboBox(objectName="presetCombo")
+        self.presetCombo.addItems([p for p in PROJECTION_PRESETS if p != "model"])
+        self.presetSeed = QtWidgets.QSpinBox(objectName="presetSeed")
+        self.presetSeed.setRange(0, 2**31 - 1)
+        preset_row = QtWidgets.QHBoxLayout()
+        preset_row.setContentsMargins(0, 0, 0, 0)
+        preset_row.addWidget(self.presetCombo, 2)
+        preset_row.addWidget(self.presetSeed, 1)
+        preset_box = QtWidgets.QWidget()
+        preset_box.setLayout(preset_row)
+        _form_row(
+            form,
+            "&Preset",
+            preset_box,
+            "Starting projections for every head (identity compares raw embeddings; "
+            "orthogonal is random with the seed). Choosing one resets all weights",
+        )
+        self.causalCheck = QtWidgets.QCheckBox(
+            "causal (no peeking ahead)", objectName="causalCheck"
+        )
+        _form_row(
+            form,
+            "&Mask",
+            self.causalCheck,
+            "Causal mask: each token may attend only to itself and earlier tokens, "
+            "as in GPT-style language models",
+        )
+        self.temperatureSlider = QtWidgets.QSlider(
+            QtCore.Qt.Orientation.Horizontal, objectName="temperatureSlider"
+        )
+        self.temperatureSlider.setRange(0, T_STEPS)
+        self.temperatureReadout = QtWidgets.QLabel(objectName="temperatureReadout")
+        self.temperatureReadout.setMinimumWidth(150)
+        t_row = QtWidgets.QHBoxLayout()
+        t_row.setContentsMargins(0, 0, 0, 0)
+        t_row.addWidget(self.temperatureSlider, 1)
+        t_row.addWidget(self.temperatureReadout)
+        t_box = QtWidgets.QWidget()
+        t_box.setLayout(t_row)
+        _form_row(
+            form,
+            "&Temperature",
+            t_box,
+            "Temperature τ divides the scores before the softmax: low τ makes attention "
+            "sharp (one winner), high τ spreads it evenly",
+        )
+        self.colormapCombo = QtWidgets.QComboBox(objectName="colormapCombo")
+        self.colormapCombo.addItems(COLORMAPS)
+        self.scoreColormapCombo = QtWidgets.QComboBox(objectName="scoreColormapCombo")
+        self.scoreColormapCombo.addItems(SCORE_COLORMAPS)
+        cm_row = QtWidgets.QHBoxLayout()
+        cm_row.setContentsMargins(0, 0, 0, 0)
+        cm_row.addWidget(self.colormapCombo)
+        cm_row.addWidget(self.scoreColormapCombo)
+        cm_box = QtWidgets.QWidget()
+        cm_box.setLayout(cm_row)
+        _form_row(
+            form,
+            "&Colours",
+            cm_box,
+            "Colour map for weights (cividis is colour-blind safe) and the diverging map "
+            "for signed scores (CET-CBD1 is colour-blind safe)",
+        )
+        self.showValues = QtWidgets.QCheckBox("values in cells", objectName="showValuesCheck")
+        self.showSpecial = QtWidgets.QCheckBox("[CLS]/[SEP]", objectName="showSpecialCheck")
+        opt_row = QtWidgets.QHBoxLayout()
+        opt_row.setContentsMargins(0, 0, 0, 0)
+        opt_row.addWidget(self.showValues)
+        opt_row.addWidget(self.showSpecial)
+        opt_box = QtWidgets.QWidget()
+        opt_box.setLayout(opt_row)
+        _form_row(
+            form,
+            "Sho&w",
+            opt_box,
+            "Write numbers in heatmap cells when there is room; show BERT's special tokens",
+        )
+        self._d_head_for_readout = 8
+
+        self.embeddingSource.currentTextChanged.connect(
+            lambda v: self.changed.emit({"embedding": v}, "Embedding source")
+        )
+        self.dModelSpin.valueChanged.connect(lambda v: self.changed.emit({"d_model": v}, "d_model"))
+        self.positionalCombo.currentTextChanged.connect(
+            lambda v: self.changed.emit({"positional": v}, "Positional encoding")
+        )
+        self.positionalMode.currentTextChanged.connect(
+            lambda v: self.changed.emit({"positional_mode": v}, "Positional mode")
+        )
+        self.headCount.valueChanged.connect(lambda v: self.changed.emit({"n_head": v}, "Heads"))
+        self.dHeadSpin.valueChanged.connect(lambda v: self.changed.emit({"d_head": v}, "d_head"))
+        self.presetCombo.currentTextChanged.connect(
+            lambda v: self.changed.emit({"preset": v}, "Projection preset")
+        )
+        self.presetSeed.valueChanged.connect(
+            lambda v: self.changed.emit({"preset_seed": v}, "Preset seed")
+        )
+        self.causalCheck.toggled.connect(lambda v: self.changed.emit({"causal": v}, "Causal mask"))
+        self.temperatureSlider.valueChanged.connect(self._on_temperature_slider)
+        self.temperatureSlider.sliderReleased.connect(self.temperatureDragFinished)
+        self.colormapCombo.currentTextChanged.connect(
+            lambda v: self.changed.emit({"view.colormap": v}, "Colour map")
+        )
+        self.scoreColormapCombo.currentTextChanged.connect(
+            lambda v: self.changed.emit({"view.score_colormap": v}, "Score colour map")
+        )
+        self.showValues.toggled.connect(
+            lambda v: self.changed.emit({"view.show_values": v}, "Values in cells")
+        )
+        self.showSpecial.toggled.connect(
+            lambda v: self.changed.emit({"view.show_special": v}, "Special tokens")
+        )
+
+    def _on_temperature_slider(self, pos: int) -> None:
+        t = temperature_from_slider(pos)
+        self._update_temperature_readout(t)
+        self.changed.emit({"temperature": t}, "Temperature")
+
+    def _update_temperature_readout(self, t: float) -> None:
+        d = self._d_head_for_readout
+        self.temperatureReadout.setText(f"τ={t:.2f}  scale=1/(√{d}·τ)={1 / (math.sqrt(d) * t):.3f}")
+
+    def set_session(self, s: Session) -> None:
+        """Show ``s`` without emitting edits."""
+        widgets = self.findChildren(QtWidgets.QWidget)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            self.embeddingSource.setCurrentText(s.embedding)
+            self.dModelSpin.setValue(s.d_model)
+            self.dModelSpin.setEnabled(s.embedding in ("builtin", "random"))
+            self.positionalCombo.setCurrentText(s.positional)
+            self.positionalMode.setCurrentText(s.positional_mode)
+            self.headCount.setValue(s.n_head)
+            self.dHeadSpin.setValue(s.d_head)
+            self.presetCombo.setCurrentText(s.preset)
+            self.presetSeed.setValue(s.preset_seed)
+            self.presetSeed.setEnabled(s.preset == "orthogonal")
+            self.causalCheck.setChecked(s.causal)
+            if temperature_from_slider(self.temperatureSlider.value()) != s.temperature:
+                self.temperatureSlider.setValue(slider_from_temperature(s.temperature))
+            self._d_head_for_readout = s.d_head
+            self._update_temperature_readout(s.temperature)
+            self.colormapCombo.setCurrentText(s.view.colormap)
+            self.scoreColormapCombo.setCurrentText(s.view.score_colormap)
+            self.showValues.setChecked(s.view.show_values)
+            self.showSpecial.setChecked(s.view.show_special)
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+
+
+class FlowLayout(QtWidgets.QLayout):
+    """Lays widgets out left to right, wrapping onto new lines (Qt's flow layout example)."""
+
+    def __init__(self, parent=None, spacing: int = 3):
+        super().__init__(parent)
+        self._items: list[QtWidgets.QLayoutItem] = []
+        self.setSpacing(spacing)
+        self.setContentsMargins(2, 2, 2, 2)
+
+    def addItem(self, item):
+        self._items.append(item)
+
+    def count(self):
+        return len(self._items)
+
+    def itemAt(self, index):
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index):
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self):
+        return QtCore.Qt.Orientation(0)
+
+    def hasHeightForWidth(self):
+        return True
+
+    def heightForWidth(self, width):
+        return self._do_layout(QtCore.QRect(0, 0, width, 0), True)
+
+    def setGeometry(self, rect):
+        super().setGeometry(rect)
+        self._do_layout(rect, False)
+
+    def sizeHint(self):
+        return self.minimumSize()
+
+    def minimumSize(self):
+        size = QtCore.QSize()
+        for item in self._items:
+            size = size.expandedTo(item.minimumSize())
+        m = self.contentsMargins()
+        return size + QtCore.QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _do_layout(self, rect, test_only):
+        m = self.contentsMargins()
+        x, y = rect.x() + m.left(), rect.y() + m.top()
+        line_h = 0
+        right = rect.right() - m.right()
+        for item in self._items:
+            w = item.sizeHint()
+            if x + w.width() > right and line_h > 0:
+                x = rect.x() + m.left()
+                y += line_h + self.spacing()
+                line_h = 0
+            if not test_only:
+                item.setGeometry(QtCore.QRect(QtCore.QPoint(x, y), w))
+            x += w.width() + self.spacing()
+            line_h = max(line_h, w.height())
+        return y + line_h - rect.y() + m.bottom()
+
+
+class TokenChip(QtWidgets.QLabel):
+    """One token; hovering it highlights its row and column everywhere."""
+
+    hovered = QtCore.Signal(int)
+
+    def __init__(self, index: int, text: str, special: bool, tip: str):
+        super().__init__(text)
+        self.index = index
+        self.setObjectName(f"tokenChip_{index}")
+        self.setToolTip(tip)
+        self.setMargin(2)
+        self.setProperty("special", special)
+        self.setStyleSheet(
+            "QLabel { border: 1px solid palette(mid); border-radius: 4px; padding: 0 3px;"
+            + (" color: palette(mid);" if special else "")
+            + " } QLabel:hover { background: rgba(255, 120, 80, 90); }"
+        )
+
+    def enterEvent(self, event):
+        self.hovered.emit(self.index)
+        super().enterEvent(event)
+
+    def leaveEvent(self, event):
+        self.hovered.emit(-1)
+        super().leaveEvent(event)
+
+
+class TextBar(QtWidgets.QWidget):
+    """Free text with debounced re-tokenisation and token chips.
+
+    Emits ``textEdited(str)`` about 150 ms after the user stops typing.
+    """
+
+    textEdited = QtCore.Signal(str)
+    tokenHovered = QtCore.Signal(int)
+    DEBOUNCE_MS = 150
+    MAX_CHIPS = 160  # more chips than this are summarised, not drawn one by one
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.sentenceEdit = QtWidgets.QPlainTextEdit(objectName="sentenceEdit")
+        self.sentenceEdit.setPlaceholderText("Type one or more sentences…")
+        self.sentenceEdit.setToolTip(
+            "The text to analyse. It is split into WordPiece tokens as you type"
+        )
+        self.sentenceEdit.setTabChangesFocus(True)
+        fm = QtGui.QFontMetrics(self.sentenceEdit.font())
+        self.sentenceEdit.setFixedHeight(fm.lineSpacing() * 3 + 12)
+        layout.addWidget(self.sentenceEdit)
+        self.chipHost = QtWidgets.QWidget(objectName="tokenChips")
+        self.chips = FlowLayout(self.chipHost)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.chipHost)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setFixedHeight(fm.lineSpacing() * 3 + 14)
+        layout.addWidget(scroll)
+        self.notice = QtWidgets.QLabel(objectName="tokenNotice")
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+        layout.addWidget(self.notice)
+        self._timer = QtCore.QTimer(self, singleShot=True, interval=self.DEBOUNCE_MS)
+        self._timer.timeout.connect(lambda: self.textEdited.emit(self.text()))
+        self.sentenceEdit.textChanged.connect(self._timer.start)
+        self._chip_tokens: list = []
+
+    def text(self) -> str:
+        return self.sentenceEdit.toPlainText()
+
+    def set_text(self, text: str) -> None:
+        if text != self.text():
+            self.sentenceEdit.blockSignals(True)
+            self.sentenceEdit.setPlainText(text)
+            self.sentenceEdit.blockSignals(False)
+
+    def flush(self) -> None:
+        """Emit a pending edit now (before saving, say)."""
+        if self._timer.isActive():
+            self._timer.stop()
+            self.textEdited.emit(self.text())
+
+    def set_tokens(self, tokens, notice: str = "") -> None:
+        """Show ``tokens`` (objects with ``text``, ``start``, ``end``, ``special``)."""
+        key = [(t.text, t.start, t.end) for t in tokens]
+        if key != self._chip_tokens:
+            self._chip_tokens = key
+            while self.chips.count():
+                item = self.chips.takeAt(0)
+                widget = item.widget()
+                if widget is not None:
+                    widget.setParent(None)  # gone from findChild at once
+                    widget.deleteLater()
+            for i, tok in enumerate(tokens[: self.MAX_CHIPS]):
+                tip = f"token {i}: '{tok.text}'"
+                if not tok.special:
+                    tip += f", characters {tok.start}–{tok.end}"
+                chip = TokenChip(i, tok.text, tok.special, tip)
+                chip.hovered.connect(self.tokenHovered)
+                self.chips.addWidget(chip)
+            if len(tokens) > self.MAX_CHIPS:
+                more = QtWidgets.QLabel(f"… and {len(tokens) - self.MAX_CHIPS} more")
+                self.chips.addWidget(more)
+            self.chipHost.updateGeometry()
+        self.notice.setText(notice)
+        self.notice.setVisible(bool(notice))

@@ -1,0 +1,119 @@
+"""The Document: the current Session, its undo history and its file.
+
+Every edit replaces the Session with a new one through :meth:`Document.apply`, which pushes
+an undo step. Consecutive edits that share a ``merge_key`` (a slider being dragged) merge into
+one step, so a drag undoes in one go.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui
+
+from explorer.core.session import Session
+
+_MERGE_IDS: dict[str, int] = {}
+
+
+def _merge_id(key: str | None) -> int:
+    if key is None:
+        return -1
+    return _MERGE_IDS.setdefault(key, len(_MERGE_IDS) + 1)
+
+
+class SessionCommand(QtGui.QUndoCommand):
+    """Replace one Session snapshot by another."""
+
+    def __init__(self, doc: Document, old: Session, new: Session, text: str, merge_key):
+        super().__init__(text)
+        self._doc = doc
+        self.old = old
+        self.new = new
+        self._id = _merge_id(merge_key)
+        self._open = merge_key is not None  # a drag in progress may still merge
+
+    def id(self) -> int:
+        return self._id
+
+    def mergeWith(self, other) -> bool:
+        if not isinstance(other, SessionCommand) or other.id() != self.id() or not self._open:
+            return False
+        self.new = other.new
+        return True
+
+    def close(self) -> None:
+        """Stop merging: the next edit starts a new undo step."""
+        self._open = False
+
+    def redo(self) -> None:
+        self._doc._set(self.new)
+
+    def undo(self) -> None:
+        self._doc._set(self.old)
+
+
+class Document(QtCore.QObject):
+    """Owns the Session shown in a window.
+
+    Signals
+    -------
+    sessionChanged(object, object)
+        The new Session and the previous one.
+    pathChanged(object)
+        The file the document is bound to (a Path, or None).
+    """
+
+    sessionChanged = QtCore.Signal(object, object)
+    pathChanged = QtCore.Signal(object)
+
+    def __init__(self, session: Session | None = None, parent=None):
+        super().__init__(parent)
+        self._session = session if session is not None else Session()
+        self.undo_stack = QtGui.QUndoStack(self)
+        self._path: Path | None = None
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def set_path(self, path: Path | None) -> None:
+        self._path = Path(path) if path is not None else None
+        self.pathChanged.emit(self._path)
+
+    @property
+    def modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def apply(self, new: Session, text: str = "Edit", merge_key: str | None = None) -> None:
+        """Make ``new`` the current Session as one undoable step."""
+        if new == self._session:
+            return
+        self.undo_stack.push(SessionCommand(self, self._session, new, text, merge_key))
+
+    def end_merge(self) -> None:
+        """Close the open drag, so the next edit becomes its own undo step."""
+        idx = self.undo_stack.index()
+        if idx > 0:
+            cmd = self.undo_stack.command(idx - 1)
+            if isinstance(cmd, SessionCommand):
+                cmd.close()
+
+    def replace(self, session: Session, path: Path | None = None) -> None:
+        """Start over from ``session`` (New, Open): clears the history."""
+        self.undo_stack.clear()
+        self._set(session)
+        self.set_path(path)
+        self.undo_stack.setClean()
+
+    def mark_saved(self, path: Path) -> None:
+        self.set_path(path)
+        self.undo_stack.setClean()
+
+    def _set(self, session: Session) -> None:
+        old, self._session = self._session, session
+        self.sessionChanged.emit(session, old)

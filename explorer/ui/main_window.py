@@ -1,0 +1,485 @@
+"""The explorer window: text, model settings, projection sliders and live attention views.
+
+Data flows one way: an edit makes a new Session (``Document.apply``), the worker computes its
+Result, and the views redraw. The window itself never computes attention.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from explorer import __version__
+from explorer.core import projections
+from explorer.core.attention import warm_up
+from explorer.core.pipeline import compute
+from explorer.core.session import Session
+from explorer.ui.controls import ModelPanel, TextBar
+from explorer.ui.document import Document
+from explorer.ui.examples import EXAMPLES
+from explorer.ui.heatmap import HeatmapView
+from explorer.ui.projection_editor import ProjectionEditor
+from explorer.ui.theme import apply_theme
+from explorer.ui.views import PipelineView, SimilarityView, ThumbnailGrid
+from explorer.ui.worker import ComputeWorker
+
+STRUCTURAL = {"d_model", "positional", "positional_mode", "preset", "preset_seed", "embedding"}
+
+
+def token_labels(tokens) -> list[str]:
+    """Axis labels for tokens; repeated words stay distinguishable by hover, not by suffix."""
+    return [t.text for t in tokens]
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The Attention Explorer main window."""
+
+    resultShown = QtCore.Signal()
+
+    def __init__(self, session: Session | None = None, *, settings: QtCore.QSettings | None = None):
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.settings = settings if settings is not None else QtCore.QSettings()
+        self.doc = Document(session, parent=self)
+        self.result = None
+        self._result_session: Session | None = None
+        self._shown_generation = 0
+        self._hover_token = -1
+        self.frame_ms = 0.0
+
+        self._build_widgets()
+        self._build_menus()
+        self._build_status()
+        apply_theme(self)
+
+        self.doc.sessionChanged.connect(self._on_session_changed)
+        self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self.doc.pathChanged.connect(self._update_title)
+        self.worker = ComputeWorker(compute, warm_up)
+        self.worker.resultReady.connect(self._on_result)
+        self.worker.failed.connect(self._on_compute_failed)
+        self.worker.readyChanged.connect(self._on_worker_ready)
+
+        self._show_session(self.doc.session)
+        self._update_title()
+        self._restore_geometry()
+        self.worker.submit(self.doc.session)
+
+    # ------------------------------------------------------------ building
+    def _build_widgets(self) -> None:
+        self.textBar = TextBar()
+        self.textBar.textEdited.connect(self._on_text_edited)
+        self.textBar.tokenHovered.connect(self._on_token_hovered)
+
+        self.modelPanel = ModelPanel()
+        self.modelPanel.changed.connect(self._on_panel_changed)
+        self.modelPanel.temperatureDragFinished.connect(self.doc.end_merge)
+
+        self.headSelector = QtWidgets.QComboBox(objectName="headSelector")
+        self.headSelector.setToolTip(
+            "The head whose projections you edit and whose attention is shown"
+        )
+        self.headSelector.currentIndexChanged.connect(self._on_head_selected)
+        self.headGrid = ThumbnailGrid()
+        self.headGrid.setObjectName("headGrid")
+        self.headGrid.setToolTip("Attention weights of every head. Click one to select it")
+        self.headGrid.thumbnailClicked.connect(self._select_head)
+
+        self.attentionHeatmap = HeatmapView(title="attention weights A = softmax(QKᵀ·s)")
+        self.attentionHeatmap.setObjectName("attentionHeatmap")
+        self.attentionHeatmap.setToolTip("")
+        self.attentionHeatmap.set_readout(self._attention_readout)
+        self.attentionHeatmap.cellHovered.connect(self._on_cell_hovered)
+        self.attentionHeatmap.cellClicked.connect(self._on_cell_clicked)
+
+        self.projectionEditor = ProjectionEditor()
+        self.projectionEditor.weightEdited.connect(self._on_weight_edited)
+        self.projectionEditor.dragFinished.connect(self.doc.end_merge)
+        self.projectionEditor.matrixEdited.connect(self._on_matrix_edited)
+
+        self.pipelineView = PipelineView()
+        self.pipelineView.cellHovered.connect(self._on_cell_hovered)
+        self.similarityView = SimilarityView()
+        self.similarityView.cellHovered.connect(self._on_cell_hovered)
+
+        self.emptyState = QtWidgets.QLabel(
+            "Type a sentence above to see how its words attend to each other.\n"
+            "Or pick one from the Examples menu.",
+            objectName="emptyState",
+        )
+        self.emptyState.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.emptyState.setWordWrap(True)
+        font = self.emptyState.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        self.emptyState.setFont(font)
+        self.attentionStack = QtWidgets.QStackedWidget()
+        self.attentionStack.addWidget(self.attentionHeatmap)
+        self.attentionStack.addWidget(self.emptyState)
+
+        left = QtWidgets.QWidget()
+        left_l = QtWidgets.QVBoxLayout(left)
+        left_l.setContentsMargins(0, 0, 0, 0)
+        left_l.addWidget(self.modelPanel)
+        head_row = QtWidgets.QHBoxLayout()
+        head_row.addWidget(QtWidgets.QLabel("Selected head"))
+        head_row.addWidget(self.headSelector, 1)
+        left_l.addLayout(head_row)
+        left_l.addWidget(self.headGrid, 1)
+        left.setMinimumWidth(280)
+
+        self.rightTabs = QtWidgets.QTabWidget(objectName="rightTabs")
+        self.rightTabs.addTab(self.projectionEditor, "Projections")
+        self.rightTabs.addTab(self.similarityView, "Similarity")
+        self.rightTabs.setTabToolTip(0, "Edit W_Q, W_K and W_V of the selected head")
+        self.rightTabs.setTabToolTip(1, "Static versus contextual cosine similarity of tokens")
+
+        self.topSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal, objectName="topSplit")
+        self.topSplit.addWidget(left)
+        self.topSplit.addWidget(self.attentionStack)
+        self.topSplit.addWidget(self.rightTabs)
+        self.topSplit.setStretchFactor(0, 0)
+        self.topSplit.setStretchFactor(1, 3)
+        self.topSplit.setStretchFactor(2, 3)
+        self.topSplit.setSizes([290, 470, 520])
+
+        self.mainSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="mainSplit")
+        self.mainSplit.addWidget(self.topSplit)
+        self.mainSplit.addWidget(self.pipelineView)
+        self.mainSplit.setStretchFactor(0, 3)
+        self.mainSplit.setStretchFactor(1, 1)
+        self.mainSplit.setSizes([520, 190])
+
+        central = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(central)
+        lay.setContentsMargins(6, 6, 6, 2)
+        lay.addWidget(self.textBar)
+        lay.addWidget(self.mainSplit, 1)
+        self.setCentralWidget(central)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        self.fileMenu = bar.addMenu("&File")
+        self.editMenu = bar.addMenu("&Edit")
+        undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QtGui.QKeySequence.StandardKey.Undo)
+        redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcut(QtGui.QKeySequence("Ctrl+Shift+Z"))
+        self.editMenu.addAction(undo)
+        self.editMenu.addAction(redo)
+        self.undoView = None
+        history = self.editMenu.addAction("Undo &History…")
+        history.triggered.connect(self._show_undo_history)
+        self.editMenu.addSeparator()
+        focus = self.editMenu.addAction("Edit &Text")
+        focus.setShortcut(QtGui.QKeySequence("Ctrl+L"))
+        focus.triggered.connect(lambda: self.textBar.sentenceEdit.setFocus())
+
+        self.viewMenu = bar.addMenu("&View")
+        for i, name in enumerate(("Projections", "Similarity")):
+            act = self.viewMenu.addAction(f"Show {name}")
+            act.setShortcut(QtGui.QKeySequence(f"Ctrl+{i + 1}"))
+            act.triggered.connect(lambda _=False, i=i: self.rightTabs.setCurrentIndex(i))
+        prev_head = self.viewMenu.addAction("Previous Head")
+        prev_head.setShortcut(QtGui.QKeySequence("Ctrl+["))
+        prev_head.triggered.connect(lambda: self._select_head(self.doc.session.selected_head - 1))
+        next_head = self.viewMenu.addAction("Next Head")
+        next_head.setShortcut(QtGui.QKeySequence("Ctrl+]"))
+        next_head.triggered.connect(lambda: self._select_head(self.doc.session.selected_head + 1))
+        causal = self.viewMenu.addAction("Toggle Causal Mask")
+        causal.setShortcut(QtGui.QKeySequence("Ctrl+M"))
+        causal.triggered.connect(self.modelPanel.causalCheck.toggle)
+
+        self.examplesMenu = bar.addMenu("E&xamples")
+        for title, make in EXAMPLES:
+            act = self.examplesMenu.addAction(title)
+            act.triggered.connect(
+                lambda _=False, make=make, title=title: self.load_example(make(), title)
+            )
+
+        help_menu = bar.addMenu("&Help")
+        about = help_menu.addAction("&About Attention Explorer")
+        about.triggered.connect(self._about)
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.statusTokens = QtWidgets.QLabel(objectName="statusTokens")
+        self.statusShapes = QtWidgets.QLabel(objectName="statusShapes")
+        self.statusTiming = QtWidgets.QLabel(objectName="statusTiming")
+        self.statusThreads = QtWidgets.QLabel(objectName="statusThreads")
+        self.busy = QtWidgets.QProgressBar(objectName="busyIndicator")
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setFormat("")
+        self.busyLabel = QtWidgets.QLabel("Preparing the attention core…", objectName="busyLabel")
+        for w in (self.busyLabel, self.busy):
+            sb.addWidget(w)
+        for w in (self.statusTokens, self.statusShapes, self.statusTiming, self.statusThreads):
+            sb.addPermanentWidget(w)
+        self.statusTokens.setToolTip("Number of tokens in the text")
+        self.statusShapes.setToolTip("Shapes of the input vectors X and the per-head Q, K, V")
+        self.statusTiming.setToolTip("Core: time to compute the Result; frame: time to redraw")
+        from explorer.core.numba_config import thread_count
+
+        self.statusThreads.setText(f"{thread_count()} threads")
+        self.statusThreads.setToolTip("Threads of the Numba attention core")
+
+    # ----------------------------------------------------------- settings
+    def _restore_geometry(self) -> None:
+        geo = self.settings.value("window/geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1280, 800)
+        for split in (self.topSplit, self.mainSplit):
+            state = self.settings.value(f"window/{split.objectName()}")
+            if state is not None:
+                split.restoreState(state)
+
+    def _save_geometry(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        for split in (self.topSplit, self.mainSplit):
+            self.settings.setValue(f"window/{split.objectName()}", split.saveState())
+
+    # ------------------------------------------------------------- editing
+    def apply(self, new: Session, text: str, merge_key: str | None = None) -> None:
+        """Apply an edit as one undo step; refuse (with a message) what cannot be computed."""
+        self.doc.apply(new, text, merge_key)
+
+    def _on_text_edited(self, text: str) -> None:
+        self.apply(replace(self.doc.session, text=text, selected_query=None), "Edit text", "text")
+
+    def _on_panel_changed(self, changes: dict, label: str) -> None:
+        s = self.doc.session
+        try:
+            view = {k[5:]: v for k, v in changes.items() if k.startswith("view.")}
+            fields = {
+                k: v
+                for k, v in changes.items()
+                if not k.startswith("view.") and k not in ("n_head", "d_head")
+            }
+            new = replace(s, **fields)
+            if view:
+                new = replace(new, view=replace(new.view, **view))
+            if "n_head" in changes or "d_head" in changes:
+                new = projections.conform(
+                    new, n_head=changes.get("n_head"), d_head=changes.get("d_head")
+                )
+            elif "preset" in fields or "preset_seed" in fields:
+                new = replace(new, heads=projections.session_preset_heads(new))
+            elif STRUCTURAL & fields.keys():
+                new = projections.conform(new)
+        except ValueError as exc:
+            self._show_session(s)
+            self.error("That setting cannot be used", str(exc))
+            return
+        key = "temperature" if "temperature" in changes else None
+        self.apply(new, label, key)
+
+    def _on_weight_edited(self, which: str, row: int, col: int, value: float) -> None:
+        s = self.doc.session
+        h = s.selected_head
+        new = s.with_head(h, s.heads[h].with_weight(which, row, col, value))
+        self.apply(
+            new, f"W_{which.upper()}[{row}, {col}] of head {h}", f"w_{which}_{h}_{row}_{col}"
+        )
+
+    def _on_matrix_edited(self, which: str, matrix, label: str) -> None:
+        s = self.doc.session
+        h = s.selected_head
+        if not np.all(np.isfinite(matrix)):
+            self.error(
+                "Invalid matrix", "The matrix has NaN or infinite entries; it was not applied."
+            )
+            return
+        self.apply(s.with_head(h, s.heads[h].with_matrix(which, matrix)), f"{label} of head {h}")
+
+    def _on_head_selected(self, index: int) -> None:
+        if index >= 0:
+            self._select_head(index)
+
+    def _select_head(self, index: int) -> None:
+        s = self.doc.session
+        if 0 <= index < s.n_head and index != s.selected_head:
+            self.apply(replace(s, selected_head=index), f"Select head {index}", "select")
+
+    def _on_cell_clicked(self, row: int, col: int) -> None:
+        s = self.doc.session
+        q = None if s.selected_query == row else row
+        self.apply(replace(s, selected_query=q), "Select query", "select")
+
+    def load_example(self, session: Session, title: str = "example") -> None:
+        if self.doc.modified and not self.confirm_discard():
+            return
+        self.doc.replace(session, None)
+
+    def confirm_discard(self) -> bool:
+        """Ask whether unsaved changes may be lost. The File menu overrides it with Save."""
+        return True
+
+    # -------------------------------------------------------------- showing
+    def _on_session_changed(self, new: Session, old: Session) -> None:
+        self._show_session(new)
+        if self._needs_compute(new, old):
+            self.worker.submit(new)
+        elif self.result is not None:
+            self._draw(self.result, new, restyle_only=True)
+
+    @staticmethod
+    def _needs_compute(new: Session, old: Session) -> bool:
+        """Only view options and the selected query/head change nothing the core computes."""
+        strip = {"view": new.view, "selected_head": 0, "selected_query": None}
+        return replace(new, **strip) != replace(old, **strip)
+
+    def _show_session(self, s: Session) -> None:
+        """Update the controls to ``s`` without triggering edits."""
+        self.textBar.set_text(s.text)
+        self.modelPanel.set_session(s)
+        self.headSelector.blockSignals(True)
+        if self.headSelector.count() != s.n_head:
+            self.headSelector.clear()
+            self.headSelector.addItems([f"head {i}" for i in range(s.n_head)])
+        self.headSelector.setCurrentIndex(s.selected_head)
+        self.headSelector.blockSignals(False)
+        try:
+            preset = projections.session_preset_heads(s)[s.selected_head]
+        except ValueError:
+            preset = s.head
+        self.projectionEditor.set_head(s.head, preset)
+        self.headGrid.select(s.selected_head)
+
+    def _on_result(self, generation: int, session: Session, result) -> None:
+        if generation < self._shown_generation:
+            return  # a newer result is already on screen
+        self._shown_generation = generation
+        self._draw(result, self.doc.session if session == self.doc.session else session)
+
+    def _draw(self, result, s: Session, restyle_only: bool = False) -> None:
+        t0 = time.perf_counter()
+        self.result = result
+        self._result_session = s
+        tokens = token_labels(result.tokens)
+        T = len(tokens)
+        self.textBar.set_tokens(result.tokens, result.notice)
+        self.attentionStack.setCurrentIndex(0 if T else 1)
+        h = min(s.selected_head, result.weights.shape[0] - 1) if T else 0
+        cm, scm = s.view.colormap, s.view.score_colormap
+        for view in (self.attentionHeatmap,):
+            view.set_colormap(cm)
+            view.set_show_values(s.view.show_values)
+        self.headGrid.set_colormap(cm)
+        self.pipelineView.set_colormaps(cm, scm)
+        self.similarityView.set_colormap(scm)
+        if T:
+            self.attentionHeatmap.set_title(
+                f"head {h}: attention weights A = softmax(QKᵀ·s), s = {result.scale:.3f}"
+            )
+            self.attentionHeatmap.set_matrix(result.weights[h], tokens, levels=(0.0, 1.0))
+            self.attentionHeatmap.select_row(s.selected_query)
+            self.headGrid.set_matrices(
+                result.weights, [f"head {i}" for i in range(result.weights.shape[0])]
+            )
+            self.headGrid.select(h)
+            self.pipelineView.show_head(result, h, tokens)
+            self.similarityView.show_result(result, tokens)
+            self._apply_hover()
+        self._update_status(result, s, T)
+        self.frame_ms = (time.perf_counter() - t0) * 1e3
+        self._update_timing()
+        self.resultShown.emit()
+
+    def _update_status(self, result, s: Session, T: int) -> None:
+        self.statusTokens.setText(f"{T} tokens" + (" (capped)" if result.truncated else ""))
+        d_in = result.x.shape[1] if result.x.ndim == 2 else s.d_model
+        self.statusShapes.setText(f"X {T}×{d_in} · Q,K,V {s.n_head}×{T}×{s.d_head}")
+
+    def _update_timing(self) -> None:
+        core = self.result.timings.get("total", self.worker.last_compute_ms) if self.result else 0
+        self.statusTiming.setText(f"core {core:.2f} ms · frame {self.frame_ms:.1f} ms")
+
+    def _attention_readout(self, i: int, j: int) -> str:
+        r = self.result
+        if r is None or self._result_session is None:
+            return ""
+        h = min(self._result_session.selected_head, r.weights.shape[0] - 1)
+        q, k = r.tokens[i].text, r.tokens[j].text
+        allowed = bool(r.allowed[i, j])
+        scaled = f"{float(r.scaled[h, i, j]):+.3f}" if allowed else "masked (−∞)"
+        return (
+            f"query {i} '{q}' → key {j} '{k}'\n"
+            f"score q·k = {float(r.scores[h, i, j]):+.3f}\n"
+            f"scaled = {scaled}\n"
+            f"weight = {float(r.weights[h, i, j]):.3f}"
+        )
+
+    def _on_cell_hovered(self, i: int, j: int) -> None:
+        if i >= 0 and self.result is not None:
+            text = self._attention_readout(i, j).replace("\n", "   ")
+            self.statusBar().showMessage(text)
+        else:
+            self.statusBar().clearMessage()
+
+    def _on_token_hovered(self, index: int) -> None:
+        self._hover_token = index
+        self._apply_hover()
+
+    def _apply_hover(self) -> None:
+        i = self._hover_token
+        self.attentionHeatmap.highlight(i, i)
+        self.pipelineView.highlight(i, i)
+        self.similarityView.highlight(i, i)
+
+    def _on_worker_ready(self, ready: bool) -> None:
+        self.busy.setVisible(not ready)
+        self.busyLabel.setVisible(not ready)
+
+    def _on_compute_failed(self, generation: int, message: str) -> None:
+        self.statusBar().showMessage(f"Could not compute attention: {message}", 10000)
+
+    def _update_title(self, *_args) -> None:
+        name = self.doc.path.name if self.doc.path is not None else "Untitled"
+        self.setWindowTitle(f"{name}[*] — Attention Explorer")
+        self.setWindowModified(self.doc.modified)
+
+    # -------------------------------------------------------------- dialogs
+    def error(self, title: str, message: str) -> None:
+        """Show an error without blocking tests (a modal box on screen)."""
+        self.last_error = (title, message)
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, message, parent=self)
+        box.setObjectName("errorDialog")
+        box.open()
+
+    def _show_undo_history(self) -> None:
+        if self.undoView is None:
+            self.undoView = QtWidgets.QUndoView(self.doc.undo_stack)
+            self.undoView.setWindowTitle("Undo History")
+            self.undoView.setObjectName("undoHistory")
+            self.undoView.setEmptyLabel("<opened>")
+            self.undoView.resize(320, 420)
+        self.undoView.show()
+        self.undoView.raise_()
+
+    def _about(self) -> None:
+        QtWidgets.QMessageBox.about(
+            self,
+            "About Attention Explorer",
+            f"<b>Attention Explorer {__version__}</b><p>Make self-attention visible and touchable: "
+            "edit W_Q, W_K and W_V and watch every step from tokens to contextual vectors.</p>",
+        )
+
+    def closeEvent(self, event) -> None:
+        if self.doc.modified and not self.confirm_discard():
+            event.ignore()
+            return
+        self._save_geometry()
+        self.worker.shutdown()
+        if self.undoView is not None:
+            self.undoView.close()
+        event.accept()
+
+
+def set_pg_defaults() -> None:
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)

@@ -1,0 +1,202 @@
+"""The window, driven through its widgets' object names as a user would."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from explorer.core.pipeline import compute
+from explorer.core.session import Session
+from explorer.ui.heatmap import HeatmapView
+
+
+def settle(qtbot, w):
+    """Wait until the views show the Result of the current Session."""
+    qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=30_000)
+
+
+def heatmap(w) -> HeatmapView:
+    return w.findChild(HeatmapView, "attentionHeatmap")
+
+
+def shown(w) -> np.ndarray:
+    return np.asarray(heatmap(w).image_data())
+
+
+def expected_weights(session: Session) -> np.ndarray:
+    r = compute(session)
+    return r.weights[session.selected_head].astype(np.float32)
+
+
+def test_default_window_shows_compute_result(make_window):
+    w = make_window()
+    np.testing.assert_array_equal(shown(w), expected_weights(w.doc.session))
+    assert w.findChild(QtWidgets.QPlainTextEdit, "sentenceEdit").toPlainText() == Session().text
+    assert "tokens" in w.statusTokens.text()
+    assert "threads" in w.statusThreads.text()
+
+
+def test_typing_retokenises(make_window, qtbot):
+    w = make_window()
+    edit = w.findChild(QtWidgets.QPlainTextEdit, "sentenceEdit")
+    edit.selectAll()
+    qtbot.keyClicks(edit, "river bank")
+    qtbot.waitUntil(lambda: w.doc.session.text == "river bank", timeout=5000)
+    settle(qtbot, w)
+    assert [t.text for t in w.result.tokens] == ["river", "bank"]
+    assert shown(w).shape == (2, 2)
+    chips = w.findChild(QtWidgets.QWidget, "tokenChips").findChildren(QtWidgets.QLabel)
+    assert sorted(c.text() for c in chips if c.objectName().startswith("tokenChip_")) == [
+        "bank",
+        "river",
+    ]
+
+
+def test_weight_slider_changes_heatmap_exactly(make_window, qtbot):
+    w = make_window()
+    before = shown(w).copy()
+    slider = w.findChild(QtWidgets.QSlider, "weightSlider_q_0_0")
+    assert slider is not None
+    slider.setValue(250)  # W_Q[0, 0] = 2.5
+    settle(qtbot, w)
+    s = w.doc.session
+    assert s.heads[0].w_q[0, 0] == pytest.approx(2.5)
+    np.testing.assert_array_equal(shown(w), expected_weights(s))
+    assert not np.array_equal(shown(w), before)
+
+
+def test_slider_drag_is_one_undo_step(make_window, qtbot):
+    w = make_window()
+    start = w.doc.session
+    slider = w.findChild(QtWidgets.QSlider, "weightSlider_k_1_2")
+    slider.setSliderDown(True)
+    for v in (10, 40, 80, 120):
+        slider.setValue(v)
+    slider.setSliderDown(False)
+    slider.sliderReleased.emit()
+    assert w.doc.session.heads[0].w_k[1, 2] == pytest.approx(1.2)
+    assert w.doc.undo_stack.count() == 1
+    w.doc.undo_stack.undo()
+    assert w.doc.session == start
+    w.doc.undo_stack.redo()
+    assert w.doc.session.heads[0].w_k[1, 2] == pytest.approx(1.2)
+
+
+def test_head_selection(make_window, qtbot):
+    w = make_window()
+    w.findChild(QtWidgets.QSpinBox, "headCount").setValue(3)
+    w.findChild(QtWidgets.QComboBox, "presetCombo").setCurrentText("orthogonal")
+    settle(qtbot, w)
+    assert w.doc.session.n_head == 3
+    w.findChild(QtWidgets.QComboBox, "headSelector").setCurrentIndex(2)
+    settle(qtbot, w)
+    s = w.doc.session
+    assert s.selected_head == 2
+    np.testing.assert_array_equal(shown(w), expected_weights(s))
+    assert not np.array_equal(shown(w), expected_weights(replace(s, selected_head=0)))
+    slider = w.findChild(QtWidgets.QSlider, "weightSlider_v_0_0")
+    slider.setValue(-100)
+    assert w.doc.session.heads[2].w_v[0, 0] == pytest.approx(-1.0)
+    assert w.doc.session.heads[0].w_v[0, 0] == s.heads[0].w_v[0, 0]
+
+
+def test_causal_mask_zeroes_future(make_window, qtbot):
+    w = make_window()
+    assert np.triu(shown(w), 1).max() > 0
+    w.findChild(QtWidgets.QCheckBox, "causalCheck").setChecked(True)
+    settle(qtbot, w)
+    assert w.doc.session.causal
+    img = shown(w)
+    assert np.all(np.triu(img, 1) == 0)
+    np.testing.assert_allclose(img.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_temperature_sharpens(make_window, qtbot):
+    w = make_window()
+    slider = w.findChild(QtWidgets.QSlider, "temperatureSlider")
+    slider.setValue(slider.minimum())
+    settle(qtbot, w)
+    cold = shown(w).copy()
+    assert w.doc.session.temperature == pytest.approx(0.05)
+    np.testing.assert_array_equal(cold, expected_weights(w.doc.session))
+    slider.setValue(slider.maximum())
+    settle(qtbot, w)
+    hot = shown(w)
+    assert w.doc.session.temperature == pytest.approx(20.0)
+    assert cold.max(axis=1).mean() > hot.max(axis=1).mean()
+    readout = w.findChild(QtWidgets.QLabel, "temperatureReadout").text()
+    assert "τ=20.00" in readout
+
+
+def test_hover_readout_numbers(make_window, qtbot):
+    w = make_window()
+    hm = heatmap(w)
+    r = w.result
+    i, j = 2, 4
+    vb = hm.plot.getViewBox()
+    scene = vb.mapViewToScene(QtCore.QPointF(j + 0.5, i + 0.5))
+    hits = []
+    hm.cellHovered.connect(lambda a, b: hits.append((a, b)))
+    hm._on_mouse_moved(scene)
+    assert hits[-1] == (i, j)
+    tip = hm.toolTip()
+    assert f"'{r.tokens[i].text}'" in tip and f"'{r.tokens[j].text}'" in tip
+    assert f"{float(r.scores[0, i, j]):+.3f}" in tip
+    assert f"{float(r.scaled[0, i, j]):+.3f}" in tip
+    assert f"{float(r.weights[0, i, j]):.3f}" in tip
+
+
+def test_click_selects_query_row(make_window, qtbot):
+    w = make_window()
+    w.attentionHeatmap.cellClicked.emit(3, 1)
+    assert w.doc.session.selected_query == 3
+
+
+def test_empty_text_shows_empty_state(make_window, qtbot):
+    w = make_window(Session(text=""))
+    assert w.attentionStack.currentWidget() is w.emptyState
+    assert w.result.weights.shape[-1] == 0
+
+
+def test_huge_text_is_capped_with_notice(make_window, qtbot):
+    w = make_window(Session(text="word " * 3000))
+    settle(qtbot, w)
+    assert len(w.result.tokens) <= 512
+    assert w.result.truncated
+    notice = w.findChild(QtWidgets.QLabel, "tokenNotice")
+    assert notice.isVisibleTo(w) and "512" in notice.text()
+    assert np.isfinite(shown(w)).all()
+
+
+def test_extreme_weights_never_show_nan(make_window, qtbot):
+    w = make_window()
+    for c in range(4):
+        w.findChild(QtWidgets.QSlider, f"weightSlider_q_{c}_{c}").setValue(300)
+        w.findChild(QtWidgets.QSlider, f"weightSlider_k_{c}_{c}").setValue(300)
+    settle(qtbot, w)
+    img = shown(w)
+    assert np.isfinite(img).all()
+    np.testing.assert_allclose(img.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_colormap_change_does_not_recompute(make_window, qtbot):
+    w = make_window()
+    gen = w.worker.generation
+    w.findChild(QtWidgets.QComboBox, "colormapCombo").setCurrentText("cividis")
+    assert w.doc.session.view.colormap == "cividis"
+    assert w.worker.generation == gen
+
+
+def test_dimension_change_rebuilds_sliders(make_window, qtbot):
+    w = make_window()
+    w.findChild(QtWidgets.QSpinBox, "dModelSpin").setValue(24)
+    settle(qtbot, w)
+    s = w.doc.session
+    assert s.heads[0].w_q.shape[0] == 24
+    sliders = w.findChild(QtWidgets.QWidget, "matrixEditor_q").findChildren(QtWidgets.QSlider)
+    named = [x for x in sliders if x.objectName().startswith("weightSlider_q_")]
+    assert 0 < len(named) <= 16 * 16
+    page = w.findChild(QtWidgets.QSpinBox, "rowPage_q")
+    page.setValue(16)
+    assert w.findChild(QtWidgets.QSlider, "weightSlider_q_16_0") is not None
