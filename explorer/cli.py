@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import sys
 import time
 
 from explorer import __version__
@@ -28,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from PySide6 import QtCore, QtWidgets
+    from PySide6 import QtCore
 
     from explorer.ui.app import create_app
     from explorer.ui.main_window import MainWindow
@@ -37,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     window.show()
     if args.smoke_test:
+
         def painted():
             window.repaint()
             print(f"first paint after {(time.perf_counter() - _T0) * 1e3:.0f} ms")
@@ -52,8 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     # Tear the window down while Qt is still alive: leaving it to interpreter shutdown
     # destroys wrapped objects in an arbitrary order.
     window.deleteLater()
-    del window
     QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
     gc.collect()
-    del QtWidgets
     return rc

@@ -18,7 +18,9 @@ def make_window(qtbot, tmp_path):
     before = {t.ident for t in threading.enumerate()}
 
     def factory(session=None, wait_ready=True):
-        settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+        settings = QtCore.QSettings(
+            str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat
+        )
         w = MainWindow(session, settings=settings)
         qtbot.addWidget(w)
         w.resize(1280, 800)
