@@ -126,7 +126,6 @@ class ModelPanel(QtWidgets.QWidget):
         )
         self.temperatureSlider.setRange(0, T_STEPS)
         self.temperatureReadout = QtWidgets.QLabel(objectName="temperatureReadout")
-        self.temperatureReadout.setMinimumWidth(150)
         t_row = QtWidgets.QHBoxLayout()
         t_row.setContentsMargins(0, 0, 0, 0)
         t_row.addWidget(self.temperatureSlider, 1)
@@ -214,7 +213,9 @@ class ModelPanel(QtWidgets.QWidget):
 
     def _update_temperature_readout(self, t: float) -> None:
         d = self._d_head_for_readout
-        self.temperatureReadout.setText(f"τ={t:.2f}  scale=1/(√{d}·τ)={1 / (math.sqrt(d) * t):.3f}")
+        scale = 1 / (math.sqrt(d) * t)
+        self.temperatureReadout.setText(f"τ={t:.2f} s={scale:.3f}")
+        self.temperatureReadout.setToolTip(f"effective scale s = 1/(√d_head·τ) = 1/(√{d}·{t:.2f})")
 
     def set_session(self, s: Session) -> None:
         """Show ``s`` without emitting edits."""
@@ -357,7 +358,7 @@ class TextBar(QtWidgets.QWidget):
         )
         self.sentenceEdit.setTabChangesFocus(True)
         fm = QtGui.QFontMetrics(self.sentenceEdit.font())
-        self.sentenceEdit.setFixedHeight(fm.lineSpacing() * 3 + 12)
+        self.sentenceEdit.setFixedHeight(fm.lineSpacing() * 2 + 14)
         layout.addWidget(self.sentenceEdit)
         self.chipHost = QtWidgets.QWidget(objectName="tokenChips")
         self.chips = FlowLayout(self.chipHost)
@@ -365,7 +366,7 @@ class TextBar(QtWidgets.QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.chipHost)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        scroll.setFixedHeight(fm.lineSpacing() * 3 + 14)
+        scroll.setFixedHeight(fm.lineSpacing() * 2 + 16)
         layout.addWidget(scroll)
         self.notice = QtWidgets.QLabel(objectName="tokenNotice")
         self.notice.setWordWrap(True)

@@ -26,7 +26,7 @@ def colormap(name: str) -> pg.ColorMap:
 class RotatedLabelAxis(pg.AxisItem):
     """A top or bottom axis whose tick labels are drawn at an angle, thinned to fit."""
 
-    def __init__(self, orientation: str = "top", angle: float = 45.0, **kwargs):
+    def __init__(self, orientation: str = "top", angle: float = 90.0, **kwargs):
         super().__init__(orientation, **kwargs)
         self._labels: list[str] = []
         self._angle = angle
@@ -59,7 +59,7 @@ class RotatedLabelAxis(pg.AxisItem):
         rect = self.boundingRect()
         top = self.orientation == "top"
         base_y = rect.bottom() - 4 if top else rect.top() + 4
-        p.setClipping(False)  # the last labels may lean past the plot's edge
+        p.setClipRect(rect)  # drawing outside the bounding rect would leave stale pixels
         for i in range(0, len(self._labels), step):
             x = x0 + (i + 0.5) * (x1 - x0)
             text = fm.elidedText(self._labels[i], QtCore.Qt.TextElideMode.ElideRight, 160)
@@ -107,7 +107,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._hover = (-1, -1)
 
         self.title = self.addLabel(title, row=0, col=0, size="10pt" if not compact else "9pt")
-        self.top_axis = RotatedLabelAxis("top", angle=45.0 if not compact else 60.0)
+        self.top_axis = RotatedLabelAxis("top", angle=90.0)
         self.plot = self.addPlot(row=1, col=0, axisItems={"top": self.top_axis})
         self.plot.showAxis("top")
         self.plot.hideAxis("bottom")

@@ -151,7 +151,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mainSplit.addWidget(self.pipelineView)
         self.mainSplit.setStretchFactor(0, 3)
         self.mainSplit.setStretchFactor(1, 1)
-        self.mainSplit.setSizes([520, 190])
+        self.mainSplit.setSizes([480, 250])
 
         central = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(central)

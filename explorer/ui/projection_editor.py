@@ -34,7 +34,7 @@ class WeightSlider(QtWidgets.QSlider):
         self.setRange(-int(LIMIT * STEPS), int(LIMIT * STEPS))
         self.setSingleStep(1)
         self.setPageStep(10)
-        self.setMinimumWidth(46)
+        self.setMinimumWidth(36)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
 
     def mouseDoubleClickEvent(self, event):
@@ -92,7 +92,7 @@ class MatrixEditor(QtWidgets.QWidget):
         outer = QtWidgets.QHBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         left = QtWidgets.QVBoxLayout()
-        outer.addLayout(left, 3)
+        outer.addLayout(left, 4)
 
         pager = QtWidgets.QHBoxLayout()
         self.rowPage = QtWidgets.QSpinBox(objectName=f"rowPage_{which}")
@@ -126,6 +126,7 @@ class MatrixEditor(QtWidgets.QWidget):
             "Drag a cell up or down to change it."
         )
         self.plot.setMinimumSize(120, 120)
+        self.plot.setMaximumWidth(200)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)

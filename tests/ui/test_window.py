@@ -126,7 +126,7 @@ def test_temperature_sharpens(make_window, qtbot):
     assert w.doc.session.temperature == pytest.approx(20.0)
     assert cold.max(axis=1).mean() > hot.max(axis=1).mean()
     readout = w.findChild(QtWidgets.QLabel, "temperatureReadout").text()
-    assert "τ=20.00" in readout
+    assert "τ=20.00" in readout and "s=0.018" in readout
 
 
 def test_hover_readout_numbers(make_window, qtbot):
