@@ -102,6 +102,37 @@ def test_attention_after_reload_matches_to_the_last_bit(tmp_path):
         assert np.array_equal(a.view(np.uint64), b.view(np.uint64))
 
 
+def _compute_or_skip():
+    pipeline = pytest.importorskip("explorer.core.pipeline")
+    return pipeline.compute
+
+
+def _assert_same_results(a, b):
+    for f in dataclasses.fields(a):
+        if f.name == "timings":
+            continue
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and x.shape == y.shape, f.name
+            assert x.tobytes() == y.tobytes(), f"{f.name} differs after reload"
+        else:
+            assert x == y, f.name
+
+
+@pytest.mark.parametrize(
+    "path",
+    [DATA / "session_v1.attn.json", *sorted((ROOT / "resources" / "examples").glob("*.attn.json"))],
+    ids=lambda p: p.name,
+)
+def test_pipeline_results_after_reload_match_to_the_last_bit(tmp_path, path):
+    compute = _compute_or_skip()
+    session = load_session(path)
+    again = load_session(save_session(session, tmp_path / "again.attn.json"))
+    first, second = compute(session), compute(again)
+    assert len(first.tokens) > 3 and np.ptp(first.weights) > 0  # a real, non-trivial result
+    _assert_same_results(first, second)
+
+
 def test_written_text_is_readable_and_deterministic():
     text = session_to_json(S.Session())
     assert text == session_to_json(S.Session())
