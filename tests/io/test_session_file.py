@@ -316,7 +316,10 @@ def test_input_width_rule_matches_the_core():
     positional = pytest.importorskip("explorer.core.positional")
     for mode in S.POSITIONAL_MODES:
         for enc in S.POSITIONAL_ENCODINGS:
-            assert schema.input_width(7, enc, mode) == positional.input_width(7, enc, mode)
+            expected = positional.input_width(7, enc, mode)
+            assert schema.input_width(7, enc, mode) == expected
+            session = S.Session(d_model=7, positional=enc, positional_mode=mode)
+            assert getattr(session, "d_in", expected) == expected
 
 
 # --- bad files ------------------------------------------------------------------------------
