@@ -152,6 +152,11 @@ def compare_word(
     occurrence : int
         Which occurrence in each text.
 
+    Raises
+    ------
+    ValueError
+        For the one-hot source, or when the word is missing from a text.
+
     Returns
     -------
     WordComparison
@@ -159,6 +164,13 @@ def compare_word(
         no position enters the static vector; ``contextual_similarity`` shows how much the
         contexts moved them. ``a.neighbours`` / ``b.neighbours`` name who pulled.
     """
+    if session.embedding == "one-hot":
+        # one-hot axes are numbered per text (order of first appearance), so axis 5 of one
+        # text and axis 5 of another are different words: the comparison would be noise
+        raise ValueError(
+            "one-hot axes are numbered within each text, so a word cannot be compared across "
+            "two texts; use the built-in or random embeddings"
+        )
     a = locate(session, text_a, word, occurrence)
     b = locate(session, text_b, word, occurrence)
     return WordComparison(

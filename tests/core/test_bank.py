@@ -67,8 +67,15 @@ def test_multi_piece_words_and_occurrences():
         locate(Session(), "anything", "   ")
 
 
-def test_one_hot_contexts_also_differ_while_static_stays_identical():
+def test_one_hot_refuses_cross_text_comparison():
+    """One-hot axes are per text: "river" in one text and "money" in the other share axis 4."""
     s = conform(Session(embedding="one-hot", d_model=16))
+    with pytest.raises(ValueError, match="one-hot"):
+        compare_word(s)
+
+
+def test_random_embeddings_also_separate_the_contexts():
+    s = Session(embedding="random", embedding_seed=3)
     c = compare_word(s)
-    assert c.static_similarity == pytest.approx(1.0)
+    assert c.static_similarity == pytest.approx(1.0, abs=1e-12)
     assert c.contextual_similarity < 1.0
