@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from math import sqrt
 
 import numpy as np
-from scipy.special import erf
+from numba import njit
 
 from explorer.core.attention import attention
 from explorer.core.encoder_config import EncoderError
@@ -132,9 +132,55 @@ def _layer_norm(x, g, b, eps):
     return xc / np.sqrt(var + np.float32(eps)) * g + b
 
 
-def _gelu(x):
-    # exact erf GELU (BERT's "gelu"), not the tanh approximation
-    return np.float32(0.5) * x * (np.float32(1.0) + erf(x * np.float32(1.0 / sqrt(2.0))))
+# erf(z) ≈ z·P(z²)/Q(z²) on [-4, 4] and ±1 beyond (|erf(4) - 1| < 2e-8): the float32 rational
+# approximation of Eigen and XLA, within 1e-7 of erf (float32 ulp level). It vectorises,
+# which scipy.special.erf does not: GELU was the costliest step of a layer (1.6 ms at T = 128).
+_ERF_P = tuple(
+    np.float32(c)
+    for c in (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+              -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+              -1.60960333262415e-02)
+)  # fmt: skip
+_ERF_Q = tuple(
+    np.float32(c)
+    for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+              -7.37332916720468e-03, -1.42647390514189e-02)
+)  # fmt: skip
+
+
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def _gelu_inplace(h):  # pragma: no cover - compiled
+    """Exact (erf) GELU of a contiguous 1-D float32 array, in place."""
+    p13, p11, p9, p7, p5, p3, p1 = _ERF_P
+    q8, q6, q4, q2, q0 = _ERF_Q
+    c = np.float32(0.7071067811865476)  # 1/√2
+    lo, hi = np.float32(-4.0), np.float32(4.0)
+    for i in range(h.size):
+        x = h[i]
+        z = x * c
+        z = lo if z < lo else (hi if z > hi else z)  # NaN passes through both tests
+        z2 = z * z
+        p = (((((p13 * z2 + p11) * z2 + p9) * z2 + p7) * z2 + p5) * z2 + p3) * z2 + p1
+        q = (((q8 * z2 + q6) * z2 + q4) * z2 + q2) * z2 + q0  # ≤ q0 < 0: never zero
+        h[i] = np.float32(0.5) * x * (np.float32(1.0) + z * p / q)
+
+
+def gelu_(h: np.ndarray) -> np.ndarray:
+    """BERT's exact GELU ``x·Φ(x) = x/2·(1 + erf(x/√2))``, in place.
+
+    Parameters
+    ----------
+    h : ndarray, float32, C-contiguous (any shape)
+
+    Returns
+    -------
+    ndarray
+        ``h`` itself.
+    """
+    if h.dtype != np.float32 or not h.flags.c_contiguous or not h.flags.writeable:
+        raise ValueError("gelu_ needs a writable C-contiguous float32 array")
+    _gelu_inplace(h.reshape(-1))
+    return h
 
 
 def _apply_replacements(q, k, v, x, lw, edits, cfg):
@@ -168,7 +214,9 @@ def _layer(x, lw, cfg, edits, mask, att_out, y_out):
             y_out[e.head] *= np.float32(e.scale)
     y = y_out.transpose(1, 0, 2).reshape(T, nh * dh)  # (T, H)
     x1 = _layer_norm(y @ lw.w_o + lw.b_o + x, lw.ln1_g, lw.ln1_b, cfg.layer_norm_eps)
-    h = _gelu(x1 @ lw.w_i + lw.b_i)  # (T, I)
+    h = x1 @ lw.w_i  # (T, I)
+    h += lw.b_i
+    gelu_(h)
     return _layer_norm(h @ lw.w_out + lw.b_out + x1, lw.ln2_g, lw.ln2_b, cfg.layer_norm_eps)
 
 

@@ -21,6 +21,7 @@ from numpy.testing import assert_allclose
 
 from explorer.core.attention import attention_reference
 from explorer.core.encoder import HeadEdit, cosine, load_encoder, token_cosine_by_layer, with_ones
+from explorer.core.encoder_forward import gelu_
 
 DATA = Path(__file__).parent.parent / "data" / "encoder_reference.npz"
 RTOL, ATOL = 1e-4, 1e-5
@@ -227,6 +228,25 @@ def test_tiny_head_weights_layout(tiny):
     aq, _, av = hw.augmented()
     assert aq.shape == (17, 4)
     np.testing.assert_array_equal(av[-1], hw.b_v)
+
+
+def test_gelu_matches_erf_in_float64():
+    from scipy.special import erf
+
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.standard_normal(4993) * 4, [0.0, -0.0, 1e-30, 6.0, -6.0, 40.0, -40.0]])
+    x = x.astype(np.float32).reshape(-1, 8)
+    x64 = x.astype(np.float64)
+    expected = 0.5 * x64 * (1 + erf(x64 / np.sqrt(2)))
+    got = gelu_(x.copy())
+    # x ≥ -2: a few float32 ulps. Below, 1 + erf cancels in float32 for every implementation
+    # (libm, torch), and ours (a rational erf clamped at ±4) stays within 1.2e-6 absolute.
+    core = x >= -2
+    assert_allclose(got[core], expected[core], rtol=4e-7, atol=2e-7)
+    assert_allclose(got, expected, rtol=0, atol=1.2e-6)
+    assert np.isnan(gelu_(np.array([np.nan], np.float32)))[0]
+    with pytest.raises(ValueError, match="float32"):
+        gelu_(x64)
 
 
 def test_head_edit_dict_round_trip():
