@@ -72,38 +72,37 @@ def timed(fn, arg) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 MEMORY_PROBE = """
 import sys, time
-sys.path.insert(0, {root!r})
-from benchmarks.bench_encoder import rss_mb, ids_of_length
+
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+
+
 r0 = rss_mb()
+sys.path.insert(0, {root!r})
 import numpy, scipy.special, numba
 from explorer.core import attention
 from explorer.core.encoder import load_encoder
+from benchmarks.bench_encoder import ids_of_length
 attention.warm_up()
 r1 = rss_mb()
 t = time.perf_counter(); enc = load_encoder({folder!r}); t_load = time.perf_counter() - t
 r2 = rss_mb()
 t = time.perf_counter(); enc.sha256; t_hash = time.perf_counter() - t
-out = {{T: enc.forward(ids_of_length(enc, T)) for T in (128,)}}
+out = enc.forward(ids_of_length(enc, 128))
 r3 = rss_mb()
 del out
 out = enc.forward(ids_of_length(enc, 512))
 r4 = rss_mb()
-print(f"interpreter                      {{r0:7.1f}} MB")
+print(f"bare interpreter                 {{r0:7.1f}} MB")
 print(f"+ numpy/scipy/numba/core imports {{r1:7.1f}} MB  (+{{r1 - r0:.1f}})")
-print(f"+ MiniLM loaded ({{t_load:.2f}} s)       {{r2:7.1f}} MB  (+{{r2 - r1:.1f}})")
-print(f"  sha256 of weights: {{t_hash * 1e3:.0f}} ms (page cache warm)")
-print(f"+ forward T=128 kept             {{r3:7.1f}} MB  (+{{r3 - r2:.1f}})")
-print(f"+ forward T=512 kept (not 128)   {{r4:7.1f}} MB  (+{{r4 - r2:.1f}} over loaded)")
+print(f"+ model loaded in {{t_load:.2f}} s       {{r2:7.1f}} MB  (+{{r2 - r1:.1f}})")
+print(f"  sha256 of the weights file: {{t_hash * 1e3:.0f}} ms")
+print(f"+ one T=128 output kept          {{r3:7.1f}} MB  (+{{r3 - r2:.1f}})")
+print(f"+ one T=512 output kept instead  {{r4:7.1f}} MB  (+{{r4 - r2:.1f}})")
 """
 
 

@@ -126,7 +126,7 @@ def test_minilm_bank_separates(minilm):
     curve = token_cosine_by_layer(a, i, b, j)
     assert curve.shape == (7,)
     assert_allclose(curve[0], cosine(a.hidden_states[0, i], b.hidden_states[0, j]))
-    # same word, same position embedding? no: positions differ, but context must lower it
+    # the same word in two contexts drifts apart through the layers
     assert curve[-1] < curve[0]
 
 
@@ -285,3 +285,37 @@ def test_tiny_config_defaults(tiny):
     enc, _, _ = tiny
     assert enc.config.d_head == 4 and enc.config.num_layers == TINY_CONFIG["num_hidden_layers"]
     assert enc.name == "tiny" and "tiny" in repr(enc)
+
+
+def test_head_summary_against_loops(tiny):
+    from explorer.core.encoder_stats import head_summary, without_special
+
+    enc, _, _ = tiny
+    ids = np.array([2, 5, 6, 7, 8, 3, 0, 0])
+    out = enc.forward(ids, attention_mask=ids != 0)
+    s = head_summary(out)
+    assert s.entropy.shape == (2, 4)
+    T = 6  # real tokens
+    for layer, head in ((0, 0), (1, 3)):
+        w = out.attentions[layer, head, :T, :T].astype(np.float64)
+        ent = np.mean([-sum(p * np.log(p) for p in row if p > 0) for row in w])
+        assert_allclose(s.entropy[layer, head], ent, rtol=1e-9)
+        assert_allclose(s.to_cls[layer, head], w[:, 0].mean(), rtol=1e-9)
+        assert_allclose(s.to_sep[layer, head], w[:, 5].mean(), rtol=1e-9)
+        assert_allclose(s.to_prev[layer, head], sum(w[i, i - 1] for i in range(1, T)) / T)
+        assert_allclose(s.to_next[layer, head], sum(w[i, i + 1] for i in range(T - 1)) / T)
+        assert_allclose(s.to_self[layer, head], np.trace(w) / T)
+    assert np.all((s.entropy > 0) & (s.entropy <= np.log(T) + 1e-9))
+
+    sub, kept = without_special(out.attentions, out.special | ~out.attention_mask)
+    assert kept.tolist() == [1, 2, 3, 4]
+    assert_allclose(sub.sum(axis=-1), 1.0, rtol=1e-6)
+    w = out.attentions[1, 2][np.ix_(kept, kept)]
+    assert_allclose(sub[1, 2], w / w.sum(axis=1, keepdims=True), rtol=1e-6)
+    one_hot = np.array([[1.0, 0.0], [0.5, 0.5]])
+    sub2, _ = without_special(one_hot, np.array([False, True]))
+    assert sub2.tolist() == [[1.0]]  # row 0 kept all of its weight on token 0
+    sub3, _ = without_special(one_hot.T.copy(), np.array([False, True]))
+    assert sub3.tolist() == [[1.0]]
+    sub4, _ = without_special(np.array([[0.0, 1.0], [0.0, 1.0]]), np.array([False, True]))
+    assert sub4.tolist() == [[0.0]]  # all weight was on the hidden token
