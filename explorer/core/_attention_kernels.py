@@ -84,7 +84,7 @@ _LOG2E, _MAGIC32 = _F32(1.4426950408889634), _F32(_MAGIC)
 _LN2_HI, _LN2_LO = _F32(0.693359375), _F32(-2.12194440e-4)
 _P0, _P1, _P2 = _F32(1.9875691500e-4), _F32(1.3981999507e-3), _F32(8.3334519073e-3)
 _P3, _P4, _P5 = _F32(4.1665795894e-2), _F32(1.6666665459e-1), _F32(5.0000001201e-1)
-_ONE32 = _F32(1.0)
+_ONE32, _ZERO32 = _F32(1.0), _F32(0.0)
 
 
 def _exp_nonpos(x):
@@ -101,13 +101,15 @@ def _exp_nonpos_impl(x):
         return None
 
     def exp32(x):
-        if x < _LOWEST:  # NaN fails the test and stays NaN
+        underflow = x < _LOWEST  # False for NaN, which stays NaN
+        if underflow:
             x = _LOWEST
         t = x * _LOG2E + _MAGIC32
         n = t - _MAGIC32  # round(x / ln2), without a float->int conversion
         r = x - n * _LN2_HI - n * _LN2_LO
         p = ((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5
-        return (p * (r * r) + r + _ONE32) * _pow2_of_rounded(t)
+        e = (p * (r * r) + r + _ONE32) * _pow2_of_rounded(t)
+        return _ZERO32 if underflow else e  # below 1.2e-38: flush to 0, as float32 would
 
     return exp32
 
@@ -128,18 +130,24 @@ def _softmax_row(row, lim, mrow, has_mask, scale):
     if j0 >= lim:
         row[:] = zero
         return False
-    mx = _order_key(row[j0])
+    # one pass for both ends: keys beyond +-inf's keys are +-inf or NaN (either sign)
+    hi = lo = _order_key(row[j0])
     if has_mask:
         for j in range(j0 + 1, lim):
             key = _order_key(row[j])
-            if mrow[j] and key > mx:
-                mx = key
+            if mrow[j]:
+                hi = max(hi, key)
+                lo = min(lo, key)
     else:
         for j in range(1, lim):
             key = _order_key(row[j])
-            if key > mx:
-                mx = key
-    att_max = _from_order_key(mx, zero)  # NaN or +inf here makes the whole row NaN
+            hi = max(hi, key)
+            lo = min(lo, key)
+    inf = row.dtype.type(np.inf)
+    if hi >= _order_key(inf) or lo <= _order_key(-inf):
+        row[:] = row.dtype.type(np.nan)  # a non-finite score makes the row undefined
+        return True
+    att_max = _from_order_key(hi, zero)
     total = zero
     if has_mask:
         for j in range(lim):
