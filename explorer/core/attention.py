@@ -25,6 +25,7 @@ Conventions shared by :func:`attention` and :func:`attention_reference`:
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -57,7 +58,7 @@ def _working_dtype(q: np.ndarray) -> np.dtype:
 
 
 def _as_array(x, name: str) -> np.ndarray:
-    if isinstance(x, np.ndarray):
+    if type(x) is np.ndarray:
         return x
     try:
         return np.asarray(x)
@@ -67,16 +68,17 @@ def _as_array(x, name: str) -> np.ndarray:
 
 def _validate(q, k, v, mask, scale):
     """Check shapes and types; return C-contiguous, writeable arrays of the working dtype."""
-    q, k, v = (_as_array(a, name) for a, name in ((q, "q"), (k, "k"), (v, "v")))
+    q, k, v = _as_array(q, "q"), _as_array(k, "k"), _as_array(v, "v")
     if q.ndim != 3 or k.ndim != 3 or v.ndim != 3:
         raise ValueError(
             "q, k and v must be 3-D arrays (n_head, T, d), (n_head, S, d) and "
             f"(n_head, S, d_v); got shapes {q.shape}, {k.shape}, {v.shape}"
         )
     dtype = _working_dtype(q)
-    for a, name in ((k, "k"), (v, "v")):
-        if a.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold real numbers, not {a.dtype}")
+    if k.dtype != dtype or v.dtype != dtype:
+        for a, name in ((k, "k"), (v, "v")):
+            if a.dtype.kind not in "biuf":
+                raise ValueError(f"{name} must hold real numbers, not {a.dtype}")
     n_head, T, d = q.shape
     if k.shape[0] != n_head or v.shape[0] != n_head:
         raise ValueError("q, k and v must have the same number of heads")
@@ -100,13 +102,20 @@ def _validate(q, k, v, mask, scale):
         scale = 1.0 / np.sqrt(d)
     if isinstance(scale, bool | np.bool_) or not isinstance(scale, numbers.Real):
         raise ValueError(f"scale must be a real number, not {scale!r}")
-    if not (np.isfinite(scale) and scale >= 0):
+    if not (math.isfinite(scale) and scale >= 0):
         raise ValueError(f"scale must be finite and >= 0, not {scale!r}")
-    # 'W': Numba types read-only arrays separately, which would compile a new specialisation.
-    q, k, v = (np.require(a, dtype, ["C", "A", "W"]) for a in (q, k, v))
-    if mask is not None:
-        mask = np.require(mask, np.bool_, ["C", "A", "W"])
-    return q, k, v, mask, dtype.type(scale)
+    return _ready(q, dtype), _ready(k, dtype), _ready(v, dtype), _ready(mask), dtype.type(scale)
+
+
+def _ready(a, dtype=np.bool_):
+    """``a`` as a C-contiguous, aligned, writeable array of ``dtype``; copies only if needed.
+
+    Writeable because Numba types read-only arrays separately, which would compile a new
+    specialisation mid-session.
+    """
+    if a is None or (a.dtype == dtype and a.flags.carray):  # carray: C, aligned, writeable
+        return a
+    return np.require(a, dtype, ["C", "A", "W"])
 
 
 def _check_buffer(buf, name: str, shape: tuple, dtype: np.dtype, inputs) -> np.ndarray:
@@ -116,7 +125,7 @@ def _check_buffer(buf, name: str, shape: tuple, dtype: np.dtype, inputs) -> np.n
         raise ValueError(
             f"{name} must have shape {shape} and dtype {dtype}, not {buf.shape} and {buf.dtype}"
         )
-    if not (buf.flags.c_contiguous and buf.flags.writeable and buf.flags.aligned):
+    if not buf.flags.carray:
         raise ValueError(f"{name} must be C-contiguous, aligned and writeable")
     if any(np.may_share_memory(buf, a) for a in inputs):
         raise ValueError(f"{name} must not overlap the inputs or the other output")
