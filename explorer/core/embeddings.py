@@ -220,7 +220,7 @@ def embed(session, tokenization) -> tuple[np.ndarray, str]:
             raise ValueError("no model loaded: the 'model' embedding source needs an encoder")
         if _model_embeddings is None:
             raise ValueError("no model loaded: no encoder has registered its embeddings")
-        x = np.asarray(_model_embeddings(session, tokenization), dtype=np.float64)
+        x = np.array(_model_embeddings(session, tokenization), dtype=np.float64)  # own copy
         if x.ndim != 2 or x.shape[0] != len(tokens):
             raise ValueError(f"model embeddings have shape {x.shape}, expected ({len(tokens)}, d)")
         return x, ""
@@ -236,12 +236,14 @@ def cosine_matrix(x: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    ndarray, shape (T, T), float64
-        Entries involving a zero row are 0 (a zero vector points nowhere).
+    ndarray, shape (T, T)
+        float32 for float32 input, else float64. Entries involving a zero row are 0 (a zero
+        vector points nowhere).
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    x = x.astype(x.dtype if x.dtype == np.float32 else np.float64, copy=False)
     norm = np.sqrt(np.einsum("td,td->t", x, x))  # (T,)
     safe = np.where(norm > 0, norm, 1.0)
     unit = x / safe[:, None]  # (T, d)
     sim = unit @ unit.T  # (T, T)
-    return np.clip(sim, -1.0, 1.0)
+    return np.clip(sim, -1.0, 1.0, out=sim)

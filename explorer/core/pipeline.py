@@ -11,15 +11,26 @@ The stages follow the seed article and "Attention Is All You Need" (eq. 1)::
 :func:`explorer.core.attention.attention`; the intermediate score matrices are recomputed
 here with NumPy because the pipeline strip shows them.
 
-Everything is float64 (the sizes the window shows are small and the results are then
-identical to a float64 reference). ``compute`` is pure: the same Session gives the same
-Result, and the Result's arrays are read-only so it can be shared across threads.
+Precision: one dtype for the whole Result. Below :data:`FLOAT32_MIN_WORK` (work counted as
+``n_head · T² · (d_head + d_v)``, e.g. every sentence-sized input) everything is float64, so the
+numbers the window prints are exact to display precision. From there on the projections,
+scores and the attention kernel run in float32, which measured 2-5x faster at T = 128-512
+with 12 heads (relative error about 1e-6, invisible in a heatmap).
+
+Threads: while ``compute`` runs, NumPy's BLAS is held to one thread. The attention kernel
+has its own thread pool; with both pools awake on two cores, matrix products measured up to
+50x slower (see ``benchmarks/bench_pipeline.py``).
+
+``compute`` is pure: the same Session gives the same Result, and the Result's arrays are
+read-only so it can be shared across threads.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,10 +41,50 @@ from explorer.core.positional import combine, positions
 from explorer.core.session import Session
 from explorer.core.tokenizer import Token, tokenize
 
+#: Work ``n_head · T² · (d_head + d_v)`` from which the pipeline computes in float32.
+FLOAT32_MIN_WORK = 4_000_000
+
+_blas_lock = threading.Lock()
+_blas_libs: list | None = None
+
+
+def _numpy_blas() -> list:
+    """threadpoolctl controllers of the BLAS libraries loaded in this process (found once)."""
+    global _blas_libs
+    with _blas_lock:
+        if _blas_libs is None:
+            from threadpoolctl import ThreadpoolController
+
+            _blas_libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        return _blas_libs
+
+
+@contextmanager
+def _single_threaded_blas():
+    """Hold NumPy's BLAS to one thread, then restore it (about 1 µs per call)."""
+    libs = _numpy_blas()
+    before = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, before, strict=True):
+            lib.set_num_threads(n)
+
+
+def work_dtype(n_head: int, T: int, d_head: int, d_v: int) -> np.dtype:
+    """float64 for small inputs, float32 from :data:`FLOAT32_MIN_WORK` on."""
+    work = n_head * T * T * (d_head + d_v)
+    return np.dtype(np.float32 if work >= FLOAT32_MIN_WORK else np.float64)
+
 
 @dataclass(frozen=True, eq=False)
 class Result:
     """What :func:`compute` returns. ``T`` is the number of visible tokens (may be 0).
+
+    Every float array has the same dtype, :attr:`dtype`: float64, or float32 for large
+    inputs (see :func:`work_dtype`). All arrays are read-only.
 
     Attributes
     ----------
@@ -110,6 +161,10 @@ class Result:
         return self.q.shape[0]
 
     @property
+    def dtype(self) -> np.dtype:
+        return self.weights.dtype
+
+    @property
     def labels(self) -> list[str]:
         """Token texts, for axis ticks."""
         return [t.text for t in self.tokens]
@@ -148,17 +203,11 @@ def allowed_mask(T: int, causal: bool, blocked) -> np.ndarray:
     return allowed
 
 
-def _stack(session: Session, d_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Head matrices stacked: (n_head, d_in, d_head) ×2 and (n_head, d_in, d_v)."""
+def _stack(session: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Head matrices stacked: (n_head, d_in, d_head) ×2 and (n_head, d_in, d_v), float64."""
     shapes = {(h.w_q.shape, h.w_v.shape) for h in session.heads}
     if len(shapes) != 1:
         raise ValueError("all heads must have the same shape; call projections.conform()")
-    (rows, _), _ = next(iter(shapes))
-    if rows != d_in:
-        raise ValueError(
-            f"the heads read vectors of width {rows} but the inputs have width {d_in}; "
-            "call explorer.core.projections.conform(session)"
-        )
     w_q = np.stack([h.w_q for h in session.heads])  # (n_head, d_in, d_head)
     w_k = np.stack([h.w_k for h in session.heads])  # (n_head, d_in, d_head)
     w_v = np.stack([h.w_v for h in session.heads])  # (n_head, d_in, d_v)
@@ -190,6 +239,11 @@ def compute(session: Session) -> Result:
         :func:`explorer.core.projections.conform`), a bad temperature, an unknown source,
         or a model-based source without a loaded model.
     """
+    with _single_threaded_blas():
+        return _compute(session)
+
+
+def _compute(session: Session) -> Result:
     clock = time.perf_counter
     t0 = clock()
     tok = tokenize(session.text, bool(session.view.show_special))
@@ -197,21 +251,29 @@ def compute(session: Session) -> Result:
     T = len(tokens)
     t1 = clock()
 
+    w_q, w_k, w_v = _stack(session)
+    n_head, d_head, d_v = w_q.shape[0], w_q.shape[2], w_v.shape[2]
+    dtype = work_dtype(n_head, T, d_head, d_v)
     e, embed_notice = embed(session, tok)  # (T, d_model)
     p = positions(session, tok, e.shape[1])  # (T, d_model) or None
     x = combine(e, p, session.positional_mode)  # (T, d_in)
+    if x.shape[1] != w_q.shape[1]:
+        raise ValueError(
+            f"the heads read vectors of width {w_q.shape[1]} but the inputs have width "
+            f"{x.shape[1]}; call explorer.core.projections.conform(session)"
+        )
+    e, x = e.astype(dtype, copy=False), x.astype(dtype, copy=False)
+    p = None if p is None else p.astype(dtype, copy=False)
     t2 = clock()
 
-    w_q, w_k, w_v = _stack(session, x.shape[1])
-    n_head, d_head = w_q.shape[0], w_q.shape[2]
     scale = attention_scale(d_head, float(session.temperature))
-    q = np.matmul(x, w_q)  # (n_head, T, d_head)
-    k = np.matmul(x, w_k)  # (n_head, T, d_head)
-    v = np.matmul(x, w_v)  # (n_head, T, d_v)
+    q = np.matmul(x, w_q.astype(dtype, copy=False))  # (n_head, T, d_head)
+    k = np.matmul(x, w_k.astype(dtype, copy=False))  # (n_head, T, d_head)
+    v = np.matmul(x, w_v.astype(dtype, copy=False))  # (n_head, T, d_v)
     t3 = clock()
 
     scores = np.matmul(q, k.transpose(0, 2, 1))  # (n_head, T, T)
-    scaled = scores * scale  # (n_head, T, T)
+    scaled = scores * dtype.type(scale)  # (n_head, T, T)
     allowed = allowed_mask(T, bool(session.causal), session.blocked)  # (T, T)
     masked = np.where(allowed, scaled, -np.inf)  # (n_head, T, T)
     t4 = clock()
@@ -220,11 +282,11 @@ def compute(session: Session) -> Result:
         # causal is already inside `allowed`; the kernel gets it as one boolean mask
         y, weights = _attention.attention(q, k, v, scale=scale, mask=allowed)
     else:
-        y = np.zeros((n_head, 0, w_v.shape[2]))
-        weights = np.zeros((n_head, 0, 0))
+        y = np.zeros((n_head, 0, d_v), dtype=dtype)
+        weights = np.zeros((n_head, 0, 0), dtype=dtype)
     t5 = clock()
 
-    contextual = y.transpose(1, 0, 2).reshape(T, n_head * y.shape[2])  # (T, n_head · d_v)
+    contextual = y.transpose(1, 0, 2).reshape(T, n_head * d_v)  # (T, n_head · d_v)
     static_sim = cosine_matrix(e)  # (T, T)
     contextual_sim = cosine_matrix(contextual)  # (T, T)
     t6 = clock()

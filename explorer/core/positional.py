@@ -106,7 +106,7 @@ def positions(session, tokenization, width: int) -> np.ndarray | None:
     if kind == "learned":
         if session.model is None or _learned is None:
             raise ValueError("no model loaded: learned positions come from a pretrained encoder")
-        p = np.asarray(_learned(session, tokenization, width), dtype=np.float64)
+        p = np.array(_learned(session, tokenization, width), dtype=np.float64)  # own copy
         if p.shape != (T, width):
             raise ValueError(f"learned positions have shape {p.shape}, expected ({T}, {width})")
         return p
