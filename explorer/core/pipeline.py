@@ -49,28 +49,36 @@ _blas_libs: list | None = None
 
 
 def _numpy_blas() -> list:
-    """threadpoolctl controllers of the BLAS libraries loaded in this process (found once)."""
+    """(get, set) thread-count functions of each BLAS library in this process (found once)."""
     global _blas_libs
     with _blas_lock:
         if _blas_libs is None:
             from threadpoolctl import ThreadpoolController
 
-            _blas_libs = ThreadpoolController().select(user_api="blas").lib_controllers
+            libs = ThreadpoolController().select(user_api="blas").lib_controllers
+            # threadpoolctl's public setter ignores calls from any thread but the first one
+            # that used it (usually the GUI thread), and compute runs in a worker; the
+            # underlying setter has no such rule. Fall back to the public one if it is gone.
+            _blas_libs = [
+                (lib.get_num_threads, getattr(lib, "_real_set_num_threads", lib.set_num_threads))
+                for lib in libs
+            ]
         return _blas_libs
 
 
 @contextmanager
 def _single_threaded_blas():
-    """Hold NumPy's BLAS to one thread, then restore it (about 1 µs per call)."""
+    """Hold the process's BLAS to one thread, then restore it (about 1 µs per call)."""
     libs = _numpy_blas()
-    before = [lib.num_threads for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
+    before = [get() for get, _ in libs]
+    for _, set_threads in libs:
+        set_threads(1)
     try:
         yield
     finally:
-        for lib, n in zip(libs, before, strict=True):
-            lib.set_num_threads(n)
+        for (_, set_threads), n in zip(libs, before, strict=True):
+            if n is not None:
+                set_threads(n)
 
 
 def work_dtype(n_head: int, T: int, d_head: int, d_v: int) -> np.dtype:

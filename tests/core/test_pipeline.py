@@ -284,3 +284,24 @@ def test_blocking_every_key_of_a_query_gives_zero_weights_and_output():
     np.testing.assert_array_equal(r.weights[0, 2], 0.0)
     np.testing.assert_array_equal(r.y[0, 2], 0.0)
     assert np.all(np.isneginf(r.masked[0, 2]))
+
+
+def test_blas_is_held_to_one_thread_even_from_a_worker_thread():
+    """The GUI runs compute in a worker; the BLAS pin must work there too."""
+    import threading
+
+    libs = pipeline._numpy_blas()
+    assert libs, "NumPy's BLAS was not found"
+    before = [get() for get, _ in libs]
+    seen = {}
+
+    def job():
+        with pipeline._single_threaded_blas():
+            seen["inside"] = [get() for get, _ in libs]
+        seen["after"] = [get() for get, _ in libs]
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    worker.join()
+    assert seen["inside"] == [1] * len(libs)
+    assert seen["after"] == before
