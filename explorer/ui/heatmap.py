@@ -58,7 +58,8 @@ class RotatedLabelAxis(pg.AxisItem):
         step = max(1, math.ceil(fm.height() / max(cell * math.sin(math.radians(self._angle)), 1)))
         rect = self.boundingRect()
         top = self.orientation == "top"
-        base_y = rect.bottom() - 4 if top else rect.top() + 4
+        edge = self.mapRectFromParent(self.geometry())  # the plot edge, without tick overhang
+        base_y = edge.bottom() - 4 if top else edge.top() + 4
         p.setClipRect(rect)  # drawing outside the bounding rect would leave stale pixels
         for i in range(0, len(self._labels), step):
             x = x0 + (i + 0.5) * (x1 - x0)

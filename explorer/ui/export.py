@@ -1,0 +1,475 @@
+"""Figures and matrices out of the explorer: PNG, SVG, PDF, CSV, NPY and the clipboard.
+
+Every view is exported by painting the real widget with :meth:`QWidget.render` onto the
+target paint device, so a figure shows exactly what the window shows:
+
+* PNG: a :class:`QImage` whose device pixel ratio is ``width / widget width``; Qt then
+  draws text, lines and the colour bar at full resolution (no upscaled screenshot).
+* SVG: :class:`QSvgGenerator`; text stays ``<text>``, lines stay paths. The heatmap bitmaps
+  are marked ``image-rendering: pixelated`` so that viewers do not blur the cells.
+* PDF: :class:`QPdfWriter`; one page the size of the widget, text kept as text.
+
+Files are written atomically (a temporary file beside the target, then :func:`os.replace`),
+so a failed export leaves any old file intact and raises :class:`ExportError` with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import os
+import re
+import secrets
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtSvg, QtWidgets
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MATRIX_SUFFIXES",
+    "ExportError",
+    "copy_image_to_clipboard",
+    "export_matrix",
+    "export_widget",
+    "render_image",
+    "result_matrices",
+]
+
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
+MATRIX_SUFFIXES = (".csv", ".npy")
+DEFAULT_SCALE = 2.0  # PNG default: twice the on-screen size
+SHARP_REPEAT = 32  # vector exports: at most this many pixels per heatmap cell side ...
+SHARP_MAX_SIDE = 2048  # ... and at most this many pixels per embedded bitmap side
+MAX_PIXELS = 16384  # per side; beyond that QImage allocation fails or takes gigabytes
+
+
+class ExportError(OSError, ValueError):
+    """An export that cannot be done: a bad suffix or size, or a file that cannot be written.
+
+    It is both an :class:`OSError` and a :class:`ValueError`, so callers may catch either.
+    """
+
+
+# ------------------------------------------------------------------ images
+def export_widget(
+    widget: QtWidgets.QWidget,
+    path: str | os.PathLike,
+    *,
+    width: int | None = None,
+    dpi: float | None = None,
+) -> Path:
+    """Export a view as PNG, SVG or PDF, chosen by the suffix of ``path``.
+
+    Parameters
+    ----------
+    widget : QWidget
+        Any view: a ``HeatmapView``, the head grid, the ``PipelineView``, the
+        ``SimilarityView``, or the whole main window.
+    path : str or path-like
+        Target file; ``.png``, ``.svg`` or ``.pdf`` (case-insensitive).
+    width : int, optional
+        PNG only: the image width in pixels. The height follows the widget's aspect ratio.
+    dpi : float, optional
+        PNG only: resolution stored in the file. Without ``width`` it also sets the size:
+        the figure keeps its on-screen physical size at ``dpi`` dots per inch. Without
+        either, the PNG is twice the on-screen size.
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    ExportError
+        Unknown suffix, a bad width or dpi, an empty widget, or the file cannot be written
+        (the message names the reason; an existing file is left as it was).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ExportError(
+            f"cannot export a figure as '{path.suffix or path.name}': use .png, .svg or .pdf"
+        )
+    if suffix != ".png" and (width is not None or dpi is not None):
+        # SVG and PDF are vector: a pixel width means nothing there, but is harmless
+        width = dpi = None
+    _prepare(widget)
+    if suffix == ".png":
+        image = render_image(widget, width=width, dpi=dpi)
+        data = _png_bytes(image)
+    elif suffix == ".svg":
+        data = _svg_bytes(widget, title=path.stem)
+    else:
+        data = _pdf_bytes(widget, title=path.stem)
+    _atomic_write(path, data)
+    return path
+
+
+def render_image(
+    widget: QtWidgets.QWidget, *, width: int | None = None, dpi: float | None = None
+) -> QtGui.QImage:
+    """Paint ``widget`` into a new QImage ``width`` pixels wide (see :func:`export_widget`).
+
+    Returns
+    -------
+    QImage
+        Format ARGB32 premultiplied, device pixel ratio 1, DPI metadata set.
+    """
+    _prepare(widget)
+    w, h = _logical_size(widget)
+    screen_dpi = float(widget.logicalDpiX()) or 96.0
+    if width is not None:
+        width = _check_number("width", width, 1, MAX_PIXELS, integer=True)
+    if dpi is not None:
+        dpi = _check_number("dpi", dpi, 1, 100_000)
+    if width is None:
+        width = round(w * (dpi / screen_dpi if dpi is not None else DEFAULT_SCALE))
+    scale = width / w
+    height = max(1, round(h * scale))
+    if not 1 <= width <= MAX_PIXELS or height > MAX_PIXELS:
+        raise ExportError(
+            f"a {width}×{height} pixel image is too large (at most {MAX_PIXELS} per side)"
+        )
+    image = QtGui.QImage(width, height, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+    if image.isNull():
+        raise ExportError(f"not enough memory for a {width}×{height} pixel image")
+    image.fill(_background(widget))
+    # Painting in logical coordinates onto a scaled image makes Qt draw every glyph and
+    # line at the target resolution; only the heatmap bitmaps are scaled (nearest cell).
+    image.setDevicePixelRatio(scale)
+    painter = QtGui.QPainter(image)
+    try:
+        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+        painter.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing, True)
+        _paint(widget, painter)
+    finally:
+        painter.end()
+    image.setDevicePixelRatio(1.0)
+    stored_dpi = dpi if dpi is not None else screen_dpi * scale
+    dots_per_metre = round(stored_dpi / 0.0254)
+    image.setDotsPerMeterX(dots_per_metre)
+    image.setDotsPerMeterY(dots_per_metre)
+    return image
+
+
+def copy_image_to_clipboard(widget: QtWidgets.QWidget, *, scale: float = DEFAULT_SCALE) -> None:
+    """Put a picture of ``widget`` (``scale`` × its on-screen size) on the clipboard."""
+    w, _ = _logical_size(_prepare(widget))
+    image = render_image(widget, width=max(1, round(w * scale)))
+    QtGui.QGuiApplication.clipboard().setImage(image)
+
+
+def _prepare(widget: QtWidgets.QWidget) -> QtWidgets.QWidget:
+    """Make sure layouts and pending resizes are applied before painting."""
+    if not isinstance(widget, QtWidgets.QWidget):
+        raise ExportError(f"cannot export {type(widget).__name__}: not a widget")
+    widget.ensurePolished()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.LayoutRequest)
+    return widget
+
+
+def _logical_size(widget: QtWidgets.QWidget) -> tuple[int, int]:
+    w, h = widget.width(), widget.height()
+    if w < 1 or h < 1:
+        raise ExportError(f"the view has no area ({w}×{h}); show it before exporting")
+    return w, h
+
+
+def _background(widget: QtWidgets.QWidget) -> QtGui.QColor:
+    return widget.palette().color(QtGui.QPalette.ColorRole.Window)
+
+
+def _check_number(name: str, value, lo: float, hi: float, *, integer: bool = False):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ExportError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number) or not lo <= number <= hi:
+        raise ExportError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}")
+    if integer:
+        if number != int(number):
+            raise ExportError(f"{name} must be a whole number, got {value!r}")
+        return int(number)
+    return number
+
+
+def _paint(widget: QtWidgets.QWidget, painter: QtGui.QPainter) -> None:
+    """Paint the widget and its children (QGraphicsView.render would paint only its scene)."""
+    flags = (
+        QtWidgets.QWidget.RenderFlag.DrawWindowBackground
+        | QtWidgets.QWidget.RenderFlag.DrawChildren
+    )
+    QtWidgets.QWidget.render(widget, painter, QtCore.QPoint(0, 0), QtGui.QRegion(), flags)
+
+
+@contextlib.contextmanager
+def _sharp_bitmaps(widget: QtWidgets.QWidget):
+    """Hand vector formats heatmap bitmaps with one block of pixels per cell.
+
+    A heatmap is a T × T bitmap stretched over the plot. SVG and PDF viewers smooth stretched
+    bitmaps (many ignore ``image-rendering``), which blurs the cells into each other. For the
+    duration of the export, each ImageItem draws a copy enlarged by pixel repetition, so any
+    smoothing stays inside a cell; the items are restored afterwards.
+    """
+    import pyqtgraph as pg
+
+    views = [widget] if isinstance(widget, pg.GraphicsView) else []
+    views += widget.findChildren(pg.GraphicsView)
+    swapped = []
+    try:
+        for view in views:
+            for item in view.scene().items():
+                if not isinstance(item, pg.ImageItem) or item.image is None:
+                    continue
+                item.render()  # the colour-mapped QImage pyqtgraph would draw
+                small = item.qimage
+                if small is None or small.isNull():
+                    continue
+                k = max(1, min(SHARP_REPEAT, SHARP_MAX_SIDE // max(small.width(), small.height())))
+                if k == 1:
+                    continue
+                item.qimage = small.scaled(
+                    small.width() * k,
+                    small.height() * k,
+                    QtCore.Qt.AspectRatioMode.IgnoreAspectRatio,
+                    QtCore.Qt.TransformationMode.FastTransformation,
+                )
+                swapped.append((item, small))
+        yield
+    finally:
+        for item, small in swapped:
+            item.qimage = small
+
+
+def _png_bytes(image: QtGui.QImage) -> bytes:
+    buf = QtCore.QBuffer()
+    buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buf, "PNG"):
+        raise ExportError("Qt could not encode the PNG image")
+    return bytes(buf.data())
+
+
+def _svg_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
+    w, h = _logical_size(widget)
+    buf = QtCore.QBuffer()
+    buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    gen = QtSvg.QSvgGenerator()
+    gen.setOutputDevice(buf)
+    gen.setSize(QtCore.QSize(w, h))
+    gen.setViewBox(QtCore.QRect(0, 0, w, h))
+    gen.setResolution(int(widget.logicalDpiX()) or 96)
+    gen.setTitle(title)
+    gen.setDescription("Attention Explorer figure")
+    painter = QtGui.QPainter(gen)
+    try:
+        painter.fillRect(QtCore.QRectF(0, 0, w, h), _background(widget))
+        with _sharp_bitmaps(widget):
+            _paint(widget, painter)
+    finally:
+        painter.end()
+    return _tidy_svg(bytes(buf.data()))
+
+
+_IMAGE_TAG = re.compile(rb"<image\b(?![^>]*\bstyle=)")
+_FONT_FAMILY = re.compile(rb'font-family="([^"]*)"')
+
+
+def _tidy_svg(data: bytes) -> bytes:
+    """Make the SVG look the same in browsers and editors as on screen.
+
+    Qt writes the family it was asked for (often the fontconfig alias "Sans Serif", which is
+    no CSS family) and leaves bitmap smoothing to the viewer. Name the font actually used,
+    with a generic fallback, and keep the heatmap cells sharp.
+    """
+
+    def family(match: re.Match) -> bytes:
+        asked = match.group(1).decode("utf-8", "replace")
+        used = QtGui.QFontInfo(QtGui.QFont(asked)).family()
+        names = [n for n in dict.fromkeys((used, asked)) if n and "," not in n]
+        return f'font-family="{", ".join([*names, "sans-serif"])}"'.encode()
+
+    data = _FONT_FAMILY.sub(family, data)
+    return _IMAGE_TAG.sub(b'<image style="image-rendering:pixelated"', data)
+
+
+def _pdf_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
+    w, h = _logical_size(widget)
+    dpi = int(widget.logicalDpiX()) or 96
+    buf = QtCore.QBuffer()
+    buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    writer = QtGui.QPdfWriter(buf)
+    writer.setTitle(title)
+    writer.setCreator("Attention Explorer")
+    writer.setResolution(dpi)
+    # one page exactly the size of the view, at its on-screen physical size
+    size = QtCore.QSizeF(w * 72.0 / dpi, h * 72.0 / dpi)
+    page = QtGui.QPageSize(size, QtGui.QPageSize.Unit.Point, "", QtGui.QPageSize.ExactMatch)
+    writer.setPageSize(page)
+    writer.setPageMargins(QtCore.QMarginsF(0, 0, 0, 0), QtGui.QPageLayout.Unit.Point)
+    painter = QtGui.QPainter(writer)
+    if not painter.isActive():
+        raise ExportError("Qt could not start the PDF writer")
+    try:
+        sx = writer.width() / w
+        painter.scale(sx, sx)
+        painter.fillRect(QtCore.QRectF(0, 0, w, h), _background(widget))
+        with _sharp_bitmaps(widget):
+            _paint(widget, painter)
+    finally:
+        painter.end()
+    return bytes(buf.data())
+
+
+# ------------------------------------------------------------------ files
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`."""
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise ExportError(f"cannot write {path}: it is a folder")
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {_reason(exc)}") from None
+    try:
+        with open(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(OSError):  # keep the permissions of the file we replace
+            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise ExportError(f"cannot write {path}: {_reason(exc)}") from None
+        raise
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+# ---------------------------------------------------------------- matrices
+def export_matrix(
+    matrix,
+    path: str | os.PathLike,
+    *,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+) -> Path:
+    """Write a 2-D matrix as CSV (with token headers) or NPY, chosen by suffix.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (rows, cols)
+        Real numbers; ``-inf`` (masked scores) and NaN are written as ``-inf`` / ``nan``.
+    path : str or path-like
+        ``.csv``: UTF-8 text; the header row is an empty corner cell then ``col_labels``, and
+        each line starts with its row label. Tokens with commas, quotes or line breaks are
+        quoted by :mod:`csv`. Numbers use ``repr`` so they read back to the same float64.
+        ``.npy``: :func:`numpy.save` without pickles; labels are not stored.
+    row_labels, col_labels : sequence of str, optional
+        Default ``0 .. rows-1`` and ``0 .. cols-1``.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ExportError
+        Not a 2-D real matrix, labels of the wrong length, unknown suffix, or the file
+        cannot be written (an existing file is left intact).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MATRIX_SUFFIXES:
+        raise ExportError(
+            f"cannot export a matrix as '{path.suffix or path.name}': use .csv or .npy"
+        )
+    try:
+        a = np.asarray(matrix)
+    except (TypeError, ValueError) as exc:
+        raise ExportError(f"not a matrix: {exc}") from None
+    if a.ndim != 2:
+        raise ExportError(f"a matrix must be 2-D, got shape {a.shape}")
+    if a.dtype == bool or not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+        raise ExportError(f"a matrix must hold real numbers, got dtype {a.dtype}")
+    rows, cols = a.shape
+    rows_l = _labels(row_labels, rows, "row")
+    cols_l = _labels(col_labels, cols, "column")
+    if suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+        data = buf.getvalue()
+    else:
+        text = io.StringIO(newline="")
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["", *cols_l])
+        for label, row in zip(rows_l, a.tolist(), strict=True):
+            writer.writerow([label, *(repr(float(v)) for v in row)])
+        data = text.getvalue().encode("utf-8")
+    _atomic_write(path, data)
+    return path
+
+
+def _labels(labels: Sequence[str] | None, n: int, what: str) -> list[str]:
+    if labels is None:
+        return [str(i) for i in range(n)]
+    labels = [str(t) for t in labels]
+    if len(labels) != n:
+        raise ExportError(f"{len(labels)} {what} labels for {n} {what}s")
+    return labels
+
+
+def result_matrices(result, head: int) -> dict[str, tuple[np.ndarray, list[str], list[str]]]:
+    """Every matrix of one head of a Result, with its axis labels, for Export Matrix.
+
+    Parameters
+    ----------
+    result : Result
+        From :func:`explorer.core.pipeline.compute`.
+    head : int
+        Head for the per-head matrices.
+
+    Returns
+    -------
+    dict of str to (ndarray, list of str, list of str)
+        ``name -> (matrix, row_labels, col_labels)``, in menu order:
+        ``weights``, ``scores``, ``scaled``, ``masked`` (T, T); ``Q``, ``K`` (T, d_head);
+        ``V``, ``y`` (T, d_v); ``x`` (T, d_in); ``static similarity``,
+        ``contextual similarity`` (T, T). Rows are tokens; vector columns are named
+        ``q0 ..``, ``k0 ..``, ``v0 ..``, ``y0 ..``, ``x0 ..``.
+
+    Raises
+    ------
+    ValueError
+        ``head`` is not a head of ``result``.
+    """
+    n_head = result.weights.shape[0]
+    if isinstance(head, bool) or not isinstance(head, (int, np.integer)) or not 0 <= head < n_head:
+        raise ValueError(f"head {head} does not exist: the result has heads 0..{n_head - 1}")
+    tokens = [t.text for t in result.tokens]
+
+    def cols(prefix: str, a: np.ndarray) -> list[str]:
+        return [f"{prefix}{j}" for j in range(a.shape[1])]
+
+    h = int(head)
+    out: dict[str, tuple[np.ndarray, list[str], list[str]]] = {}
+    for name in ("weights", "scores", "scaled", "masked"):
+        out[name] = (getattr(result, name)[h], tokens, tokens)  # (T, T)
+    for name, attr, prefix in (("Q", "q", "q"), ("K", "k", "k"), ("V", "v", "v"), ("y", "y", "y")):
+        a = getattr(result, attr)[h]  # (T, d_head) or (T, d_v)
+        out[name] = (a, tokens, cols(prefix, a))
+    out["x"] = (result.x, tokens, cols("x", result.x))  # (T, d_in)
+    out["static similarity"] = (result.static_similarity, tokens, tokens)
+    out["contextual similarity"] = (result.contextual_similarity, tokens, tokens)
+    return out
