@@ -235,6 +235,10 @@ def render_main(argv: Sequence[str] | None = None) -> int:
     if args.width is not None and args.width < 1:
         return _fail(f"--width must be a positive number of pixels, got {args.width}")
 
+    folder = out.parent
+    if not folder.is_dir():
+        return _fail(f"cannot write {out}: the folder {folder} does not exist")
+
     from explorer.io.session_file import SessionFileError, load_session
 
     try:
@@ -242,12 +246,26 @@ def render_main(argv: Sequence[str] | None = None) -> int:
     except SessionFileError as exc:
         return _fail(str(exc))
     _ensure_platform()
+    from PySide6 import QtCore
+
+    previous = QtCore.qInstallMessageHandler(_quiet_qt_handler)
     try:
         path = render_session(session, out, view=args.view, head=args.head, width=args.width)
     except (ValueError, OSError) as exc:  # ExportError is both
         return _fail(str(exc))
+    finally:
+        QtCore.qInstallMessageHandler(previous)
     print(f"wrote {path}")
     return 0
+
+
+def _quiet_qt_handler(kind, _context, message) -> None:
+    """Keep Qt's platform chatter (e.g. "does not support propagateSizeHints") off stderr, so
+    that a failure is one line; critical and fatal messages still get through."""
+    from PySide6 import QtCore
+
+    if kind in (QtCore.QtMsgType.QtCriticalMsg, QtCore.QtMsgType.QtFatalMsg):
+        print(f"Qt: {message}", file=sys.stderr)
 
 
 def _fail(message: str) -> int:

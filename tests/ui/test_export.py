@@ -1,0 +1,325 @@
+"""Figure and matrix export: sizes, vector text, colours, atomic writes and clear errors."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import os
+import re
+import xml.etree.ElementTree as ET
+import zlib
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui
+
+from explorer.core import projections
+from explorer.core.pipeline import compute
+from explorer.core.session import Session
+from explorer.ui.app import create_app
+from explorer.ui.export import (
+    ExportError,
+    copy_image_to_clipboard,
+    export_matrix,
+    export_widget,
+    render_image,
+    result_matrices,
+)
+from explorer.ui.heatmap import colormap
+from explorer.ui.render import build_view
+
+SVG = "{http://www.w3.org/2000/svg}"
+# a quote and a comma become tokens of their own: both must survive CSV and SVG
+TEXT = 'The "dog" chased the cat, then the cat slept.'
+
+
+@pytest.fixture(scope="module")
+def session():
+    s = projections.conform(
+        Session(text=TEXT, preset="orthogonal", preset_seed=7, causal=True), n_head=2
+    )
+    return s.evolve(heads=projections.session_preset_heads(s))
+
+
+@pytest.fixture(scope="module")
+def result(session):
+    return compute(session)
+
+
+@pytest.fixture
+def view(qtbot, session, result):
+    """A laid-out heatmap of head 1, drawn as the window draws it."""
+    create_app()
+    w = build_view("heatmap", session, result, head=1)
+    qtbot.addWidget(w)
+    return w
+
+
+def _svg_texts(path) -> list[str]:
+    root = ET.parse(path).getroot()
+    return [("".join(e.itertext())).strip() for e in root.iter(f"{SVG}text")]
+
+
+# ------------------------------------------------------------------- PNG
+def test_png_has_requested_width_and_dpi(view, tmp_path):
+    out = export_widget(view, tmp_path / "a.png", width=901, dpi=300)
+    img = QtGui.QImage(str(out))
+    assert img.width() == 901
+    assert img.height() == round(view.height() * 901 / view.width())
+    assert img.dotsPerMeterX() == pytest.approx(300 / 0.0254, abs=1)
+    assert img.dotsPerMeterY() == pytest.approx(300 / 0.0254, abs=1)
+
+
+def test_png_default_is_twice_the_screen_size_and_dpi_alone_keeps_physical_size(view, tmp_path):
+    img = QtGui.QImage(str(export_widget(view, tmp_path / "b.PNG")))
+    assert (img.width(), img.height()) == (2 * view.width(), 2 * view.height())
+    img = QtGui.QImage(str(export_widget(view, tmp_path / "c.png", dpi=144)))
+    assert img.width() == round(view.width() * 144 / view.logicalDpiX())
+    assert img.dotsPerMeterX() == pytest.approx(144 / 0.0254, abs=1)
+
+
+def test_png_cells_have_the_colours_of_the_data(view, result, tmp_path):
+    """Sample each cell away from its centre (where the value is written)."""
+    weights = result.weights[1]  # (T, T)
+    img = QtGui.QImage(str(export_widget(view, tmp_path / "cells.png", width=3 * view.width())))
+    scale = img.width() / view.width()
+    vb = view.plot.getViewBox()
+    cmap = colormap("viridis")
+    T = weights.shape[0]
+    checked = 0
+    for i in range(T):
+        for j in range(T):
+            scene = vb.mapViewToScene(QtCore.QPointF(j + 0.15, i + 0.15))
+            p = view.mapFromScene(scene)
+            got = img.pixelColor(int(p.x() * scale), int(p.y() * scale))
+            want = [int(c) for c in cmap.map(float(weights[i, j]), mode="byte")[:3]]
+            assert abs(got.red() - want[0]) <= 8, (i, j)
+            assert abs(got.green() - want[1]) <= 8, (i, j)
+            assert abs(got.blue() - want[2]) <= 8, (i, j)
+            checked += 1
+    assert checked == T * T and weights.max() > 0.5  # not a flat picture
+
+
+def test_png_is_redrawn_at_full_resolution_not_upscaled(view):
+    small = render_image(view, width=view.width())
+    big = render_image(view, width=2 * view.width())
+    upscaled = small.scaled(big.size(), mode=QtCore.Qt.TransformationMode.FastTransformation)
+    a = np.frombuffer(big.constBits(), np.uint8, big.sizeInBytes())
+    b = np.frombuffer(upscaled.constBits(), np.uint8, upscaled.sizeInBytes())
+    # text and lines are drawn anew: a noticeable share of pixels differs from a blow-up
+    assert np.mean(a != b) > 0.01
+
+
+# ------------------------------------------------------------------- SVG
+def test_svg_is_xml_with_token_labels_and_colour_bar_as_text(view, result, tmp_path):
+    out = export_widget(view, tmp_path / "fig.svg")
+    texts = _svg_texts(out)
+    labels = set(result.labels)
+    assert {'"', ","} <= labels  # the fixture really has awkward tokens
+    assert labels <= set(texts)
+    assert {"0", "0.5", "1.0"} & set(texts)  # colour bar ticks
+    assert any(t.startswith("head 1: attention weights") for t in texts)
+    data = out.read_bytes()
+    assert b"image-rendering:pixelated" in data
+    assert b'font-family="Sans Serif"' not in data  # named after a real font, with fallback
+
+
+def test_svg_of_composite_views_has_every_panel(qtbot, session, result, tmp_path):
+    for name, expected in (
+        ("pipeline", {"S = Q Kᵀ", "A = softmax(row)", "Y = A V", "y0"}),
+        ("similarity", {"static: cos(xᵢ, xⱼ)", "contextual: cos(yᵢ, yⱼ)"}),
+        ("grid", {"head 0", "head 1"}),
+    ):
+        w = build_view(name, session, result)
+        qtbot.addWidget(w)
+        texts = set(_svg_texts(export_widget(w, tmp_path / f"{name}.svg")))
+        assert expected <= texts, name
+        if name != "grid":
+            assert set(result.labels) <= texts, name
+
+
+# ------------------------------------------------------------------- PDF
+def _pdf_streams(data: bytes) -> list[bytes]:
+    out = []
+    for m in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        try:
+            out.append(zlib.decompress(m.group(1)))
+        except zlib.error:
+            out.append(m.group(1))
+    return out
+
+
+def test_pdf_is_one_vector_page_with_text(view, tmp_path):
+    data = export_widget(view, tmp_path / "fig.pdf").read_bytes()
+    assert data.startswith(b"%PDF")
+    assert len(data) > 5000
+    assert len(re.findall(rb"/Type\s*/Page\b(?!s)", data)) == 1
+    box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", data)
+    dpi = view.logicalDpiX()
+    assert float(box.group(1)) == pytest.approx(view.width() * 72 / dpi, abs=0.5)
+    assert float(box.group(2)) == pytest.approx(view.height() * 72 / dpi, abs=0.5)
+    assert b"/FontFile" in data  # an embedded font: text is text, not paths or pixels
+    content = b"".join(_pdf_streams(data))
+    assert b"BT" in content and (b"Tj" in content or b"TJ" in content)
+
+
+# ---------------------------------------------------------------- window
+def test_whole_window_exports_in_all_formats(make_window, tmp_path):
+    w = make_window(Session(text="The dog chased the cat off the table."))
+    QtCore.QCoreApplication.processEvents()
+    png = QtGui.QImage(str(export_widget(w, tmp_path / "win.png", width=1000)))
+    assert png.width() == 1000 and png.height() == round(w.height() * 1000 / w.width())
+    texts = set(_svg_texts(export_widget(w, tmp_path / "win.svg")))
+    assert {"dog", "table", "A = softmax(row)"} <= texts
+    assert export_widget(w, tmp_path / "win.pdf").read_bytes().startswith(b"%PDF")
+    heat = QtGui.QImage(str(export_widget(w.attentionHeatmap, tmp_path / "heat.png")))
+    assert heat.width() == 2 * w.attentionHeatmap.width()
+
+
+def test_clipboard_gets_the_picture(view):
+    clipboard = QtGui.QGuiApplication.clipboard()
+    clipboard.clear()
+    copy_image_to_clipboard(view)
+    img = clipboard.image()
+    assert not img.isNull()
+    assert img.width() == 2 * view.width()
+
+
+# ---------------------------------------------------------------- errors
+def test_unwritable_path_raises_export_error(view, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(ExportError, match=r"cannot write .*not-a-folder") as info:
+        export_widget(view, blocker / "fig.png")
+    assert isinstance(info.value, OSError) and isinstance(info.value, ValueError)
+    with pytest.raises(ExportError, match="No such file"):
+        export_matrix(np.eye(2), tmp_path / "missing" / "m.csv")
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(ExportError, match="it is a folder"):
+        export_widget(view, tmp_path / "dir.png")
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf", ".csv", ".npy"])
+def test_failed_write_leaves_old_file_intact(view, tmp_path, monkeypatch, suffix):
+    target = tmp_path / f"old{suffix}"
+    target.write_bytes(b"the old figure")
+
+    def full_disk(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(ExportError, match="No space left"):
+        if suffix in (".csv", ".npy"):
+            export_matrix(np.ones((2, 2)), target)
+        else:
+            export_widget(view, target)
+    assert target.read_bytes() == b"the old figure"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no temp file left
+
+
+def test_existing_file_is_replaced(view, tmp_path):
+    target = tmp_path / "fig.png"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o640)
+    export_widget(view, target, width=50)
+    assert QtGui.QImage(str(target)).width() == 50
+    assert (os.stat(target).st_mode & 0o777) == 0o640  # permissions of the replaced file kept
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"width": 0}, "width"),
+        ({"width": -3}, "width"),
+        ({"width": 2.5}, "whole number"),
+        ({"width": 10**6}, "width"),
+        ({"dpi": float("nan")}, "dpi"),
+        ({"dpi": 0}, "dpi"),
+        ({"width": "wide"}, "number"),
+    ],
+)
+def test_bad_sizes_are_refused(view, tmp_path, kwargs, message):
+    with pytest.raises(ExportError, match=message):
+        export_widget(view, tmp_path / "x.png", **kwargs)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_bad_suffixes_are_refused(view, tmp_path):
+    for name in ("fig.jpg", "fig", "fig.csv"):
+        with pytest.raises(ExportError, match=r"png, \.svg or \.pdf"):
+            export_widget(view, tmp_path / name)
+    with pytest.raises(ExportError, match=r"csv or \.npy"):
+        export_matrix(np.eye(2), tmp_path / "m.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -------------------------------------------------------------- matrices
+def test_csv_round_trips_values_and_awkward_labels(tmp_path):
+    rng = np.random.default_rng(5)
+    m = rng.normal(size=(4, 3)) * 10.0 ** rng.integers(-8, 8, size=(4, 3))
+    m[1, 2] = -np.inf  # a masked score
+    rows = ["a,b", 'say "hi"', "two\nlines", "ünïcode"]
+    cols = ["=1+1", "", "x"]
+    out = export_matrix(m, tmp_path / "m.csv", row_labels=rows, col_labels=cols)
+    with open(out, encoding="utf-8", newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["", *cols]
+    assert [r[0] for r in table[1:]] == rows
+    back = np.array([[float(v) for v in r[1:]] for r in table[1:]])
+    np.testing.assert_array_equal(back, m)  # repr round-trips every float64 bit
+
+
+def test_csv_of_result_matrices_has_token_headers(result, tmp_path):
+    mats = result_matrices(result, 1)
+    for name, (a, rows, cols) in mats.items():
+        out = export_matrix(a, tmp_path / f"{name}.csv", row_labels=rows, col_labels=cols)
+        with open(out, encoding="utf-8", newline="") as f:
+            table = list(csv.reader(f))
+        assert table[0][1:] == cols and [r[0] for r in table[1:]] == rows, name
+        back = np.array([[float(v) for v in r[1:]] for r in table[1:]])
+        np.testing.assert_array_equal(back, a)
+
+
+def test_npy_round_trips_without_pickles(result, tmp_path):
+    for name, (a, _, _) in result_matrices(result, 0).items():
+        out = export_matrix(a, tmp_path / f"{name.replace(' ', '_')}.npy")
+        back = np.load(out, allow_pickle=False)
+        assert back.dtype == a.dtype and back.shape == a.shape
+        np.testing.assert_array_equal(back, a)
+    ints = np.arange(6, dtype=np.int32).reshape(2, 3)
+    np.testing.assert_array_equal(np.load(export_matrix(ints, tmp_path / "i.NPY")), ints)
+
+
+def test_bad_matrices_are_refused(tmp_path):
+    with pytest.raises(ExportError, match="2-D"):
+        export_matrix(np.zeros((2, 2, 2)), tmp_path / "a.csv")
+    with pytest.raises(ExportError, match="real numbers"):
+        export_matrix(np.array([["a", "b"]]), tmp_path / "a.csv")
+    with pytest.raises(ExportError, match="real numbers"):
+        export_matrix(np.eye(2) * 1j, tmp_path / "a.npy")
+    with pytest.raises(ExportError, match="3 row labels for 2 rows"):
+        export_matrix(np.eye(2), tmp_path / "a.csv", row_labels=["a", "b", "c"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_result_matrices_cover_every_stage(result, session):
+    T, h = result.T, 1
+    mats = result_matrices(result, h)
+    assert list(mats) == [
+        "weights", "scores", "scaled", "masked", "Q", "K", "V", "y", "x",
+        "static similarity", "contextual similarity",
+    ]  # fmt: skip
+    np.testing.assert_array_equal(mats["weights"][0], result.weights[h])
+    np.testing.assert_array_equal(mats["masked"][0], result.masked[h])
+    np.testing.assert_array_equal(mats["Q"][0], result.q[h])
+    np.testing.assert_array_equal(mats["V"][0], result.v[h])
+    np.testing.assert_array_equal(mats["y"][0], result.y[h])
+    np.testing.assert_array_equal(mats["x"][0], result.x)
+    np.testing.assert_array_equal(mats["contextual similarity"][0], result.contextual_similarity)
+    assert mats["Q"][0].shape == (T, session.d_head)
+    assert mats["Q"][2] == [f"q{j}" for j in range(session.d_head)]
+    assert mats["weights"][1] == mats["weights"][2] == result.labels
+    assert not np.array_equal(mats["weights"][0], result_matrices(result, 0)["weights"][0])
+    for bad in (-1, 2, True, 0.5):
+        with pytest.raises(ValueError, match="head"):
+            result_matrices(result, bad)
