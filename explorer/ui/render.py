@@ -237,7 +237,8 @@ def render_main(argv: Sequence[str] | None = None) -> int:
 
     folder = out.parent
     if not folder.is_dir():
-        return _fail(f"cannot write {out}: the folder {folder} does not exist")
+        what = "is not a folder" if folder.exists() else "does not exist"
+        return _fail(f"cannot write {out}: {folder} {what}")
 
     from explorer.io.session_file import SessionFileError, load_session
 
