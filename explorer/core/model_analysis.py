@@ -1,0 +1,218 @@
+"""What the model view shows about a pretrained encoder, computed without Qt.
+
+* :func:`analyse` runs the encoder on the current text (and, with head edits, once more) and
+  gathers the layer × head attentions, the per-head summary and the edit's effect.
+* :func:`word_curve` follows one word through the layers in two texts: the cosine of its two
+  contextual vectors per layer, the seed's "bank" experiment on a real model.
+* :func:`head_pattern` names what a head mostly does, after Clark et al. (2019).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from explorer.core.encoder import Encoder, EncoderError, EncoderOutput, HeadEdit, Tokens, cosine
+from explorer.core.encoder_stats import HeadSummary, head_summary
+
+PATTERN_MIN = 0.5  # a head "does" something when at least half its weight goes there
+
+
+@dataclass(frozen=True, eq=False)
+class ModelAnalysis:
+    """One text through one model, for the layer × head grid.
+
+    Attributes
+    ----------
+    encoder : Encoder
+    text : str
+    out : EncoderOutput
+        The unedited run.
+    summary : HeadSummary
+        Of the unedited run; arrays (n_layer, n_head).
+    edits : tuple of HeadEdit
+    edited : EncoderOutput or None
+        The run with ``edits`` (None without edits).
+    pooled_cosine : float
+        cos(edited sentence embedding, original); 1.0 without edits.
+    layer_cosine : ndarray, shape (n_layer + 1,)
+        Per layer, cos of the edited and original mean-pooled hidden states.
+    timings : dict of str to float
+        Milliseconds: ``forward`` (unedited, 0 when cached), ``edited``, ``summary``.
+    """
+
+    encoder: Encoder
+    text: str
+    out: EncoderOutput
+    summary: HeadSummary
+    edits: tuple
+    edited: EncoderOutput | None
+    pooled_cosine: float
+    layer_cosine: np.ndarray
+    timings: dict
+
+    @property
+    def shown(self) -> EncoderOutput:
+        """The run to draw: the edited one when there are edits."""
+        return self.edited if self.edited is not None else self.out
+
+
+def _pooled_by_layer(out: EncoderOutput) -> np.ndarray:
+    """Mean over real tokens of every layer's hidden states: (n_layer + 1, H) float64."""
+    w = out.attention_mask.astype(np.float64)
+    return np.einsum("t,lth->lh", w, out.hidden_states.astype(np.float64)) / w.sum()
+
+
+def layer_cosines(a: EncoderOutput, b: EncoderOutput) -> np.ndarray:
+    """Per layer, the cosine of the two runs' mean-pooled hidden states: (n_layer + 1,)."""
+    pa, pb = _pooled_by_layer(a), _pooled_by_layer(b)
+    return np.array([cosine(x, y) for x, y in zip(pa, pb, strict=True)])
+
+
+def analyse(bridge, enc: Encoder, text: str, edits=()) -> ModelAnalysis:
+    """Run ``enc`` on ``text`` (cached through ``bridge``) and, with ``edits``, once more.
+
+    Parameters
+    ----------
+    bridge : ModelBridge
+    enc : Encoder
+    text : str
+    edits : sequence of HeadEdit
+
+    Returns
+    -------
+    ModelAnalysis
+
+    Raises
+    ------
+    EncoderError
+        Empty text or bad edits.
+    """
+    clock = time.perf_counter
+    t0 = clock()
+    _, out = bridge.run(enc, text)
+    t1 = clock()
+    edits = tuple(edits)
+    edited = enc.forward(out.ids, edits=edits, type_ids=out.type_ids, base=out) if edits else None
+    t2 = clock()
+    summary = head_summary(out)
+    t3 = clock()
+    if edited is not None:
+        layer_cos = layer_cosines(edited, out)
+        pooled = cosine(edited.pooled, out.pooled)
+    else:
+        layer_cos = np.ones(enc.config.num_layers + 1)
+        pooled = 1.0
+    ms = 1e3
+    return ModelAnalysis(
+        encoder=enc,
+        text=text,
+        out=out,
+        summary=summary,
+        edits=edits,
+        edited=edited,
+        pooled_cosine=pooled,
+        layer_cosine=layer_cos,
+        timings={"forward": (t1 - t0) * ms, "edited": (t2 - t1) * ms, "summary": (t3 - t2) * ms},
+    )
+
+
+def find_word(enc: Encoder, tokens: Tokens, word: str) -> list[int]:
+    """Token indices of the first occurrence of ``word`` (all its word pieces) in ``tokens``.
+
+    Raises
+    ------
+    EncoderError
+        The word is empty or does not occur as a whole word.
+    """
+    pieces = [t for t, s in zip(*_pieces(enc, word), strict=True) if not s]
+    if not pieces:
+        raise EncoderError("type a word to follow through the layers")
+    seq = tokens.tokens
+    n = len(pieces)
+    for i in range(len(seq) - n + 1):
+        follows = i + n < len(seq) and seq[i + n].startswith("##")
+        if list(seq[i : i + n]) == pieces and not follows:
+            return list(range(i, i + n))
+    raise EncoderError(f"'{word}' does not occur as a word in: {' '.join(seq[1:-1])}")
+
+
+def _pieces(enc: Encoder, word: str):
+    tok = enc.tokenize(word.strip())
+    return tok.tokens, tok.special
+
+
+@dataclass(frozen=True, eq=False)
+class WordCurve:
+    """cos(word in text a, word in text b) per layer (entry 0: the embedding output).
+
+    Attributes
+    ----------
+    cosine : ndarray, shape (n_layer + 1,)
+    edited : ndarray, shape (n_layer + 1,), or None
+        The same with head edits applied to both runs.
+    index_a, index_b : list of int
+        The word's token indices (a word of several pieces is their mean vector).
+    """
+
+    cosine: np.ndarray
+    edited: np.ndarray | None
+    index_a: list[int]
+    index_b: list[int]
+
+
+def _curve(out_a: EncoderOutput, ia, out_b: EncoderOutput, ib) -> np.ndarray:
+    a = out_a.hidden_states[:, ia].astype(np.float64).mean(axis=1)  # (L+1, H)
+    b = out_b.hidden_states[:, ib].astype(np.float64).mean(axis=1)  # (L+1, H)
+    return np.array([cosine(x, y) for x, y in zip(a, b, strict=True)])
+
+
+def word_curve(bridge, enc: Encoder, word: str, text_a: str, text_b: str, edits=()) -> WordCurve:
+    """Follow ``word`` through the layers of ``enc`` in two texts.
+
+    Returns
+    -------
+    WordCurve
+
+    Raises
+    ------
+    EncoderError
+        A text is empty or lacks the word.
+    """
+    tok_a, out_a = bridge.run(enc, text_a)
+    tok_b, out_b = bridge.run(enc, text_b)
+    ia, ib = find_word(enc, tok_a, word), find_word(enc, tok_b, word)
+    edited = None
+    if edits:
+        ea = enc.forward(out_a.ids, edits=edits, type_ids=out_a.type_ids, base=out_a)
+        eb = enc.forward(out_b.ids, edits=edits, type_ids=out_b.type_ids, base=out_b)
+        edited = _curve(ea, ia, eb, ib)
+    return WordCurve(_curve(out_a, ia, out_b, ib), edited, ia, ib)
+
+
+def head_pattern(summary: HeadSummary, layer: int, head: int) -> str:
+    """A short name for what head ``(layer, head)`` mostly attends to."""
+    parts = {
+        "[CLS]": summary.to_cls[layer, head],
+        "[SEP]": summary.to_sep[layer, head],
+        "previous token": summary.to_prev[layer, head],
+        "next token": summary.to_next[layer, head],
+        "itself": summary.to_self[layer, head],
+    }
+    name, share = max(parts.items(), key=lambda kv: kv[1])
+    if share >= PATTERN_MIN:
+        return f"mostly {name} ({share:.0%})"
+    return "spread over the words"
+
+
+def edit_label(edits) -> str:
+    """``'ablate 2·5, ×0.5 on 3·1'`` for a list of HeadEdit."""
+    parts = []
+    for e in edits:
+        if not isinstance(e, HeadEdit):
+            continue
+        what = "ablate" if e.scale == 0 else f"×{e.scale:g} on"
+        parts.append(f"{what} L{e.layer}·H{e.head}")
+    return ", ".join(parts)

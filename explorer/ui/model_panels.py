@@ -1,0 +1,309 @@
+"""The panels of the model view: the missing-model banner, the head summary, head edits and
+the word-through-the-layers plot. They only display what they are given."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from explorer.ui.heatmap import colormap
+from explorer.ui.views import ThumbnailGrid
+
+DEFAULT_WORD = "bank"
+DEFAULT_TEXTS = ("I sat by the river bank.", "I deposited money in the bank.")
+
+
+class LayerHeadGrid(ThumbnailGrid):
+    """A :class:`ThumbnailGrid` with one header row of head numbers and one column of layer
+    numbers instead of a title over every thumbnail, which leaves the thumbnails more room."""
+
+    def _rebuild(self, n: int, cols: int) -> None:
+        self.clear()
+        self._boxes, self._images, self._labels = [], [], []
+        rows = -(-n // cols)
+        for c in range(cols):
+            self.addLabel(f"H{c}", row=0, col=c + 1, size="8pt")
+        for r in range(rows):
+            self.addLabel(f"L{r}", row=r + 1, col=0, size="8pt")
+        for i in range(n):
+            r, c = divmod(i, cols)
+            box = self.addViewBox(row=r + 1, col=c + 1, lockAspect=True, enableMouse=False)
+            box.invertY(True)
+            box.setMenuEnabled(False)
+            img = pg.ImageItem(axisOrder="row-major")
+            img.setColorMap(colormap(self._cmap))
+            box.addItem(img)
+            self._boxes.append(box)
+            self._images.append(img)
+        layout = self.ci.layout
+        layout.setColumnFixedWidth(0, 22)
+        layout.setRowFixedHeight(0, 16)
+        layout.setSpacing(3)
+        self._shape = (n, cols)
+
+
+class ModelBanner(QtWidgets.QFrame):
+    """A warning strip shown when the session names a model that cannot be used."""
+
+    openRequested = QtCore.Signal()
+    useLoadedRequested = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("modelBanner")
+        self.setStyleSheet(
+            "#modelBanner { background: #fff3cd; border: 1px solid #e0b84c; border-radius: 4px; }"
+            " #modelBanner QLabel { color: #5c4400; }"
+        )
+        self.candidate = None  # an encoder of the same name with other weights
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(8, 3, 8, 3)
+        self.text = QtWidgets.QLabel(objectName="modelBannerText")
+        self.text.setWordWrap(True)
+        self.openButton = QtWidgets.QPushButton("Open Model…", objectName="bannerOpenButton")
+        self.openButton.clicked.connect(self.openRequested)
+        self.useButton = QtWidgets.QPushButton(
+            "Use these weights", objectName="bannerUseLoadedButton"
+        )
+        self.useButton.setToolTip("Record the weights found on this computer in the session")
+        self.useButton.clicked.connect(self.useLoadedRequested)
+        lay.addWidget(self.text, 1)
+        lay.addWidget(self.useButton)
+        lay.addWidget(self.openButton)
+        self.hide()
+
+    def show_problem(self, problem, encoder) -> None:
+        """Show ``problem`` (a ModelUnavailable) or hide the banner when it is None."""
+        if problem is None:
+            self.candidate = None
+            self.hide()
+            return
+        mismatch = problem.reason == "mismatch" and encoder is not None
+        self.candidate = encoder if mismatch and encoder.name == problem.ref.name else None
+        meanwhile = (
+            f" The Model tab shows {encoder.name} meanwhile."
+            if encoder is not None and self.candidate is None
+            else ""
+        )
+        self.text.setText(
+            f"<b>Model unavailable.</b> {problem} The workbench cannot compute this session "
+            f"until the model is found.{meanwhile}"
+        )
+        self.useButton.setVisible(self.candidate is not None)
+        self.show()
+
+
+def _bar(name: str) -> QtWidgets.QProgressBar:
+    bar = QtWidgets.QProgressBar(objectName=f"summary_{name}")
+    bar.setRange(0, 1000)
+    bar.setMaximumHeight(16)
+    bar.setTextVisible(True)
+    return bar
+
+
+class SummaryPanel(QtWidgets.QGroupBox):
+    """Entropy and where the weight of the selected head goes (means over query rows)."""
+
+    SHARES = (
+        ("cls", "→ [CLS]", "Mean weight on [CLS]"),
+        ("sep", "→ [SEP]", "Mean weight on [SEP]: many heads park their weight there"),
+        ("prev", "→ previous", "Mean weight on the token just before the query"),
+        ("next", "→ next", "Mean weight on the token just after the query"),
+        ("self", "→ itself", "Mean weight of a token on itself"),
+    )
+
+    def __init__(self, parent=None):
+        super().__init__("Head summary", parent)
+        self.setObjectName("headSummary")
+        grid = QtWidgets.QGridLayout(self)
+        grid.setContentsMargins(6, 4, 6, 4)
+        grid.setVerticalSpacing(2)
+        self.entropy = _bar("entropy")
+        self.entropy.setToolTip(
+            "Mean entropy of the head's rows in nats: 0 = every query looks at one token, "
+            "log T = uniform attention"
+        )
+        grid.addWidget(QtWidgets.QLabel("entropy"), 0, 0)
+        grid.addWidget(self.entropy, 0, 1)
+        self.bars: dict[str, QtWidgets.QProgressBar] = {}
+        for r, (key, label, tip) in enumerate(self.SHARES, start=1):
+            bar = _bar(key)
+            bar.setToolTip(tip)
+            self.bars[key] = bar
+            grid.addWidget(QtWidgets.QLabel(label), r, 0)
+            grid.addWidget(bar, r, 1)
+        self.pattern = QtWidgets.QLabel(objectName="summary_pattern")
+        self.pattern.setToolTip("What the head mostly does (the largest share if at least 50%)")
+        grid.addWidget(self.pattern, len(self.SHARES) + 1, 0, 1, 2)
+
+    def show_head(self, summary, layer: int, head: int, pattern: str) -> None:
+        """Show ``summary`` (a HeadSummary) for one head."""
+        values = {
+            "cls": summary.to_cls,
+            "sep": summary.to_sep,
+            "prev": summary.to_prev,
+            "next": summary.to_next,
+            "self": summary.to_self,
+        }
+        for key, arr in values.items():
+            v = float(arr[layer, head])
+            self.bars[key].setValue(round(v * 1000))
+            self.bars[key].setFormat(f"{v:.2f}")
+        e = float(summary.entropy[layer, head])
+        self.entropy.setValue(round(1000 * min(e / max(self._max_entropy, 1e-9), 1.0)))
+        self.entropy.setFormat(f"{e:.2f} of {self._max_entropy:.2f} nats")
+        self.pattern.setText(f"L{layer} H{head}: {pattern}")
+
+    _max_entropy = 1.0
+
+    def set_length(self, T: int) -> None:
+        """Entropy's scale: log T, the entropy of uniform attention over T tokens."""
+        self._max_entropy = float(np.log(max(T, 2)))
+
+
+class EditPanel(QtWidgets.QGroupBox):
+    """Copy the selected head into the workbench, or ablate / scale it in the model."""
+
+    copyRequested = QtCore.Signal()
+    ablateRequested = QtCore.Signal()
+    scaleRequested = QtCore.Signal(float)
+    clearRequested = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Edit this head", parent)
+        self.setObjectName("editPanel")
+        grid = QtWidgets.QGridLayout(self)
+        grid.setContentsMargins(6, 4, 6, 4)
+        grid.setVerticalSpacing(3)
+        self.copyButton = QtWidgets.QPushButton(
+            "Copy this head into the workbench", objectName="copyHeadButton"
+        )
+        self.copyButton.setToolTip(
+            "Put the head's real W_Q, W_K, W_V (with its biases as an extra row) and its "
+            "layer's input vectors into the workbench, to edit them with the sliders"
+        )
+        self.ablateButton = QtWidgets.QPushButton("Ablate head", objectName="ablateButton")
+        self.ablateButton.setToolTip("Zero the head's output and recompute the layers above")
+        self.scaleButton = QtWidgets.QPushButton("Scale head ×", objectName="scaleButton")
+        self.scaleButton.setToolTip("Multiply the head's output by the factor")
+        self.factor = QtWidgets.QDoubleSpinBox(objectName="scaleFactorSpin")
+        self.factor.setRange(-5.0, 5.0)
+        self.factor.setSingleStep(0.5)
+        self.factor.setValue(2.0)
+        self.clearButton = QtWidgets.QPushButton("Clear edits", objectName="clearEditsButton")
+        self.clearButton.setToolTip("Back to the unedited model")
+        self.effect = QtWidgets.QLabel(objectName="editEffect")
+        self.effect.setWordWrap(True)
+        self.effect.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        grid.addWidget(self.copyButton, 0, 0, 1, 4)
+        grid.addWidget(self.ablateButton, 1, 0)
+        grid.addWidget(self.scaleButton, 1, 1)
+        grid.addWidget(self.factor, 1, 2)
+        grid.addWidget(self.clearButton, 1, 3)
+        grid.addWidget(self.effect, 2, 0, 1, 4)
+        grid.setRowStretch(3, 1)
+        self.copyButton.clicked.connect(self.copyRequested)
+        self.ablateButton.clicked.connect(self.ablateRequested)
+        self.scaleButton.clicked.connect(lambda: self.scaleRequested.emit(self.factor.value()))
+        self.clearButton.clicked.connect(self.clearRequested)
+        self.effect.setText("No edits.")
+
+    def set_model(self, enc, n_layer: int, n_head: int) -> None:
+        self.setTitle(f"Edit this head of {enc.name.split('/')[-1]}")
+
+    def show_effect(self, analysis, label: str) -> None:
+        """Describe the active edits and the sentence embedding's cosine to the original."""
+        self.clearButton.setEnabled(bool(analysis.edits))
+        if not analysis.edits:
+            self.effect.setText(
+                "No edits. Ablate or scale a head to see how the layers above change: the "
+                "cosine of the sentence embedding to the original appears here."
+            )
+            self.effect.setToolTip("")
+            return
+        per_layer = " · ".join(f"{c:.3f}" for c in analysis.layer_cosine[1:])
+        self.effect.setText(
+            f"<b>{label}</b>: cos(sentence embedding, original) = "
+            f"<b>{analysis.pooled_cosine:.4f}</b><br>after each layer: {per_layer}"
+        )
+        self.effect.setToolTip(
+            "Cosine of the mean-pooled hidden states of the edited and the original model, "
+            "after each layer; the grid shows the edited model's attention"
+        )
+
+
+class WordPanel(QtWidgets.QGroupBox):
+    """cos(word in text 1, word in text 2) against layer: how context separates one word."""
+
+    changed = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("One word in two contexts, layer by layer", parent)
+        self.setObjectName("wordPanel")
+        form = QtWidgets.QGridLayout(self)
+        form.setContentsMargins(6, 4, 6, 4)
+        form.setVerticalSpacing(2)
+        self.wordEdit = QtWidgets.QLineEdit(DEFAULT_WORD, objectName="wordEdit")
+        self.wordEdit.setToolTip("A word that occurs in both texts")
+        self.wordEdit.setMaximumWidth(120)
+        self.textAEdit = QtWidgets.QLineEdit(DEFAULT_TEXTS[0], objectName="textAEdit")
+        self.textBEdit = QtWidgets.QLineEdit(DEFAULT_TEXTS[1], objectName="textBEdit")
+        form.addWidget(QtWidgets.QLabel("word"), 0, 0)
+        form.addWidget(self.wordEdit, 0, 1)
+        form.addWidget(QtWidgets.QLabel("in"), 0, 2)
+        form.addWidget(self.textAEdit, 0, 3)
+        form.addWidget(QtWidgets.QLabel("and"), 1, 2)
+        form.addWidget(self.textBEdit, 1, 3)
+        self.plot = pg.PlotWidget(objectName="bankPlot")
+        self.plot.setToolTip(
+            "Cosine of the word's two contextual vectors after each layer (0 = embeddings). "
+            "A falling line means the model separates the two senses"
+        )
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.plot.setLabel("bottom", "layer (0 = embeddings)")
+        self.plot.setLabel("left", "cosine")
+        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.line = self.plot.plot(
+            [], [], pen=pg.mkPen((31, 119, 180), width=2), symbol="o", symbolSize=6,
+            symbolBrush=(31, 119, 180), name="model",
+        )  # fmt: skip
+        self.edited = self.plot.plot(
+            [], [], pen=pg.mkPen((214, 39, 40), width=2, style=QtCore.Qt.PenStyle.DashLine),
+            symbol="t", symbolSize=6, symbolBrush=(214, 39, 40), name="edited",
+        )  # fmt: skip
+        form.addWidget(self.plot, 2, 0, 1, 4)
+        form.setRowStretch(2, 1)
+        self._timer = QtCore.QTimer(self, singleShot=True, interval=300)
+        self._timer.timeout.connect(self.changed)
+        for edit in (self.wordEdit, self.textAEdit, self.textBEdit):
+            edit.textEdited.connect(self._timer.start)
+
+    def values(self) -> tuple[str, str, str]:
+        return self.wordEdit.text(), self.textAEdit.text(), self.textBEdit.text()
+
+    def show_curve(self, curve, error: str, n_layer: int) -> None:
+        """Draw a WordCurve (or the reason there is none)."""
+        word = self.wordEdit.text().strip() or "word"
+        if curve is None:
+            self.line.setData([], [])
+            self.edited.setData([], [])
+            self.plot.setTitle(error, size="9pt")
+            return
+        x = np.arange(len(curve.cosine))
+        self.line.setData(x, curve.cosine)
+        if curve.edited is not None:
+            self.edited.setData(x, curve.edited)
+        else:
+            self.edited.setData([], [])
+        self.legend.setVisible(curve.edited is not None)
+        lows = [curve.cosine.min()] + ([curve.edited.min()] if curve.edited is not None else [])
+        self.plot.setYRange(min(min(lows) - 0.05, 0.9), 1.02, padding=0)
+        self.plot.setXRange(-0.2, n_layer + 0.2, padding=0)
+        self.plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(n_layer + 1)]])
+        self.plot.setTitle(
+            f"cos({word}₁, {word}₂): {curve.cosine[0]:.2f} → {curve.cosine[-1]:.2f}", size="9pt"
+        )
