@@ -38,6 +38,7 @@ from explorer.core import numba_config
 FLOOR_FLOPS = 360e9
 SIZES = [(1, T) for T in (8, 32, 128, 512, 2048, 4096)] + [(12, T) for T in (8, 32, 128, 512, 2048)]
 D = 64
+GAP_S = 0.15  # see interleaved()
 
 try:
     import torch
@@ -87,8 +88,13 @@ def variants(h, T):
     return out
 
 
-def interleaved(fns: dict, budget_s: float) -> dict:
-    """Median seconds per call of each function, timed round-robin."""
+def interleaved(fns: dict, budget_s: float, gap_s: float = 0.0, max_rounds: int = 41) -> dict:
+    """Median seconds per call of each function, timed round-robin.
+
+    ``gap_s`` of sleep precedes each variant's untimed call and timed batch, so that the
+    previous variant's idle-spinning threads (OpenBLAS spins for about 0.1 s after a threaded
+    call) have gone to sleep and do not steal a core from the next variant.
+    """
     for f in fns.values():  # warm: first touches, allocator, thread pools
         f()
         f()
@@ -97,10 +103,13 @@ def interleaved(fns: dict, budget_s: float) -> dict:
         f()
     one_round = time.perf_counter() - t0
     reps = max(1, int(2e-3 / max(one_round / len(fns), 1e-7)))  # each sample >= ~2 ms
-    rounds = int(min(41, max(5, budget_s / max(one_round * reps, 1e-6))))
+    rounds = int(min(max_rounds, max(5, budget_s / max(one_round * reps, 1e-6))))
     samples = {name: [] for name in fns}
     for _ in range(rounds):
         for name, f in fns.items():
+            if gap_s:
+                time.sleep(gap_s)
+                f()
             t = time.perf_counter()
             for _ in range(reps):
                 f()
@@ -118,7 +127,7 @@ def table(quick: bool):
     for h, T in SIZES:
         if quick and T > 512:
             continue
-        med = interleaved(variants(h, T), budget_s=1.0 if quick else 3.0)
+        med = interleaved(variants(h, T), 1.0 if quick else 3.0, gap_s=GAP_S, max_rounds=15)
         ms = {k: v * 1e3 for k, v in med.items()}
         line = f"{h:>3} {T:>5} " + " ".join(f"{ms[c]:>10.4f}" for c in cols)
         line += f" {floor_ms(h, T):>8.4f} {ms['ours'] / ms['numpy']:>7.2f}"

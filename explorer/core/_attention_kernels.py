@@ -19,10 +19,11 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from explorer.core.numba_config import FASTMATH, configure_blas
+from explorer.core.numba_config import FASTMATH, configure_blas, start_thread_pool
 
 # Before any kernel is compiled or loaded: Numba's np.dot binds to SciPy's BLAS.
 configure_blas()
+start_thread_pool()
 
 _MAGIC = 12582912.0  # 1.5 * 2**23: adding it to |x| < 2**22 rounds x to an integer
 _MAGIC_BITS = int(np.array(_MAGIC, np.float32).view(np.int32))

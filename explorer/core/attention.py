@@ -31,13 +31,12 @@ import numbers
 import numpy as np
 
 from explorer.core import _attention_kernels as _k
-from explorer.core.numba_config import thread_count
+from explorer.core.numba_config import caller_on_own_cpu, thread_count
 
 #: Work (``n_head·T·S·(d + d_v)``) from which the parallel kernel is used. Below it a serial
-#: call is faster, because waking the thread pool costs more than the work. Measured on the
-#: 2-core development VM with ``benchmarks/bench_attention.py --crossover``: see the docstring
-#: of :func:`_choose_path`.
-PARALLEL_MIN_WORK = 4_000_000
+#: call is faster, because handing tasks to the other thread costs more than the work. Chosen
+#: from ``benchmarks/bench_attention.py --crossover``; see :func:`_choose_path`.
+PARALLEL_MIN_WORK = 5_000_000
 
 # Each task's block of weights stays within about this many bytes, so that the softmax runs
 # while its scores are still in the core's L2 cache.
@@ -166,8 +165,25 @@ def attention_reference(q, k, v, *, scale=None, causal=False, mask=None):
 def _choose_path(work: int) -> bool:
     """True for the parallel kernel.
 
-    Measured crossover (float32, d=64, 20 ms idle before each call, the slider case): the
-    serial kernel wins up to about 3e6 of work and the parallel one from about 6e6.
+    Measured on the 2-core development VM (float32, d = d_v = 64, median ms, quiet machine):
+
+    ====  ===  =======  =======  =======  ========  ========
+    h     T    work     ser hot  par hot  ser idle  par idle
+    ====  ===  =======  =======  =======  ========  ========
+    12    32   1.6e6    0.073    0.074    0.242     0.293
+    12    48   3.5e6    0.126    0.122    0.322     0.360
+    12    64   6.3e6    0.190    0.168    0.370     0.412
+    12    128  2.5e7    0.610    0.399    0.830     0.864
+    1     128  2.1e6    0.055    0.085    0.192     0.265
+    1     256  8.4e6    0.175    0.159    0.347     0.458
+    1     512  3.4e7    0.664    0.423    0.907     1.002
+    ====  ===  =======  =======  =======  ========  ========
+
+    "hot" is back-to-back calls; "idle" follows 20 ms of sleep, where waking the second
+    (virtual) core costs both paths 0.2-0.5 ms and parallel never wins by much below 6e7.
+    The threshold sits at the hot crossover (about 5e6): after idle the parallel path then
+    costs at most about 0.1 ms more, far inside a frame, and back-to-back work (a drag, the
+    encoder's layers) gets both cores.
     """
     return work >= PARALLEL_MIN_WORK and thread_count() > 1
 
@@ -205,8 +221,12 @@ def _attention(q, k, v, scale, causal, mask, out, weights_out, parallel):
     has_mask = mask is not None
     mask3 = _NO_MASK if mask is None else mask.reshape((-1, T, S))  # (1 or n_head, T, S)
     block = _block_rows(n_head, T, S, q.itemsize, parallel)
-    kernel = _k.attention_parallel if parallel else _k.attention_serial
-    kernel(q, k, v, scale, bool(causal), S - T, mask3, has_mask, y, w, block)
+    args = (q, k, v, scale, bool(causal), S - T, mask3, has_mask, y, w, block)
+    if parallel:
+        with caller_on_own_cpu():  # measured: see numba_config.start_thread_pool
+            _k.attention_parallel(*args)
+    else:
+        _k.attention_serial(*args)
     return y, w
 
 

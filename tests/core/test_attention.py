@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -390,3 +393,18 @@ def test_blas_pinned_and_cache_writable(tmp_path):
     (tmp_path / "file").write_text("x")
     assert not numba_config._writable(tmp_path / "file" / "cache")
     assert numba_config.FASTMATH.isdisjoint({"nnan", "ninf", "fast"})
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux CPU sets")
+def test_parallel_calls_leave_the_callers_cpu_set_alone():
+    before = os.sched_getaffinity(0)
+    q, k, v = random_qkv(4, 64, 64, 16)
+    run(q, k, v, parallel=True)
+    assert os.sched_getaffinity(0) == before
+    seen = []
+    worker = threading.Thread(
+        target=lambda: (run(q, k, v, parallel=True), seen.append(os.sched_getaffinity(0)))
+    )
+    worker.start()
+    worker.join()
+    assert seen == [before]  # threads created later are not confined either
