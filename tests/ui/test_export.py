@@ -121,6 +121,7 @@ def test_svg_is_xml_with_token_labels_and_colour_bar_as_text(view, result, tmp_p
     assert any(t.startswith("head 1: attention weights") for t in texts)
     data = out.read_bytes()
     assert b"image-rendering:pixelated" in data
+    assert len(data) < 400_000 and not re.search(rb"<g\b[^>]*>\s*</g>", data)  # no empty groups
     assert b'font-family="Sans Serif"' not in data  # named after a real font, with fallback
 
 
