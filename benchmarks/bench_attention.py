@@ -91,9 +91,10 @@ def variants(h, T):
 def interleaved(fns: dict, budget_s: float, gap_s: float = 0.0, max_rounds: int = 41) -> dict:
     """Median seconds per call of each function, timed round-robin.
 
-    ``gap_s`` of sleep precedes each variant's untimed call and timed batch, so that the
-    previous variant's idle-spinning threads (OpenBLAS spins for about 0.1 s after a threaded
-    call) have gone to sleep and do not steal a core from the next variant.
+    ``gap_s`` of sleep, then 10 ms of untimed calls, precede each variant's timed batch, so
+    that the previous variant's idle-spinning threads (OpenBLAS spins for about 0.1 s after a
+    threaded call) have gone to sleep and do not steal a core from the next variant, and every
+    variant is timed in its steady state. (The cost of a call after idle is measured apart.)
     """
     for f in fns.values():  # warm: first touches, allocator, thread pools
         f()
@@ -102,14 +103,16 @@ def interleaved(fns: dict, budget_s: float, gap_s: float = 0.0, max_rounds: int 
     for f in fns.values():
         f()
     one_round = time.perf_counter() - t0
-    reps = max(1, int(2e-3 / max(one_round / len(fns), 1e-7)))  # each sample >= ~2 ms
+    reps = max(1, int(5e-3 / max(one_round / len(fns), 1e-7)))  # each sample >= ~5 ms
     rounds = int(min(max_rounds, max(5, budget_s / max(one_round * reps, 1e-6))))
     samples = {name: [] for name in fns}
     for _ in range(rounds):
         for name, f in fns.items():
             if gap_s:
                 time.sleep(gap_s)
-                f()
+                warm_until = time.perf_counter() + 0.01  # back to steady state
+                while time.perf_counter() < warm_until:
+                    f()
             t = time.perf_counter()
             for _ in range(reps):
                 f()

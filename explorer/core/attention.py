@@ -36,7 +36,7 @@ from explorer.core.numba_config import caller_on_own_cpu, thread_count
 #: Work (``n_head·T·S·(d + d_v)``) from which the parallel kernel is used. Below it a serial
 #: call is faster, because handing tasks to the other thread costs more than the work. Chosen
 #: from ``benchmarks/bench_attention.py --crossover``; see :func:`_choose_path`.
-PARALLEL_MIN_WORK = 5_000_000
+PARALLEL_MIN_WORK = 10_000_000
 
 # Each task's block of weights stays within about this many bytes, so that the softmax runs
 # while its scores are still in the core's L2 cache.
@@ -165,25 +165,25 @@ def attention_reference(q, k, v, *, scale=None, causal=False, mask=None):
 def _choose_path(work: int) -> bool:
     """True for the parallel kernel.
 
-    Measured on the 2-core development VM (float32, d = d_v = 64, median ms, quiet machine):
+    Measured on the 2-core development VM (float32, d = d_v = 64, median ms, quiet machine,
+    ``benchmarks/bench_attention.py --crossover``):
 
     ====  ===  =======  =======  =======  ========  ========
     h     T    work     ser hot  par hot  ser idle  par idle
     ====  ===  =======  =======  =======  ========  ========
-    12    32   1.6e6    0.073    0.074    0.242     0.293
-    12    48   3.5e6    0.126    0.122    0.322     0.360
-    12    64   6.3e6    0.190    0.168    0.370     0.412
-    12    128  2.5e7    0.610    0.399    0.830     0.864
-    1     128  2.1e6    0.055    0.085    0.192     0.265
-    1     256  8.4e6    0.175    0.159    0.347     0.458
-    1     512  3.4e7    0.664    0.423    0.907     1.002
+    12    48   3.5e6    0.127    0.119    0.322     0.421
+    12    64   6.3e6    0.190    0.148    0.394     0.449
+    12    96   1.4e7    0.381    0.244    0.587     0.553
+    12    128  2.5e7    0.602    0.357    0.854     0.668
+    1     256  8.4e6    0.179    0.163    0.333     0.432
+    1     384  1.9e7    0.400    0.275    0.559     0.549
+    1     512  3.4e7    0.671    0.419    0.847     0.700
     ====  ===  =======  =======  =======  ========  ========
 
-    "hot" is back-to-back calls; "idle" follows 20 ms of sleep, where waking the second
-    (virtual) core costs both paths 0.2-0.5 ms and parallel never wins by much below 6e7.
-    The threshold sits at the hot crossover (about 5e6): after idle the parallel path then
-    costs at most about 0.1 ms more, far inside a frame, and back-to-back work (a drag, the
-    encoder's layers) gets both cores.
+    "hot" is back-to-back calls (crossover about 5e6); "idle" follows 20 ms of sleep, where
+    waking the second core costs the parallel path about 0.1-0.15 ms more (crossover about
+    1.5e7). The threshold, 1e7, sits between: either way the wrong choice costs at most about
+    0.1 ms near the crossover.
     """
     return work >= PARALLEL_MIN_WORK and thread_count() > 1
 
@@ -283,8 +283,9 @@ def warm_up() -> float:
 
     Runs both kernels, serial and parallel, in float32 and float64, with and without a mask,
     on tiny inputs. Later calls with C-contiguous inputs of those dtypes never compile again,
-    whatever the values, shapes or flags. Call it once at launch in a worker thread: about
-    2-3 s the first time on a fresh cache, about 0.2 s when the cache is warm.
+    whatever the values, shapes or flags. Call it once at launch in a worker thread:
+    about 4.6 s the first time on an empty cache and 0.16 s from the cache (2-core VM);
+    importing this module takes about 0.35 s more (Numba, SciPy's BLAS).
 
     Returns
     -------

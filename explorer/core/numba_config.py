@@ -3,10 +3,11 @@
 Importing this module, before any kernel is compiled, does three things (and
 :func:`configure_blas` and :func:`start_thread_pool` do two more, when the kernels load):
 
-1. Chooses a writable on-disk cache for compiled kernels (``cache=True``). Numba's default is a
-   ``__pycache__`` folder beside the source, and then a per-user folder. When neither is
-   writable (a read-only install and a read-only home), the cache goes to a temporary folder,
-   so that ``cache=True`` never fails.
+1. Chooses a writable on-disk cache for compiled kernels (``cache=True``): ``NUMBA_CACHE_DIR``
+   if the user set it, else Numba's default ``__pycache__`` beside the source when that is
+   writable, else a per-user folder (``~/.cache/attention-explorer/numba`` on Linux), else a
+   temporary folder, so that ``cache=True`` never fails. :data:`CACHE_DIR` says which
+   (None: the in-tree default).
 2. Asks the OpenMP thread pool to sleep, not spin, between parallel calls
    (``OMP_WAIT_POLICY=passive``, unless the user set it). Measured on the 2-core development
    VM: with libgomp's default policy, a parallel call after 20 ms of idle (the normal gap
@@ -17,7 +18,8 @@ Importing this module, before any kernel is compiled, does three things (and
 :func:`configure_blas` limits the BLAS library that Numba's ``np.dot`` calls (SciPy's
 OpenBLAS) to one thread, because the kernel already runs one ``np.dot`` per Numba thread; two
 thread pools fighting over two cores is many times slower. NumPy's own BLAS is left alone, so
-callers' NumPy matrix products keep all their threads.
+callers' NumPy matrix products keep all their threads. :func:`start_thread_pool` binds
+Numba's worker threads to their own CPUs (measured reasons in its docstring).
 """
 
 from __future__ import annotations
