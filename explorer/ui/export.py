@@ -5,29 +5,35 @@ target paint device, so a figure shows exactly what the window shows:
 
 * PNG: a :class:`QImage` whose device pixel ratio is ``width / widget width``; Qt then
   draws text, lines and the colour bar at full resolution (no upscaled screenshot).
-* SVG: :class:`QSvgGenerator`; text stays ``<text>``, lines stay paths. The heatmap bitmaps
-  are marked ``image-rendering: pixelated`` so that viewers do not blur the cells.
-* PDF: :class:`QPdfWriter`; one page the size of the widget, text kept as text.
+* SVG: :class:`QSvgGenerator`; text stays ``<text>``, lines stay paths.
+* PDF: :class:`QPdfWriter`; one page the size of the widget, text kept as text (embedded font).
+
+In SVG and PDF a heatmap is a small bitmap stretched over the plot; it is drawn enlarged by
+pixel repetition (and marked ``image-rendering: pixelated``) so that viewers do not blur the
+cells into each other.
 
 Files are written atomically (a temporary file beside the target, then :func:`os.replace`),
 so a failed export leaves any old file intact and raises :class:`ExportError` with the reason.
+Matrix export (CSV/NPY) lives in :mod:`explorer.ui.export_io` and is re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import math
 import os
 import re
-import secrets
-import stat
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtSvg, QtWidgets
+
+from explorer.ui.export_io import (
+    MATRIX_SUFFIXES,
+    ExportError,
+    atomic_write,
+    export_matrix,
+    result_matrices,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -41,18 +47,10 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
-MATRIX_SUFFIXES = (".csv", ".npy")
 DEFAULT_SCALE = 2.0  # PNG default: twice the on-screen size
 SHARP_REPEAT = 32  # vector exports: at most this many pixels per heatmap cell side ...
 SHARP_MAX_SIDE = 2048  # ... and at most this many pixels per embedded bitmap side
 MAX_PIXELS = 16384  # per side; beyond that QImage allocation fails or takes gigabytes
-
-
-class ExportError(OSError, ValueError):
-    """An export that cannot be done: a bad suffix or size, or a file that cannot be written.
-
-    It is both an :class:`OSError` and a :class:`ValueError`, so callers may catch either.
-    """
 
 
 # ------------------------------------------------------------------ images
@@ -107,7 +105,7 @@ def export_widget(
         data = _svg_bytes(widget, title=path.stem)
     else:
         data = _pdf_bytes(widget, title=path.stem)
-    _atomic_write(path, data)
+    atomic_write(path, data)
     return path
 
 
@@ -337,152 +335,3 @@ def _pdf_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
     finally:
         painter.end()
     return bytes(buf.data())
-
-
-# ------------------------------------------------------------------ files
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`."""
-    target = Path(os.path.realpath(path))
-    if target.is_dir():
-        raise ExportError(f"cannot write {path}: it is a folder")
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {_reason(exc)}") from None
-    try:
-        with open(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):  # keep the permissions of the file we replace
-            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise ExportError(f"cannot write {path}: {_reason(exc)}") from None
-        raise
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
-
-
-# ---------------------------------------------------------------- matrices
-def export_matrix(
-    matrix,
-    path: str | os.PathLike,
-    *,
-    row_labels: Sequence[str] | None = None,
-    col_labels: Sequence[str] | None = None,
-) -> Path:
-    """Write a 2-D matrix as CSV (with token headers) or NPY, chosen by suffix.
-
-    Parameters
-    ----------
-    matrix : array_like, shape (rows, cols)
-        Real numbers; ``-inf`` (masked scores) and NaN are written as ``-inf`` / ``nan``.
-    path : str or path-like
-        ``.csv``: UTF-8 text; the header row is an empty corner cell then ``col_labels``, and
-        each line starts with its row label. Tokens with commas, quotes or line breaks are
-        quoted by :mod:`csv`. Numbers use ``repr`` so they read back to the same float64.
-        ``.npy``: :func:`numpy.save` without pickles; labels are not stored.
-    row_labels, col_labels : sequence of str, optional
-        Default ``0 .. rows-1`` and ``0 .. cols-1``.
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    ExportError
-        Not a 2-D real matrix, labels of the wrong length, unknown suffix, or the file
-        cannot be written (an existing file is left intact).
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in MATRIX_SUFFIXES:
-        raise ExportError(
-            f"cannot export a matrix as '{path.suffix or path.name}': use .csv or .npy"
-        )
-    try:
-        a = np.asarray(matrix)
-    except (TypeError, ValueError) as exc:
-        raise ExportError(f"not a matrix: {exc}") from None
-    if a.ndim != 2:
-        raise ExportError(f"a matrix must be 2-D, got shape {a.shape}")
-    if a.dtype == bool or not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
-        raise ExportError(f"a matrix must hold real numbers, got dtype {a.dtype}")
-    rows, cols = a.shape
-    rows_l = _labels(row_labels, rows, "row")
-    cols_l = _labels(col_labels, cols, "column")
-    if suffix == ".npy":
-        buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
-        data = buf.getvalue()
-    else:
-        text = io.StringIO(newline="")
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["", *cols_l])
-        for label, row in zip(rows_l, a.tolist(), strict=True):
-            writer.writerow([label, *(repr(float(v)) for v in row)])
-        data = text.getvalue().encode("utf-8")
-    _atomic_write(path, data)
-    return path
-
-
-def _labels(labels: Sequence[str] | None, n: int, what: str) -> list[str]:
-    if labels is None:
-        return [str(i) for i in range(n)]
-    labels = [str(t) for t in labels]
-    if len(labels) != n:
-        raise ExportError(f"{len(labels)} {what} labels for {n} {what}s")
-    return labels
-
-
-def result_matrices(result, head: int) -> dict[str, tuple[np.ndarray, list[str], list[str]]]:
-    """Every matrix of one head of a Result, with its axis labels, for Export Matrix.
-
-    Parameters
-    ----------
-    result : Result
-        From :func:`explorer.core.pipeline.compute`.
-    head : int
-        Head for the per-head matrices.
-
-    Returns
-    -------
-    dict of str to (ndarray, list of str, list of str)
-        ``name -> (matrix, row_labels, col_labels)``, in menu order:
-        ``weights``, ``scores``, ``scaled``, ``masked`` (T, T); ``Q``, ``K`` (T, d_head);
-        ``V``, ``y`` (T, d_v); ``x`` (T, d_in); ``static similarity``,
-        ``contextual similarity`` (T, T). Rows are tokens; vector columns are named
-        ``q0 ..``, ``k0 ..``, ``v0 ..``, ``y0 ..``, ``x0 ..``.
-
-    Raises
-    ------
-    ValueError
-        ``head`` is not a head of ``result``.
-    """
-    n_head = result.weights.shape[0]
-    if isinstance(head, bool) or not isinstance(head, (int, np.integer)) or not 0 <= head < n_head:
-        raise ValueError(f"head {head} does not exist: the result has heads 0..{n_head - 1}")
-    tokens = [t.text for t in result.tokens]
-
-    def cols(prefix: str, a: np.ndarray) -> list[str]:
-        return [f"{prefix}{j}" for j in range(a.shape[1])]
-
-    h = int(head)
-    out: dict[str, tuple[np.ndarray, list[str], list[str]]] = {}
-    for name in ("weights", "scores", "scaled", "masked"):
-        out[name] = (getattr(result, name)[h], tokens, tokens)  # (T, T)
-    for name, attr, prefix in (("Q", "q", "q"), ("K", "k", "k"), ("V", "v", "v"), ("y", "y", "y")):
-        a = getattr(result, attr)[h]  # (T, d_head) or (T, d_v)
-        out[name] = (a, tokens, cols(prefix, a))
-    out["x"] = (result.x, tokens, cols("x", result.x))  # (T, d_in)
-    out["static similarity"] = (result.static_similarity, tokens, tokens)
-    out["contextual similarity"] = (result.contextual_similarity, tokens, tokens)
-    return out
