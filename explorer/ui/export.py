@@ -167,6 +167,11 @@ def _prepare(widget: QtWidgets.QWidget) -> QtWidgets.QWidget:
     """Make sure layouts and pending resizes are applied before painting."""
     if not isinstance(widget, QtWidgets.QWidget):
         raise ExportError(f"cannot export {type(widget).__name__}: not a widget")
+    if not widget.isVisible():
+        # a view in a hidden tab keeps a stale layout (or none): the figure would be garbled
+        raise ExportError(
+            "the view is not shown (is it on a hidden tab?); show it before exporting"
+        )
     widget.ensurePolished()
     QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.LayoutRequest)
     return widget

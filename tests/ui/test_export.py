@@ -177,6 +177,17 @@ def test_whole_window_exports_in_all_formats(make_window, tmp_path):
     assert heat.width() == 2 * w.attentionHeatmap.width()
 
 
+def test_hidden_view_is_refused_not_garbled(make_window, tmp_path):
+    w = make_window(Session(text="The dog chased the cat off the table."))
+    w.rightTabs.setCurrentIndex(0)  # the similarity pair sits on the hidden tab
+    with pytest.raises(ExportError, match="hidden tab"):
+        export_widget(w.similarityView, tmp_path / "sim.png")
+    w.rightTabs.setCurrentWidget(w.similarityView)
+    QtCore.QCoreApplication.processEvents()
+    img = QtGui.QImage(str(export_widget(w.similarityView, tmp_path / "sim.png")))
+    assert img.width() == 2 * w.similarityView.width()
+
+
 def test_clipboard_gets_the_picture(view):
     clipboard = QtGui.QGuiApplication.clipboard()
     clipboard.clear()
