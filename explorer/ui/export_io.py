@@ -158,7 +158,7 @@ def result_matrices(result, head: int) -> dict[str, tuple[np.ndarray, list[str],
     """
     n_head = result.weights.shape[0]
     if isinstance(head, bool) or not isinstance(head, (int, np.integer)) or not 0 <= head < n_head:
-        raise ValueError(f"head {head} does not exist: the result has heads 0..{n_head - 1}")
+        raise ValueError(f"head {head} does not exist: " + _heads_phrase(n_head))
     tokens = [t.text for t in result.tokens]
 
     def cols(prefix: str, a: np.ndarray) -> list[str]:
@@ -175,3 +175,7 @@ def result_matrices(result, head: int) -> dict[str, tuple[np.ndarray, list[str],
     out["static similarity"] = (result.static_similarity, tokens, tokens)
     out["contextual similarity"] = (result.contextual_similarity, tokens, tokens)
     return out
+
+
+def _heads_phrase(n_head: int) -> str:
+    return "there is only head 0" if n_head == 1 else f"the heads are 0..{n_head - 1}"

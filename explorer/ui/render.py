@@ -67,7 +67,7 @@ def build_view(view: str, session, result, head: int | None = None):
     n_head = result.weights.shape[0]
     h = session.selected_head if head is None else head
     if not (isinstance(h, int) and 0 <= h < n_head):
-        raise ValueError(f"head {h} does not exist: the session has heads 0..{n_head - 1}")
+        raise ValueError(f"head {h} does not exist: " + _heads_phrase(n_head))
     tokens = result.labels  # the window's token_labels()
     if not tokens:
         raise ValueError("the session's text has no tokens: there is nothing to draw")
@@ -273,6 +273,10 @@ def _fail(message: str) -> int:
     first = message.strip().splitlines()[0] if message.strip() else "failed"
     print(f"{PROG}: {first}", file=sys.stderr)
     return 2
+
+
+def _heads_phrase(n_head: int) -> str:
+    return "there is only head 0" if n_head == 1 else f"the heads are 0..{n_head - 1}"
 
 
 if __name__ == "__main__":

@@ -162,7 +162,5 @@ def test_command_line_without_a_display(session_file, tmp_path):
 def test_command_line_failure_is_one_line(session_file, tmp_path):
     proc = _run([session_file, "-o", str(tmp_path / "fig.svg"), "--head", "7"])
     assert proc.returncode == 2
-    assert proc.stderr.splitlines() == [
-        f"{PREFIX}head 7 does not exist: the session has heads 0..2"
-    ]
+    assert proc.stderr.splitlines() == [f"{PREFIX}head 7 does not exist: the heads are 0..2"]
     assert not (tmp_path / "fig.svg").exists()
