@@ -1,10 +1,17 @@
-"""The ``attention-explorer`` command: launch the window (optionally on a session file)."""
+"""The ``attention-explorer`` command: launch the window, open a session, or render one.
+
+attention-explorer [SESSION.attn.json]
+attention-explorer --smoke-test
+attention-explorer render SESSION.attn.json -o OUT.png [--view ...] [--head N] [--width PX]
+"""
 
 from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import time
+from pathlib import Path
 
 from explorer import __version__
 
@@ -14,9 +21,11 @@ _T0 = time.perf_counter()
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attention-explorer",
-        description="Make self-attention visible and touchable.",
+        description="Make self-attention visible and touchable. "
+        "Run 'attention-explorer render --help' for headless figure export.",
     )
     parser.add_argument("--version", action="version", version=f"attention-explorer {__version__}")
+    parser.add_argument("file", nargs="?", help="a session file (*.attn.json) to open")
     parser.add_argument(
         "--smoke-test",
         action="store_true",
@@ -26,14 +35,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "render":
+        from explorer.ui.render import render_main
+
+        return render_main(argv[1:])
     args = build_parser().parse_args(argv)
+
+    session = None
+    if args.file:
+        from explorer.io.session_file import SessionFileError, load_session
+
+        try:
+            session = load_session(args.file)
+        except SessionFileError as exc:
+            print(f"attention-explorer: {exc}", file=sys.stderr)
+            return 2
+
     from PySide6 import QtCore
 
     from explorer.ui.app import create_app
     from explorer.ui.main_window import MainWindow
 
     app = create_app()
-    window = MainWindow()
+    window = MainWindow(session, path=Path(args.file).resolve() if args.file else None)
     window.show()
     if args.smoke_test:
 
@@ -48,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             window.resultShown.connect(lambda: QtCore.QTimer.singleShot(0, painted))
         QtCore.QTimer.singleShot(60_000, lambda: (print("no first paint within 60 s"), app.exit(1)))
+    elif session is None:
+        QtCore.QTimer.singleShot(0, window.files.offer_recovery)
     rc = app.exec()
     # Tear the window down while Qt is still alive: leaving it to interpreter shutdown
     # destroys wrapped objects in an arbitrary order.

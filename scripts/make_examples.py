@@ -19,10 +19,32 @@ if str(ROOT) not in sys.path:  # run as a script from a source checkout
 
 import numpy as np  # noqa: E402
 
+from explorer.core.projections import preset_heads  # noqa: E402
 from explorer.core.session import Head, Session, ViewOptions, identity_heads  # noqa: E402
 from explorer.io.session_file import save_session  # noqa: E402
 
 OUT = ROOT / "resources" / "examples"
+
+# About 300 word pieces: long enough to show how attention behaves on real paragraphs.
+PARAGRAPH = (
+    "Self-attention lets every word in a sentence look at every other word and decide how much "
+    "each one matters for its own meaning. A word starts as a static vector that is the same in "
+    "every sentence, so the bank of a river and the bank that holds your money begin identical. "
+    "Each vector is projected three times: into a query that asks a question, a key that "
+    "advertises what the word offers, and a value that carries what the word will pass on. The "
+    "score between two words is the dot product of one word's query with the other word's key. "
+    "Scores are divided by the square root of the dimension so that they do not grow with the "
+    "size of the vectors, then a softmax turns each row of scores into weights that are positive "
+    "and sum to one. The new vector of a word is the weighted sum of all the values, so a word "
+    "surrounded by water and fishing drifts towards one meaning while a word surrounded by "
+    "deposits and loans drifts towards another. Several heads do this in parallel, each with its "
+    "own projections, and each can learn to follow a different relation: the previous word, the "
+    "subject of a verb, the noun an adjective describes, or the end of the sentence. A causal "
+    "mask hides the future so that a language model can only read what came before, and the "
+    "temperature decides whether attention picks one winner or spreads itself thinly across "
+    "the whole text. Stacking many such layers, with feed-forward networks and residual "
+    "connections between them, gives the transformers that translate, summarise and write."
+)
 
 
 def build_examples() -> dict[str, Session]:
@@ -56,6 +78,17 @@ def build_examples() -> dict[str, Session]:
             temperature=0.5,
             causal=True,
             view=ViewOptions(colormap="magma"),
+        ),
+        # A long text: 300 tokens, four heads with random orthogonal projections.
+        "long-paragraph.attn.json": Session(
+            text=PARAGRAPH,
+            embedding="builtin",
+            d_model=16,
+            positional="sinusoidal",
+            heads=preset_heads("orthogonal", 4, 16, 16, seed=3),
+            preset="orthogonal",
+            preset_seed=3,
+            view=ViewOptions(show_values=False),
         ),
     }
 

@@ -11,7 +11,7 @@ import sys
 from PySide6 import QtCore, QtGui
 
 from explorer.ui.app import create_app
-from explorer.ui.examples import EXAMPLES
+from explorer.ui.examples import example_files, load_example
 from explorer.ui.main_window import MainWindow
 
 
@@ -27,7 +27,7 @@ def main() -> int:
         "/tmp/attention-explorer-shot.ini", QtCore.QSettings.Format.IniFormat
     )
     settings.clear()
-    window = MainWindow(EXAMPLES[args.example][1](), settings=settings)
+    window = MainWindow(load_example(example_files()[args.example][1]), settings=settings)
     window.resize(1280, 800)
     window.rightTabs.setCurrentIndex(args.tab)
     window.show()

@@ -18,9 +18,11 @@ from explorer.core import projections
 from explorer.core.attention import warm_up
 from explorer.core.pipeline import compute
 from explorer.core.session import Session
+from explorer.io.session_file import SessionFileError
 from explorer.ui.controls import ModelPanel, TextBar
 from explorer.ui.document import Document
-from explorer.ui.examples import EXAMPLES
+from explorer.ui.examples import example_files, load_example
+from explorer.ui.file_actions import FileActions
 from explorer.ui.heatmap import HeatmapView
 from explorer.ui.projection_editor import ProjectionEditor
 from explorer.ui.theme import apply_theme
@@ -40,7 +42,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     resultShown = QtCore.Signal()
 
-    def __init__(self, session: Session | None = None, *, settings: QtCore.QSettings | None = None):
+    def __init__(
+        self,
+        session: Session | None = None,
+        *,
+        settings: QtCore.QSettings | None = None,
+        path=None,
+        autosave_dir=None,
+    ):
         super().__init__()
         self.setObjectName("mainWindow")
         self.settings = settings if settings is not None else QtCore.QSettings()
@@ -53,6 +62,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._build_widgets()
         self._build_menus()
+        self.files = FileActions(self, autosave_dir)
         self._build_status()
         apply_theme(self)
 
@@ -64,6 +74,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.failed.connect(self._on_compute_failed)
         self.worker.readyChanged.connect(self._on_worker_ready)
 
+        if path is not None:
+            self.doc.set_path(path)
+            self.files._remember(path)
         self._show_session(self.doc.session)
         self._update_title()
         self._restore_geometry()
@@ -194,11 +207,11 @@ class MainWindow(QtWidgets.QMainWindow):
         causal.triggered.connect(self.modelPanel.causalCheck.toggle)
 
         self.examplesMenu = bar.addMenu("E&xamples")
-        for title, make in EXAMPLES:
+        self.examplesMenu.setObjectName("examplesMenu")
+        for title, path in example_files():
             act = self.examplesMenu.addAction(title)
-            act.triggered.connect(
-                lambda _=False, make=make, title=title: self.load_example(make(), title)
-            )
+            act.setStatusTip(f"Open the example session {path.name}")
+            act.triggered.connect(lambda _=False, p=path: self.open_example(p))
 
         help_menu = bar.addMenu("&Help")
         about = help_menu.addAction("&About Attention Explorer")
@@ -311,14 +324,30 @@ class MainWindow(QtWidgets.QMainWindow):
         q = None if s.selected_query == row else row
         self.apply(replace(s, selected_query=q), "Select query", "select")
 
-    def load_example(self, session: Session, title: str = "example") -> None:
-        if self.doc.modified and not self.confirm_discard():
+    def open_example(self, path) -> None:
+        """Open a shipped example as a new, untitled session."""
+        if not self.confirm_discard():
+            return
+        try:
+            session = load_example(path)
+        except SessionFileError as exc:
+            self.error("Cannot open example", str(exc))
             return
         self.doc.replace(session, None)
 
     def confirm_discard(self) -> bool:
-        """Ask whether unsaved changes may be lost. The File menu overrides it with Save."""
-        return True
+        """Ask Save / Discard / Cancel when there are unsaved changes; True = go on."""
+        return self.files.confirm_discard()
+
+    def dragEnterEvent(self, event) -> None:
+        if self.files.session_urls(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = self.files.session_urls(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.files.open_path(paths[0])
 
     # -------------------------------------------------------------- showing
     def _on_session_changed(self, new: Session, old: Session) -> None:
@@ -475,6 +504,7 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         self._save_geometry()
+        self.files.discard_autosave()
         self.worker.shutdown()
         if self.undoView is not None:
             self.undoView.close()

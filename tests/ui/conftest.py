@@ -21,8 +21,9 @@ def make_window(qtbot, tmp_path):
         settings = QtCore.QSettings(
             str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat
         )
-        w = MainWindow(session, settings=settings)
-        qtbot.addWidget(w)
+        w = MainWindow(session, settings=settings, autosave_dir=tmp_path / "autosave")
+        # qtbot closes its widgets before fixture teardown: never leave a prompt open then
+        qtbot.addWidget(w, before_close_func=lambda w: w.doc.undo_stack.setClean())
         w.resize(1280, 800)
         w.show()
         windows.append(w)
@@ -34,6 +35,7 @@ def make_window(qtbot, tmp_path):
     for w in windows:
         w.doc.undo_stack.setClean()
         w.close()
+        w.deleteLater()
     leaked = [
         t for t in threading.enumerate() if t.ident not in before and t.name == "ComputeWorker"
     ]

@@ -1,0 +1,208 @@
+"""Sessions in the window: save, open, prompts, autosave and recovery, undo, drop."""
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from explorer.core.session import Session
+from explorer.io.session_file import load_session, save_session
+
+B = QtWidgets.QMessageBox.StandardButton
+
+
+def answer(button, seen: list):
+    """Click ``button`` on the next modal message box, recording its object name."""
+
+    def click():
+        box = QtWidgets.QApplication.activeModalWidget()
+        if not isinstance(box, QtWidgets.QMessageBox):
+            QtCore.QTimer.singleShot(10, click)
+            return
+        seen.append(box.objectName())
+        box.button(button).click()
+
+    QtCore.QTimer.singleShot(0, click)
+
+
+def edit_weight(w, value=150):
+    w.findChild(QtWidgets.QSlider, "weightSlider_q_0_1").setValue(value)
+
+
+def test_save_and_reopen_exactly(make_window, qtbot, tmp_path):
+    w = make_window()
+    edit_weight(w)
+    w.findChild(QtWidgets.QCheckBox, "causalCheck").setChecked(True)
+    path = tmp_path / "mine.attn.json"
+    assert w.files.save_to(path)
+    assert not w.doc.modified and not w.isWindowModified()
+    assert "mine.attn.json" in w.windowTitle()
+    assert load_session(path) == w.doc.session
+    saved = w.doc.session
+    shown = np.asarray(w.attentionHeatmap.image_data()).copy()
+    w2 = make_window()
+    assert w2.files.open_path(path)
+    qtbot.waitUntil(lambda: w2._result_session == w2.doc.session, timeout=20_000)
+    assert w2.doc.session == saved
+    np.testing.assert_array_equal(np.asarray(w2.attentionHeatmap.image_data()), shown)
+    assert str(path) in w2.files.recent_files()
+
+
+def test_ctrl_s_saves_to_bound_file(make_window, qtbot, tmp_path):
+    w = make_window()
+    path = tmp_path / "s.attn.json"
+    w.files.save_to(path)
+    edit_weight(w, 42)
+    assert w.isWindowModified()
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert load_session(path).heads[0].w_q[0, 1] == 0.42
+    assert not w.doc.modified
+
+
+def test_save_as_uses_dialog(make_window, qtbot, tmp_path, monkeypatch):
+    w = make_window()
+    target = tmp_path / "chosen"
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    assert w.files.save_as()
+    assert load_session(tmp_path / "chosen.attn.json") == w.doc.session
+
+
+def test_failed_save_keeps_old_file_and_says_why(make_window, qtbot, tmp_path):
+    w = make_window()
+    path = tmp_path / "keep.attn.json"
+    save_session(Session(text="old"), path)
+    before = path.read_bytes()
+    folder = tmp_path / "missing-folder" / "x.attn.json"
+    assert not w.files.save_to(folder)
+    assert w.last_error[0] == "Cannot save session"
+    assert path.read_bytes() == before
+
+
+def test_bad_file_is_refused_and_session_kept(make_window, qtbot, tmp_path):
+    w = make_window()
+    edit_weight(w)
+    before = w.doc.session
+    bad = tmp_path / "bad.attn.json"
+    bad.write_text('{"format": "attention-explorer-session", "version": 99}')
+    w.doc.undo_stack.setClean()
+    assert not w.files.open_path(bad)
+    assert w.last_error[0] == "Cannot open session"
+    assert "version" in w.last_error[1]
+    assert w.doc.session == before
+
+
+def test_unsaved_changes_prompt(make_window, qtbot, tmp_path):
+    w = make_window()
+    edit_weight(w)
+    edited = w.doc.session
+    seen = []
+    answer(B.Cancel, seen)
+    w.files.new()
+    assert seen == ["unsavedDialog"]
+    assert w.doc.session == edited
+    answer(B.Discard, seen)
+    w.files.new()
+    assert w.doc.session == Session()
+    assert not w.doc.modified
+
+
+def test_close_prompt_save(make_window, qtbot, tmp_path):
+    w = make_window()
+    path = tmp_path / "c.attn.json"
+    w.files.save_to(path)
+    edit_weight(w, -77)
+    seen = []
+    answer(B.Save, seen)
+    w.close()
+    assert seen == ["unsavedDialog"]
+    assert load_session(path).heads[0].w_q[0, 1] == -0.77
+
+
+def test_autosave_and_recovery_after_crash(make_window, qtbot, tmp_path):
+    w = make_window()
+    edit_weight(w, 123)
+    w.files.autosave()
+    auto = w.files.autosave_path
+    assert auto.exists() and load_session(auto) == w.doc.session
+    # a crash leaves the autosave of a process that no longer exists
+    crashed = auto.with_name("autosave-999999999.attn.json")
+    auto.rename(crashed)
+    lost = w.doc.session
+    w.doc.undo_stack.setClean()
+    w2 = make_window()
+    seen = []
+    answer(B.Yes, seen)
+    assert w2.files.offer_recovery()
+    assert seen == ["recoveryDialog"]
+    assert w2.doc.session == lost
+    assert w2.doc.modified
+    assert not crashed.exists()
+
+
+def test_clean_close_removes_autosave(make_window, qtbot):
+    w = make_window()
+    edit_weight(w)
+    w.files.autosave()
+    assert w.files.autosave_path.exists()
+    w.doc.undo_stack.setClean()
+    w.close()
+    assert not w.files.autosave_path.exists()
+
+
+def test_undo_redo_restore_exact_sessions(make_window, qtbot):
+    w = make_window()
+    states = [w.doc.session]
+    edit_weight(w, 10)
+    w.doc.end_merge()
+    states.append(w.doc.session)
+    w.findChild(QtWidgets.QCheckBox, "causalCheck").setChecked(True)
+    states.append(w.doc.session)
+    w.findChild(QtWidgets.QSpinBox, "headCount").setValue(2)
+    states.append(w.doc.session)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    for expected in reversed(states[:-1]):
+        qtbot.keyClick(w, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+        assert w.doc.session == expected
+    for expected in states[1:]:
+        w.doc.undo_stack.redo()
+        assert w.doc.session == expected
+    assert w.findChild(QtWidgets.QSpinBox, "headCount").value() == 2
+
+
+def test_drop_opens_session(make_window, qtbot, tmp_path):
+    w = make_window()
+    path = tmp_path / "dropped.attn.json"
+    save_session(replace(Session(), text="river bank"), path)
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(path))])
+    event = QtGui.QDropEvent(
+        QtCore.QPointF(10, 10),
+        QtCore.Qt.DropAction.CopyAction,
+        mime,
+        QtCore.Qt.MouseButton.LeftButton,
+        QtCore.Qt.KeyboardModifier.NoModifier,
+    )
+    w.dropEvent(event)
+    assert w.doc.session.text == "river bank"
+    assert w.doc.path == Path(path)
+
+
+def test_cli_refuses_bad_file_with_one_line(tmp_path):
+    bad = tmp_path / "bad.attn.json"
+    bad.write_text("not json")
+    out = subprocess.run(
+        [sys.executable, "-m", "explorer", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.attn.json" in lines[0]
