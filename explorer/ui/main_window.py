@@ -22,6 +22,7 @@ from explorer.io.session_file import SessionFileError
 from explorer.ui.controls import ModelPanel, TextBar
 from explorer.ui.document import Document
 from explorer.ui.examples import example_files, load_example
+from explorer.ui.export_actions import ExportActions
 from explorer.ui.file_actions import FileActions
 from explorer.ui.heatmap import HeatmapView
 from explorer.ui.projection_editor import ProjectionEditor
@@ -63,6 +64,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_widgets()
         self._build_menus()
         self.files = FileActions(self, autosave_dir)
+        self.exports = ExportActions(self)
         self._build_status()
         apply_theme(self)
 

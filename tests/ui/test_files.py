@@ -206,3 +206,35 @@ def test_cli_refuses_bad_file_with_one_line(tmp_path):
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "bad.attn.json" in lines[0]
+
+
+def test_export_menu_writes_figures_and_matrices(make_window, qtbot, tmp_path):
+    w = make_window()
+    out = w.exports.export_view(w.attentionHeatmap, "heatmap", tmp_path / "h.png", width=900)
+    assert QtGui.QImage(str(out)).width() == 900
+    out = w.exports.export_view(w.pipelineView, "pipeline", tmp_path / "p.svg")
+    assert b"<svg" in out.read_bytes()[:400]
+    out = w.exports.export_view(w, "window", tmp_path / "w.pdf")
+    assert out.read_bytes()[:4] == b"%PDF"
+    out = w.exports.export_matrix("weights", tmp_path / "weights.csv")
+    header = out.read_text(encoding="utf-8").splitlines()[0]
+    assert "dog" in header and "cat" in header
+    out = w.exports.export_matrix("Q", tmp_path / "q.npy")
+    q = np.load(out, allow_pickle=False)
+    np.testing.assert_array_equal(q, w.result.q[0])
+    assert w.exports.export_view(w.headGrid, "grid", tmp_path / "nope" / "g.png") is None
+    assert w.last_error[0] == "Cannot export figure"
+
+
+def test_copy_heatmap_shortcut(make_window, qtbot):
+    w = make_window()
+    QtWidgets.QApplication.clipboard().clear()
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    qtbot.keyClick(
+        w,
+        QtCore.Qt.Key.Key_C,
+        QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier,
+    )
+    image = QtWidgets.QApplication.clipboard().image()
+    assert not image.isNull() and image.width() > w.attentionHeatmap.width()

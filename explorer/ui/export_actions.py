@@ -1,0 +1,149 @@
+"""File › Export: figures (PNG, SVG, PDF) of any view and matrices (CSV, NPY) of the Result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtGui, QtWidgets
+
+from explorer.ui.export import (
+    ExportError,
+    copy_image_to_clipboard,
+    export_matrix,
+    export_widget,
+    result_matrices,
+)
+
+IMAGE_FILTER = "PNG image (*.png);;SVG vector image (*.svg);;PDF document (*.pdf)"
+MATRIX_FILTER = "CSV with token headers (*.csv);;NumPy array (*.npy)"
+
+
+class ExportSizeDialog(QtWidgets.QDialog):
+    """Ask for the pixel width (or DPI) of a PNG."""
+
+    def __init__(self, parent, default_width: int):
+        super().__init__(parent)
+        self.setObjectName("exportSizeDialog")
+        self.setWindowTitle("PNG size")
+        form = QtWidgets.QFormLayout(self)
+        self.width = QtWidgets.QSpinBox(objectName="exportWidth")
+        self.width.setRange(64, 16384)
+        self.width.setValue(default_width)
+        self.width.setSuffix(" px")
+        self.width.setToolTip("Width of the image in pixels (default: twice the screen size)")
+        self.dpi = QtWidgets.QSpinBox(objectName="exportDpi")
+        self.dpi.setRange(0, 1200)
+        self.dpi.setValue(0)
+        self.dpi.setSpecialValueText("screen")
+        self.dpi.setToolTip("Resolution written into the file (for print layout)")
+        form.addRow("Width", self.width)
+        form.addRow("DPI", self.dpi)
+        box = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok
+            | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        )
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        form.addRow(box)
+
+
+class ExportActions:
+    """Builds the Export submenu of a MainWindow and runs the exports."""
+
+    def __init__(self, window):
+        self.w = window
+        menu = window.files.exportMenu
+        views = [
+            ("Attention &Heatmap…", "heatmap", lambda: window.attentionHeatmap),
+            ("Head &Grid…", "head-grid", lambda: window.headGrid),
+            ("&Pipeline Strip…", "pipeline", lambda: window.pipelineView),
+            ("&Similarity…", "similarity", self._similarity_view),
+            ("Whole &Window…", "window", lambda: window),
+        ]
+        for label, stem, get in views:
+            act = menu.addAction(label)
+            act.setStatusTip(f"Save the {stem.replace('-', ' ')} as PNG, SVG or PDF")
+            act.triggered.connect(lambda _=False, get=get, stem=stem: self.export_view(get(), stem))
+        self.matrixMenu = menu.addMenu("&Matrix")
+        self.matrixMenu.setObjectName("exportMatrixMenu")
+        self.matrixMenu.aboutToShow.connect(self._fill_matrix_menu)
+        menu.addSeparator()
+        copy = menu.addAction("&Copy Heatmap Image")
+        copy.setShortcut(QtGui.QKeySequence("Ctrl+Shift+C"))
+        copy.setStatusTip("Copy the attention heatmap to the clipboard as an image")
+        copy.triggered.connect(self.copy_heatmap)
+        window.addAction(copy)
+        self.copyAction = copy
+
+    def _similarity_view(self):
+        self.w.rightTabs.setCurrentWidget(self.w.similarityView)
+        QtWidgets.QApplication.processEvents()
+        return self.w.similarityView
+
+    def _fill_matrix_menu(self) -> None:
+        self.matrixMenu.clear()
+        r = self.w.result
+        if r is None or len(r.tokens) == 0:
+            self.matrixMenu.addAction("(nothing computed yet)").setEnabled(False)
+            return
+        head = min(self.w.doc.session.selected_head, r.weights.shape[0] - 1)
+        for name in result_matrices(r, head):
+            act = self.matrixMenu.addAction(f"{name}…")
+            act.triggered.connect(lambda _=False, name=name: self.export_matrix(name))
+
+    def _ask_path(self, title: str, stem: str, file_filter: str) -> Path | None:
+        folder = self.w.settings.value("export/folder", "")
+        start = str(Path(folder) / stem) if folder else stem
+        path, chosen = QtWidgets.QFileDialog.getSaveFileName(self.w, title, start, file_filter)
+        if not path:
+            return None
+        p = Path(path)
+        if not p.suffix:
+            p = p.with_suffix(chosen.split("*")[-1].rstrip(")"))
+        self.w.settings.setValue("export/folder", str(p.parent))
+        return p
+
+    def export_view(self, widget, stem: str, path: Path | None = None, width=None, dpi=None):
+        """Export ``widget`` as an image; asks for the file (and PNG size) when not given."""
+        if path is None:
+            path = self._ask_path("Export Figure", f"{stem}.png", IMAGE_FILTER)
+            if path is None:
+                return None
+            if path.suffix.lower() == ".png":
+                dialog = ExportSizeDialog(self.w, 2 * max(widget.width(), 1))
+                if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+                    return None
+                width = dialog.width.value()
+                dpi = dialog.dpi.value() or None
+        try:
+            out = export_widget(widget, path, width=width, dpi=dpi)
+        except ExportError as exc:
+            self.w.error("Cannot export figure", str(exc))
+            return None
+        self.w.statusBar().showMessage(f"Exported {out}", 4000)
+        return out
+
+    def export_matrix(self, name: str, path: Path | None = None):
+        r = self.w.result
+        head = min(self.w.doc.session.selected_head, r.weights.shape[0] - 1)
+        matrix, rows, cols = result_matrices(r, head)[name]
+        if path is None:
+            stem = name.replace(" ", "-") + ".csv"
+            path = self._ask_path(f"Export {name}", stem, MATRIX_FILTER)
+            if path is None:
+                return None
+        try:
+            out = export_matrix(matrix, path, row_labels=rows, col_labels=cols)
+        except ExportError as exc:
+            self.w.error("Cannot export matrix", str(exc))
+            return None
+        self.w.statusBar().showMessage(f"Exported {out}", 4000)
+        return out
+
+    def copy_heatmap(self) -> None:
+        try:
+            copy_image_to_clipboard(self.w.attentionHeatmap)
+        except ExportError as exc:
+            self.w.error("Cannot copy image", str(exc))
+            return
+        self.w.statusBar().showMessage("Heatmap copied to the clipboard", 3000)
