@@ -245,6 +245,10 @@ def main():
         f"warm_up in this process: {time.perf_counter() - t:.2f} s; numba threads "
         f"{numba_config.thread_count()}; PARALLEL_MIN_WORK {A.PARALLEL_MIN_WORK:.1e}"
     )
+    print(
+        f"  OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}"
+    )
     for lib in threadpoolctl.threadpool_info():
         print(
             f"  {lib['user_api']} {lib['prefix']} {lib.get('architecture')} "

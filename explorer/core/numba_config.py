@@ -88,12 +88,6 @@ FASTMATH = {"reassoc", "contract", "nsz", "arcp"}  # a set: Numba refuses a froz
 
 _blas_libraries: list | None = None
 
-# OpenBLAS 0.3.30 does not recognise every AVX-512 CPU (AMD Zen 5, for one) and falls back to
-# its AVX2 "Haswell" kernels. On the development VM, the AVX-512 "SkylakeX" kernels make the
-# kernel's small single-thread sgemms about 1.7x faster (h=1 T=512: 0.61 -> 0.35 ms). An
-# explicit OPENBLAS_CORETYPE in the environment always wins.
-_AVX512_FEATURES = ("avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")
-
 
 def _scipy_blas(controller) -> list:
     import scipy
@@ -106,48 +100,28 @@ def _scipy_blas(controller) -> list:
     ]
 
 
-def _cpu_has_avx512() -> bool:
-    from llvmlite import binding
-
-    features = binding.get_host_cpu_features()
-    return all(features.get(name, False) for name in _AVX512_FEATURES)
-
-
 def configure_blas() -> list[dict]:
-    """Load and configure the BLAS that Numba's ``np.dot`` calls (SciPy's OpenBLAS).
+    """Load the BLAS that Numba's ``np.dot`` calls (SciPy's OpenBLAS) and pin it to one thread.
 
-    * Pins it to one thread: the kernel already runs one ``np.dot`` per Numba thread.
-    * If it is not loaded yet, the CPU has AVX-512 and ``OPENBLAS_CORETYPE`` is unset, loads it
-      with ``OPENBLAS_CORETYPE=SkylakeX`` (the variable is removed again straight after).
-
-    NumPy's own BLAS is not touched, so callers' NumPy matrix products keep all their threads.
-    Idempotent; the first call costs about 0.13 s, mostly importing ``scipy.linalg``, which
-    Numba would import for ``np.dot`` anyway.
+    The kernel already runs one ``np.dot`` per Numba thread. NumPy's own BLAS is not touched,
+    so callers' NumPy matrix products keep all their threads. Idempotent; the first call costs
+    about 0.13 s, mostly importing ``scipy.linalg``, which Numba's ``np.dot`` needs anyway.
 
     Returns
     -------
     list of dict
-        threadpoolctl's description of each configured library (empty if none was found).
+        threadpoolctl's description of each pinned library (empty if none was found).
     """
     global _blas_libraries
-    if _blas_libraries is not None:
-        return [lib.info() for lib in _blas_libraries]
-    from threadpoolctl import ThreadpoolController
-
-    already_loaded = bool(_scipy_blas(ThreadpoolController()))
-    override = not already_loaded and "OPENBLAS_CORETYPE" not in os.environ and _cpu_has_avx512()
-    if override:
-        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
-    try:
+    if _blas_libraries is None:
         import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba will call)
-    finally:
-        if override:
-            del os.environ["OPENBLAS_CORETYPE"]
-    libraries = _scipy_blas(ThreadpoolController())
-    for lib in libraries:
-        lib.set_num_threads(1)
-    _blas_libraries = libraries
-    return [lib.info() for lib in libraries]
+        from threadpoolctl import ThreadpoolController
+
+        libraries = _scipy_blas(ThreadpoolController())
+        for lib in libraries:
+            lib.set_num_threads(1)
+        _blas_libraries = libraries
+    return [lib.info() for lib in _blas_libraries]
 
 
 _OMP_PLACEMENT_VARS = ("OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY")
