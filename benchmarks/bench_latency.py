@@ -1,0 +1,333 @@
+"""Benchmark how live the explorer window feels: slider latency, start-up and memory.
+
+Measures, in one run, with the real widgets on Qt's offscreen platform:
+
+1. **Slider latency.** ``weightSlider_q_0_0.setValue(v)`` (alternating values, so every tick is
+   a real edit) until the attention heatmap is repainted. One tick is timed from just before
+   ``setValue`` until the event loop has returned from delivering a paint event to the
+   ``attentionHeatmap`` viewport that came *after* ``resultShown`` fired for the edited
+   Session. Nothing is repainted by hand: the paint is the one Qt schedules from the views'
+   own ``update()`` calls, so the figure includes every other widget repainted in the same
+   frame (the head grid, the slider readout, ...), as a user would see it. Ticks start about
+   20 ms apart like a real drag, with the event loop running in between; when a tick takes
+   longer, the next one starts as soon as it is painted. Cases: the default session (1 and 4
+   heads, d = 8) and 512 tokens × 12 heads × d_head 64 (d_model 64).
+2. **Start-up.** ``python -m explorer --smoke-test`` in fresh subprocesses: once with an empty
+   Numba cache (first-ever launch), once more on that cache (warm), and once on the user's
+   normal cache; the printed time from process start to first paint.
+3. **Resident memory** (VmRSS and its peak VmHWM) in separate subprocesses: after opening the
+   default session, and with a 2,000-token text and 12 heads (the pipeline caps it at 512).
+
+Usage::
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_latency.py [--repeats N] [--skip-startup]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _window
+
+BUDGET_SMALL_MS = 16.0
+BUDGET_LARGE_MS = 50.0
+BUDGET_STARTUP_MS = 2000.0
+BUDGET_RSS_DEFAULT_MB = 350.0
+BUDGET_RSS_LONG_MB = 1024.0
+TICK_SPACING_S = 0.020
+WARMUP_TICKS = 5
+
+
+class PaintProbe:
+    """Counts paint events delivered to one widget (an event filter; paints nothing)."""
+
+    def __init__(self, widget):
+        from PySide6 import QtCore
+
+        class _Filter(QtCore.QObject):
+            def eventFilter(inner, obj, event):
+                if event.type() == QtCore.QEvent.Type.Paint:
+                    self.count += 1
+                return False
+
+        self.count = 0
+        self._filter = _Filter()
+        widget.installEventFilter(self._filter)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-quantile (0..1) of ``values`` by linear interpolation."""
+    s = sorted(values)
+    pos = (len(s) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def slider_ticks(w, n_ticks: int) -> dict[str, list[float]]:
+    """Drive ``weightSlider_q_0_0`` for ``n_ticks`` timed ticks; per-tick timings in ms.
+
+    Returns lists ``total`` (setValue to heatmap painted), ``to_shown`` (setValue to
+    ``resultShown``), ``paint`` (``resultShown`` to painted), ``compute`` (the worker's
+    ``compute()`` time) and ``draw`` (the window's ``frame_ms``: updating the views' data).
+    """
+    import numpy as np
+    from PySide6 import QtWidgets
+
+    slider = w.findChild(QtWidgets.QSlider, "weightSlider_q_0_0")
+    if slider is None or not w.attentionHeatmap.isVisible():
+        raise RuntimeError("weightSlider_q_0_0 or a visible attentionHeatmap is missing")
+    probe = PaintProbe(w.attentionHeatmap.viewport())
+    state = {"session": None, "t": 0.0, "paints": 0}
+
+    def on_shown():
+        state["session"] = w._result_session
+        state["t"] = time.perf_counter()
+        state["paints"] = probe.count
+
+    w.resultShown.connect(on_shown)
+    base = slider.value()
+    step = 50 if base + 50 <= slider.maximum() else -50
+    out = {k: [] for k in ("total", "to_shown", "paint", "compute", "draw")}
+    try:
+        for i in range(WARMUP_TICKS + n_ticks):
+            value = base + step if i % 2 == 0 else base
+            before = w.doc.session
+            t0 = time.perf_counter()
+            slider.setValue(value)
+            target = w.doc.session
+            if target is before:
+                raise RuntimeError("the slider tick did not change the session")
+            _window.wait_until(lambda t=target: state["session"] is t)
+            shown_paints = state["paints"]
+            _window.wait_until(lambda n=shown_paints: probe.count > n, timeout=10.0)
+            t1 = time.perf_counter()
+            if i >= WARMUP_TICKS:
+                out["total"].append((t1 - t0) * 1e3)
+                out["to_shown"].append((state["t"] - t0) * 1e3)
+                out["paint"].append((t1 - state["t"]) * 1e3)
+                out["compute"].append(w.worker.last_compute_ms)
+                out["draw"].append(w.frame_ms)
+            _window.process_for(max(0.0, t0 + TICK_SPACING_S - time.perf_counter()))
+    finally:
+        w.resultShown.disconnect(on_shown)
+    # the heatmap must show the weights of the last edit, not a stale result
+    h = w._result_session.selected_head
+    shown = w.attentionHeatmap.image_data()
+    if not np.allclose(shown, w.result.weights[h], atol=1e-6):
+        raise RuntimeError("the heatmap does not show the last result")
+    return out
+
+
+def latency_cases(repeats_small: int, repeats_large: int, tmp: Path) -> list[dict]:
+    """Run every slider case in this process; one row of figures per case."""
+    from explorer.ui.app import create_app
+
+    create_app()
+    text512 = _window.long_text(600)
+    cases = [
+        (
+            "default session, 1 head, d=8",
+            _window.default_session(1),
+            repeats_small,
+            BUDGET_SMALL_MS,
+        ),
+        (
+            "default session, 4 heads, d=8",
+            _window.default_session(4),
+            repeats_small,
+            BUDGET_SMALL_MS,
+        ),
+        (
+            "512 tokens, 12 heads, d_head=64",
+            _window.sized_session(text512, n_head=12, d_head=64, d_model=64),
+            repeats_large,
+            BUDGET_LARGE_MS,
+        ),
+    ]
+    rows = []
+    for i, (name, session, n, budget) in enumerate(cases):
+        folder = tmp / f"latency{i}"
+        folder.mkdir()
+        w = _window.open_window(session, folder)
+        try:
+            T = len(w.result.tokens)
+            timings = slider_ticks(w, n)
+        finally:
+            _window.close_window(w)
+        rows.append({"case": name, "T": T, "n": n, "budget": budget, **timings})
+    return rows
+
+
+def print_latency(rows: list[dict]) -> None:
+    print("Slider tick -> attentionHeatmap repainted (ms; offscreen, real widgets)")
+    print(
+        "| case                             |   T |  n | median |    p95 | budget | median/budget "
+        "| to resultShown | compute | draw (frame_ms) | shown->painted |"
+    )
+    print("|" + "|".join("-" * k for k in (34, 5, 4, 8, 8, 8, 15, 16, 9, 17, 16)) + "|")
+    for r in rows:
+        med = statistics.median(r["total"])
+        p95 = percentile(r["total"], 0.95)
+        parts = [statistics.median(r[k]) for k in ("to_shown", "compute", "draw", "paint")]
+        print(
+            f"| {r['case']:32} | {r['T']:3d} | {r['n']:2d} | {med:6.2f} | {p95:6.2f} | "
+            f"{r['budget']:6.0f} | {med / r['budget']:9.2f} {'ok' if med < r['budget'] else 'MISS'}"
+            f" | {parts[0]:14.2f} | {parts[1]:7.2f} | {parts[2]:15.2f} | {parts[3]:14.2f} |"
+        )
+    print("(component columns are medians of their own; they need not add up to the total)")
+
+
+# ------------------------------------------------------------------ subprocesses
+def _child_env(tmp: Path, numba_cache: Path | None = None) -> dict[str, str]:
+    """Environment for a child: offscreen Qt, settings and app data in ``tmp``."""
+    env = dict(os.environ)
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env["XDG_CONFIG_HOME"] = str(tmp / "config")  # QSettings of the smoke test
+    env["XDG_DATA_HOME"] = str(tmp / "data")  # default autosave folder
+    if numba_cache is not None:
+        env["NUMBA_CACHE_DIR"] = str(numba_cache)
+    env["PYTHONPATH"] = str(_window.ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def startup(tmp: Path) -> list[tuple[str, float, float]]:
+    """(label, first-paint ms as printed, wall ms of the process) for each smoke-test run."""
+    fresh = tmp / "numba-cache"
+    fresh.mkdir()
+    runs = [
+        ("empty Numba cache (first launch)", fresh),
+        ("same cache, second run (warm)", fresh),
+        ("user's Numba cache (warm)", None),
+    ]
+    out = []
+    for label, cache in runs:
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "explorer", "--smoke-test"],
+            capture_output=True,
+            text=True,
+            env=_child_env(tmp, cache),
+            cwd=tmp,
+            timeout=300,
+        )
+        wall = (time.perf_counter() - t0) * 1e3
+        m = re.search(r"first paint after (\d+) ms", proc.stdout)
+        if proc.returncode != 0 or m is None:
+            raise RuntimeError(f"smoke test failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        out.append((label, float(m.group(1)), wall))
+    return out
+
+
+def memory(tmp: Path) -> list[dict]:
+    """Run each memory case in its own subprocess; their JSON reports."""
+    out = []
+    for case in ("default", "long"):
+        folder = tmp / f"mem-{case}"
+        folder.mkdir()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child-memory", case, "--child-dir", str(folder)],
+            capture_output=True,
+            text=True,
+            env=_child_env(folder),
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"memory child '{case}' failed: {proc.stderr[-2000:]}")
+        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def child_memory(case: str, folder: Path) -> int:
+    """Open one session in a window, draw it, and print a JSON line with the RSS."""
+    from explorer.ui.app import create_app
+
+    create_app()
+    if case == "default":
+        session, label, budget = (
+            _window.default_session(1),
+            "default session",
+            BUDGET_RSS_DEFAULT_MB,
+        )
+    else:
+        text = _window.long_text(2000)
+        session = _window.sized_session(text, n_head=12, d_head=64, d_model=64)
+        label, budget = "2,000-token text, 12 heads, d_head=64", BUDGET_RSS_LONG_MB
+    from explorer.core.tokenizer import tokenize
+
+    n_text = len(tokenize(session.text, max_tokens=10**7).tokens)
+    w = _window.open_window(session, folder)
+    w.repaint()
+    rss, hwm = _window.rss_mb()
+    T = len(w.result.tokens)
+    _window.close_window(w)
+    print(
+        json.dumps(
+            {"case": label, "text_tokens": n_text, "T": T, "rss": rss, "hwm": hwm, "budget": budget}
+        )
+    )
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed ticks per case (default 60 small, 30 large)",
+    )
+    parser.add_argument("--skip-startup", action="store_true", help="no smoke-test subprocesses")
+    parser.add_argument("--skip-memory", action="store_true", help="no memory subprocesses")
+    parser.add_argument("--child-memory", choices=("default", "long"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    if args.child_memory:
+        return child_memory(args.child_memory, args.child_dir)
+
+    small = args.repeats or 60
+    large = args.repeats or 30
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as d:
+        tmp = Path(d)
+        rows = latency_cases(small, large, tmp)
+        print_latency(rows)
+        if not args.skip_startup:
+            print()
+            print("Start-up: python -m explorer --smoke-test, fresh process (ms)")
+            print(f"| {'run':34} | first paint | process wall | budget | ratio |")
+            print(f"|{'-' * 36}|{'-' * 13}|{'-' * 14}|{'-' * 8}|{'-' * 7}|")
+            for label, ms, wall in startup(tmp):
+                r = ms / BUDGET_STARTUP_MS
+                print(
+                    f"| {label:34} | {ms:11.0f} | {wall:12.0f} | {BUDGET_STARTUP_MS:6.0f} | "
+                    f"{r:5.2f} |"
+                )
+            print("(the 2 s target applies to the warm runs)")
+        if not args.skip_memory:
+            print()
+            print("Resident memory after opening and drawing (MB; separate processes)")
+            print(f"| {'case':38} | tokens (text/shown) | VmRSS | peak VmHWM | budget | ratio |")
+            print(f"|{'-' * 40}|{'-' * 21}|{'-' * 7}|{'-' * 12}|{'-' * 8}|{'-' * 7}|")
+            for m in memory(tmp):
+                toks = f"{m['text_tokens']}/{m['T']}"
+                print(
+                    f"| {m['case']:38} | {toks:>19} | {m['rss']:5.0f} | {m['hwm']:10.0f} | "
+                    f"{m['budget']:6.0f} | {m['rss'] / m['budget']:5.2f} |"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
