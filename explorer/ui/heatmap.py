@@ -18,6 +18,18 @@ from PySide6 import QtCore, QtGui, QtWidgets
 MAX_VALUE_OVERLAY = 14  # write numbers in cells only up to this many rows and columns
 
 
+def value_text(v: float) -> str:
+    """A cell value in at most four characters where possible: ``.25``, ``-.50``, ``3.14``."""
+    if not math.isfinite(v):
+        return ""
+    text = f"{v:.2f}"
+    if text.startswith("0."):
+        return text[1:]
+    if text.startswith("-0."):
+        return "-" + text[2:]
+    return text
+
+
 def colormap(name: str) -> pg.ColorMap:
     """Return a pyqtgraph colour map by name (bundled with pyqtgraph, no network)."""
     return pg.colormap.get(name)
@@ -26,11 +38,15 @@ def colormap(name: str) -> pg.ColorMap:
 class RotatedLabelAxis(pg.AxisItem):
     """A top or bottom axis whose tick labels are drawn at an angle, thinned to fit."""
 
-    def __init__(self, orientation: str = "top", angle: float = 90.0, **kwargs):
+    def __init__(
+        self, orientation: str = "top", angle: float = 90.0, max_label_px: int = 160, **kwargs
+    ):
         super().__init__(orientation, **kwargs)
+        self._max_px = max_label_px
         self._labels: list[str] = []
         self._angle = angle
-        self.setStyle(showValues=False)
+        # one tick per column would paint a solid band over long texts: labels only
+        self.setStyle(showValues=False, tickLength=0)
 
     def set_labels(self, labels: Sequence[str]) -> None:
         self._labels = list(labels)
@@ -38,7 +54,7 @@ class RotatedLabelAxis(pg.AxisItem):
         fm = QtGui.QFontMetrics(self.font())
         longest = max((fm.horizontalAdvance(t) for t in self._labels), default=0)
         rad = math.radians(self._angle)
-        self.setHeight(int(min(longest, 160) * math.sin(rad) + fm.height() + 6))
+        self.setHeight(int(min(longest, self._max_px) * math.sin(rad) + fm.height() + 6))
         self.update()
 
     def font(self) -> QtGui.QFont:
@@ -63,7 +79,7 @@ class RotatedLabelAxis(pg.AxisItem):
         p.setClipRect(rect)  # drawing outside the bounding rect would leave stale pixels
         for i in range(0, len(self._labels), step):
             x = x0 + (i + 0.5) * (x1 - x0)
-            text = fm.elidedText(self._labels[i], QtCore.Qt.TextElideMode.ElideRight, 160)
+            text = fm.elidedText(self._labels[i], QtCore.Qt.TextElideMode.ElideRight, self._max_px)
             p.save()
             p.translate(x, base_y)
             p.rotate(-self._angle if top else self._angle)
@@ -108,7 +124,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._hover = (-1, -1)
 
         self.title = self.addLabel(title, row=0, col=0, size="10pt" if not compact else "9pt")
-        self.top_axis = RotatedLabelAxis("top", angle=90.0)
+        self.top_axis = RotatedLabelAxis("top", angle=90.0, max_label_px=56 if compact else 160)
         self.plot = self.addPlot(row=1, col=0, axisItems={"top": self.top_axis})
         self.plot.showAxis("top")
         self.plot.hideAxis("bottom")
@@ -117,8 +133,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.invertY(True)
         self.plot.getViewBox().setDefaultPadding(0.0)
+        self._cmap = colormap(cmap)
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(colormap(cmap))
+        self.image.setColorMap(self._cmap)
         self.plot.addItem(self.image)
         self.colorbar = None
         if colorbar:
@@ -142,6 +159,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             self.plot.addItem(item)
         self._value_items: list[pg.TextItem] = []
 
+        self._row_step = 0
+        self.plot.getViewBox().sigResized.connect(self._update_row_ticks)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
 
@@ -155,9 +174,13 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     def set_colormap(self, name: str) -> None:
         cmap = colormap(name)
+        if cmap is self._cmap:
+            return
+        self._cmap = cmap
         self.image.setColorMap(cmap)
         if self.colorbar is not None:
             self.colorbar.setColorMap(cmap)
+        self._update_values()
 
     def set_levels(self, levels: tuple[float, float]) -> None:
         lo, hi = float(levels[0]), float(levels[1])
@@ -199,15 +222,27 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if relabel:
             self._row_labels = list(row_labels)
             self._col_labels = list(col_labels)
-            self.plot.getAxis("left").setTicks(
-                [[(i + 0.5, t) for i, t in enumerate(self._row_labels)], []]
-            )
+            self._row_step = 0
+            self._update_row_ticks()
             self.top_axis.set_labels(self._col_labels)
         if reshape or relabel:
             rows, cols = max(data.shape[0], 1), max(data.shape[1], 1)
             self.plot.setXRange(0, cols, padding=0)
             self.plot.setYRange(0, rows, padding=0)
         self._update_values()
+
+    def _update_row_ticks(self, *_args) -> None:
+        """Label every row that fits: thin the labels when rows are shorter than the text."""
+        rows = len(self._row_labels)
+        height = self.plot.getViewBox().height()
+        line = QtGui.QFontMetrics(self.plot.getAxis("left").style.get("tickFont") or QtGui.QFont())
+        cell = height / max(rows, 1)
+        step = max(1, math.ceil(line.height() / max(cell, 1e-3)))
+        if step == self._row_step:
+            return
+        self._row_step = step
+        ticks = [(i + 0.5, t) for i, t in enumerate(self._row_labels) if i % step == 0]
+        self.plot.getAxis("left").setTicks([ticks, []])
 
     @property
     def data(self) -> np.ndarray:
@@ -226,20 +261,30 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         while len(self._value_items) < n:
             item = pg.TextItem("", anchor=(0.5, 0.5))
             item.setZValue(5)
+            item.shown_state = None  # (text, dark, pos): skip Qt calls when nothing changed
             self.plot.addItem(item)
             self._value_items.append(item)
-        lo, hi = self._levels
-        mid = (lo + hi) / 2
+        if n:
+            lo, hi = self._levels
+            flat = self._data.reshape(-1)
+            frac = np.clip((np.nan_to_num(flat, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+            rgb = self._cmap.map(frac, mode="byte")[:, :3].astype(np.float32)
+            dark_text = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32) > 140
         for idx, item in enumerate(self._value_items):
             if idx >= n:
-                item.hide()
+                if item.isVisible():
+                    item.hide()
                 continue
             i, j = divmod(idx, cols)
-            v = float(self._data[i, j])
-            item.setText("" if not math.isfinite(v) else f"{v:.2f}".replace("0.", "."))
-            item.setColor((20, 20, 20) if v > mid else (235, 235, 235))
-            item.setPos(j + 0.5, i + 0.5)
-            item.show()
+            state = (value_text(float(flat[idx])), bool(dark_text[idx]), (j, i))
+            if state != item.shown_state:
+                if state[0] != (item.shown_state or ("",))[0]:
+                    item.setText(state[0])
+                item.setColor((20, 20, 20) if state[1] else (240, 240, 240))
+                item.setPos(j + 0.5, i + 0.5)
+                item.shown_state = state
+            if not item.isVisible():
+                item.show()
 
     def highlight(self, row: int = -1, col: int = -1) -> None:
         """Outline a row and a column (-1 hides the outline)."""

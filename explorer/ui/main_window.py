@@ -143,7 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
         head_row.addWidget(QtWidgets.QLabel("Selected head"))
         head_row.addWidget(self.headSelector, 1)
         left_l.addLayout(head_row)
-        left_l.addWidget(self.headGrid, 1)
+        left_l.addStretch(1)
         left.setMinimumWidth(280)
 
         self.rightTabs = QtWidgets.QTabWidget(objectName="rightTabs")
@@ -162,8 +162,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.topSplit.setSizes([290, 470, 520])
 
         self.mainSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="mainSplit")
+        self.bottomSplit = QtWidgets.QSplitter(
+            QtCore.Qt.Orientation.Horizontal, objectName="bottomSplit"
+        )
+        self.bottomSplit.addWidget(self.headGrid)
+        self.bottomSplit.addWidget(self.pipelineView)
+        self.bottomSplit.setStretchFactor(0, 0)
+        self.bottomSplit.setStretchFactor(1, 1)
+        self.bottomSplit.setSizes([290, 990])
         self.mainSplit.addWidget(self.topSplit)
-        self.mainSplit.addWidget(self.pipelineView)
+        self.mainSplit.addWidget(self.bottomSplit)
         self.mainSplit.setStretchFactor(0, 3)
         self.mainSplit.setStretchFactor(1, 1)
         self.mainSplit.setSizes([480, 250])
@@ -249,14 +257,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreGeometry(geo)
         else:
             self.resize(1280, 800)
-        for split in (self.topSplit, self.mainSplit):
+        for split in (self.topSplit, self.mainSplit, self.bottomSplit):
             state = self.settings.value(f"window/{split.objectName()}")
             if state is not None:
                 split.restoreState(state)
 
     def _save_geometry(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        for split in (self.topSplit, self.mainSplit):
+        for split in (self.topSplit, self.mainSplit, self.bottomSplit):
             self.settings.setValue(f"window/{split.objectName()}", split.saveState())
 
     # ------------------------------------------------------------- editing

@@ -56,6 +56,8 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
         self._paint_selection()
 
     def set_colormap(self, name: str) -> None:
+        if name == self._cmap:
+            return
         self._cmap = name
         for img in self._images:
             img.setColorMap(colormap(name))
@@ -70,6 +72,7 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
         for i in range(n):
             r, c = divmod(i, cols)
             lab = self.addLabel("", row=2 * r, col=c, size="8pt")
+            self.ci.layout.setRowMaximumHeight(2 * r, 16)
             box = self.addViewBox(row=2 * r + 1, col=c, lockAspect=True, enableMouse=False)
             box.invertY(True)
             box.setMenuEnabled(False)
