@@ -50,14 +50,18 @@ PARAGRAPH = (
 def build_examples() -> dict[str, Session]:
     """Map file name → Session for every shipped example."""
     return {
-        # The article's point: one static vector for "bank", two meanings. With identity
-        # projections the weights are plain similarities of the built-in embeddings, so each
-        # "bank" attends to its own sentence's context words.
+        # The article's point: one static vector for "bank", two meanings. Each sentence is
+        # read on its own (sentence mask) with identity projections, so the weights are plain
+        # similarities of the built-in embeddings; a high temperature lets each "bank" take
+        # in its neighbours ("river" in one, "money" in the other), and the contextual
+        # similarity of the two "bank"s drops below the static 1.0.
         "bank-two-sentences.attn.json": Session(
-            text="I sat on the river bank. I deposited money at the bank.",
+            text="I sat by the river bank. I deposited money in the bank.",
             embedding="builtin",
-            d_model=16,
-            heads=identity_heads(1, 16, 16),
+            d_model=8,
+            heads=identity_heads(1, 8, 8),
+            temperature=4.0,
+            sentence_mask=True,
         ),
         # The default sentence with a sinusoidal positional encoding added, so order matters.
         "dog-cat-table.attn.json": Session(

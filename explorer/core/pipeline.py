@@ -185,7 +185,26 @@ def attention_scale(d_head: int, temperature: float) -> float:
     return 1.0 / (math.sqrt(d_head) * temperature)
 
 
-def allowed_mask(T: int, causal: bool, blocked) -> np.ndarray:
+SENTENCE_ENDS = frozenset({".", "!", "?"})
+
+
+def sentence_ids(tokens) -> np.ndarray:
+    """The sentence each token belongs to: a sentence ends after ``.``, ``!`` or ``?``.
+
+    Special tokens join the sentence next to them (``[CLS]`` the first, ``[SEP]`` the last).
+    """
+    ids = np.zeros(len(tokens), dtype=np.int64)
+    current = 0
+    for i, tok in enumerate(tokens):
+        ids[i] = current
+        if tok.text in SENTENCE_ENDS and not tok.special:
+            current += 1
+    if len(tokens) and tokens[-1].special and len(tokens) > 1:
+        ids[-1] = ids[-2]
+    return ids
+
+
+def allowed_mask(T: int, causal: bool, blocked, sentences: np.ndarray | None = None) -> np.ndarray:
     """Which (query, key) pairs may attend.
 
     Parameters
@@ -196,6 +215,9 @@ def allowed_mask(T: int, causal: bool, blocked) -> np.ndarray:
     blocked : iterable of (int, int)
         (query, key) pairs to cut; pairs outside ``0 .. T-1`` are ignored (they may refer to
         a longer text the user has since shortened).
+    sentences : ndarray, shape (T,), int, optional
+        Sentence of each token (:func:`sentence_ids`); when given, pairs across sentences
+        are cut, so each sentence is read on its own as in the article's two "bank" examples.
 
     Returns
     -------
@@ -204,6 +226,8 @@ def allowed_mask(T: int, causal: bool, blocked) -> np.ndarray:
     allowed = np.ones((T, T), dtype=bool)
     if causal:
         allowed &= np.tri(T, dtype=bool)
+    if sentences is not None:
+        allowed &= sentences[:, None] == sentences[None, :]
     for pair in blocked:
         i, j = (int(a) for a in pair)
         if 0 <= i < T and 0 <= j < T:
@@ -282,7 +306,8 @@ def _compute(session: Session) -> Result:
 
     scores = np.matmul(q, k.transpose(0, 2, 1))  # (n_head, T, T)
     scaled = scores * dtype.type(scale)  # (n_head, T, T)
-    allowed = allowed_mask(T, bool(session.causal), session.blocked)  # (T, T)
+    sentences = sentence_ids(tokens) if session.sentence_mask else None
+    allowed = allowed_mask(T, bool(session.causal), session.blocked, sentences)  # (T, T)
     masked = np.where(allowed, scaled, -np.inf)  # (n_head, T, T)
     t4 = clock()
 

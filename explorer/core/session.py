@@ -140,6 +140,7 @@ class Session:
     preset_scale: float = 1.0  # gain of the "scaled" preset
     temperature: float = 1.0  # τ: scale = 1/(√d_head · τ)
     causal: bool = False  # query i may attend only to keys j ≤ i
+    sentence_mask: bool = False  # tokens attend only within their own sentence
     blocked: tuple[tuple[int, int], ...] = ()  # custom mask: (query, key) pairs that are cut
     selected_head: int = 0
     selected_query: int | None = None

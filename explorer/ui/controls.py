@@ -111,16 +111,23 @@ class ModelPanel(QtWidgets.QWidget):
             "Starting projections for every head (identity compares raw embeddings; "
             "orthogonal is random with the seed). Choosing one resets all weights",
         )
-        self.causalCheck = QtWidgets.QCheckBox(
-            "causal (no peeking ahead)", objectName="causalCheck"
-        )
-        _form_row(
-            form,
-            "&Mask",
-            self.causalCheck,
+        self.causalCheck = QtWidgets.QCheckBox("causal", objectName="causalCheck")
+        self.causalCheck.setToolTip(
             "Causal mask: each token may attend only to itself and earlier tokens, "
-            "as in GPT-style language models",
+            "as in GPT-style language models"
         )
+        self.sentenceCheck = QtWidgets.QCheckBox("per sentence", objectName="sentenceCheck")
+        self.sentenceCheck.setToolTip(
+            "Each token attends only within its own sentence, so two sentences are read "
+            "separately (the article's two “bank” sentences)"
+        )
+        mask_row = QtWidgets.QHBoxLayout()
+        mask_row.setContentsMargins(0, 0, 0, 0)
+        mask_row.addWidget(self.causalCheck)
+        mask_row.addWidget(self.sentenceCheck)
+        mask_box = QtWidgets.QWidget()
+        mask_box.setLayout(mask_row)
+        _form_row(form, "&Mask", mask_box, "Which keys each query may attend to")
         self.temperatureSlider = QtWidgets.QSlider(
             QtCore.Qt.Orientation.Horizontal, objectName="temperatureSlider"
         )
@@ -191,6 +198,9 @@ class ModelPanel(QtWidgets.QWidget):
             lambda v: self.changed.emit({"preset_seed": v}, "Preset seed")
         )
         self.causalCheck.toggled.connect(lambda v: self.changed.emit({"causal": v}, "Causal mask"))
+        self.sentenceCheck.toggled.connect(
+            lambda v: self.changed.emit({"sentence_mask": v}, "Sentence mask")
+        )
         self.temperatureSlider.valueChanged.connect(self._on_temperature_slider)
         self.temperatureSlider.sliderReleased.connect(self.temperatureDragFinished)
         self.colormapCombo.currentTextChanged.connect(
@@ -234,6 +244,7 @@ class ModelPanel(QtWidgets.QWidget):
             self.presetSeed.setValue(s.preset_seed)
             self.presetSeed.setEnabled(s.preset == "orthogonal")
             self.causalCheck.setChecked(s.causal)
+            self.sentenceCheck.setChecked(s.sentence_mask)
             if temperature_from_slider(self.temperatureSlider.value()) != s.temperature:
                 self.temperatureSlider.setValue(slider_from_temperature(s.temperature))
             self._d_head_for_readout = s.d_head

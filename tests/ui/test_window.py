@@ -200,3 +200,14 @@ def test_dimension_change_rebuilds_sliders(make_window, qtbot):
     page = w.findChild(QtWidgets.QSpinBox, "rowPage_q")
     page.setValue(16)
     assert w.findChild(QtWidgets.QSlider, "weightSlider_q_16_0") is not None
+
+
+def test_sentence_mask_checkbox(make_window, qtbot):
+    w = make_window(Session(text="I sat by the river bank. I deposited money in the bank."))
+    w.findChild(QtWidgets.QCheckBox, "sentenceCheck").setChecked(True)
+    settle(qtbot, w)
+    assert w.doc.session.sentence_mask
+    img = shown(w)
+    cut = [t.text for t in w.result.tokens].index(".") + 1
+    assert np.all(img[:cut, cut:] == 0) and np.all(img[cut:, :cut] == 0)
+    np.testing.assert_array_equal(img, expected_weights(w.doc.session))
