@@ -26,9 +26,18 @@ from explorer.ui.export_actions import ExportActions
 from explorer.ui.file_actions import FileActions
 from explorer.ui.heatmap import HeatmapView
 from explorer.ui.projection_editor import ProjectionEditor
-from explorer.ui.theme import apply_theme
+from explorer.ui.theme import apply_theme, follow_system_theme
 from explorer.ui.views import PipelineView, SimilarityView, ThumbnailGrid
 from explorer.ui.worker import ComputeWorker
+
+EMPTY_TEXT = (
+    "Type a sentence above to see how its words attend to each other.\n"
+    "Or pick one from the Examples menu."
+)
+PREPARING_TEXT = (
+    "Preparing the attention core…\nThe first launch compiles it; later ones are quick."
+)
+
 
 STRUCTURAL = {"d_model", "positional", "positional_mode", "preset", "preset_seed", "embedding"}
 
@@ -67,6 +76,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.exports = ExportActions(self)
         self._build_status()
         apply_theme(self)
+        follow_system_theme(self)
 
         self.doc.sessionChanged.connect(self._on_session_changed)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
@@ -121,11 +131,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.similarityView = SimilarityView()
         self.similarityView.cellHovered.connect(self._on_cell_hovered)
 
-        self.emptyState = QtWidgets.QLabel(
-            "Type a sentence above to see how its words attend to each other.\n"
-            "Or pick one from the Examples menu.",
-            objectName="emptyState",
-        )
+        self.emptyState = QtWidgets.QLabel(PREPARING_TEXT, objectName="emptyState")
         self.emptyState.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.emptyState.setWordWrap(True)
         font = self.emptyState.font()
@@ -134,6 +140,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.attentionStack = QtWidgets.QStackedWidget()
         self.attentionStack.addWidget(self.attentionHeatmap)
         self.attentionStack.addWidget(self.emptyState)
+        self.attentionStack.setCurrentWidget(self.emptyState)  # until the first Result
 
         left = QtWidgets.QWidget()
         left_l = QtWidgets.QVBoxLayout(left)
@@ -474,6 +481,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_worker_ready(self, ready: bool) -> None:
         self.busy.setVisible(not ready)
         self.busyLabel.setVisible(not ready)
+        self.emptyState.setText(EMPTY_TEXT)
 
     def _on_compute_failed(self, generation: int, message: str) -> None:
         self.statusBar().showMessage(f"Could not compute attention: {message}", 10000)
