@@ -301,8 +301,13 @@ def main(argv=None) -> int:
     large = args.repeats or 30
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as d:
         tmp = Path(d)
+        load_before = os.getloadavg()[0]
         rows = latency_cases(small, large, tmp)
         print_latency(rows)
+        print(
+            f"(machine: {os.cpu_count()} CPUs; 1-min load average {load_before:.2f} before, "
+            f"{os.getloadavg()[0]:.2f} after the latency runs; other processes inflate these)"
+        )
         if not args.skip_startup:
             print()
             print("Start-up: python -m explorer --smoke-test, fresh process (ms)")
