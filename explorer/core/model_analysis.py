@@ -16,6 +16,7 @@ import numpy as np
 
 from explorer.core.encoder import Encoder, EncoderError, EncoderOutput, HeadEdit, Tokens, cosine
 from explorer.core.encoder_stats import HeadSummary, head_summary
+from explorer.core.model_bridge import ModelUnavailable
 
 PATTERN_MIN = 0.5  # a head "does" something when at least half its weight goes there
 
@@ -59,6 +60,26 @@ class ModelAnalysis:
         return self.edited if self.edited is not None else self.out
 
 
+@dataclass(frozen=True, eq=False)
+class _OneLayer:
+    """The fields of an EncoderOutput that :func:`head_summary` reads, for one layer."""
+
+    attentions: np.ndarray  # (1, n_head, T, T)
+    attention_mask: np.ndarray
+    tokens: tuple
+
+
+def summary_by_layer(out: EncoderOutput) -> HeadSummary:
+    """:func:`head_summary` one layer at a time: the same numbers, with a float64 working copy
+    of one layer instead of all (25 MB instead of 150 MB for MiniLM at T = 512)."""
+    parts = [
+        head_summary(_OneLayer(out.attentions[i : i + 1], out.attention_mask, out.tokens))
+        for i in range(out.attentions.shape[0])
+    ]
+    fields = HeadSummary.__dataclass_fields__
+    return HeadSummary(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
+
+
 def _pooled_by_layer(out: EncoderOutput) -> np.ndarray:
     """Mean over real tokens of every layer's hidden states: (n_layer + 1, H) float64."""
     w = out.attention_mask.astype(np.float64)
@@ -97,7 +118,7 @@ def analyse(bridge, enc: Encoder, text: str, edits=()) -> ModelAnalysis:
     edits = tuple(edits)
     edited = enc.forward(out.ids, edits=edits, type_ids=out.type_ids, base=out) if edits else None
     t2 = clock()
-    summary = head_summary(out)
+    summary = summary_by_layer(out)
     t3 = clock()
     if edited is not None:
         layer_cos = layer_cosines(edited, out)
@@ -216,3 +237,52 @@ def edit_label(edits) -> str:
         what = "ablate" if e.scale == 0 else f"×{e.scale:g} on"
         parts.append(f"{what} L{e.layer}·H{e.head}")
     return ", ".join(parts)
+
+
+def view_data(bridge, ref, folder, text: str, edits, word_texts, *, analyse_text=True) -> dict:
+    """Everything the model view needs, for its worker thread.
+
+    Parameters
+    ----------
+    bridge : ModelBridge
+    ref : ModelRef or None
+        The session's model; when it cannot be found, ``folder`` (or the first model on disk)
+        is shown instead and ``"problem"`` says why.
+    folder : Path or None
+        The model the user picked.
+    text : str
+    edits : tuple of HeadEdit
+    word_texts : (str, str, str)
+        The word to follow and the two texts (see :func:`word_curve`).
+    analyse_text : bool
+        False only finds the model (to report a missing one while the view is hidden).
+
+    Returns
+    -------
+    dict
+        ``encoder`` (None when no model is found), ``problem`` (ModelUnavailable or None),
+        ``analysis`` (ModelAnalysis or None), ``curve`` (WordCurve or None), and
+        ``text_error`` / ``curve_error`` messages when those could not be computed.
+    """
+    problem, enc = None, None
+    if ref is not None:
+        try:
+            enc = bridge.locate(ref)
+        except ModelUnavailable as exc:
+            problem = exc
+    if enc is None:
+        enc = bridge.load(folder) if folder is not None else bridge.default_model()
+    if enc is not None:
+        _ = enc.sha256  # hash the weights here, off the GUI thread
+    result = {"encoder": enc, "problem": problem, "analysis": None, "curve": None}
+    if enc is None or not analyse_text:
+        return result
+    try:
+        result["analysis"] = analyse(bridge, enc, text, edits) if text.strip() else None
+    except EncoderError as exc:
+        result["text_error"] = str(exc)
+    try:
+        result["curve"] = word_curve(bridge, enc, *word_texts, edits)
+    except EncoderError as exc:
+        result["curve_error"] = str(exc)
+    return result

@@ -14,6 +14,51 @@ DEFAULT_WORD = "bank"
 DEFAULT_TEXTS = ("I sat by the river bank.", "I deposited money in the bank.")
 
 
+class ModelToolbar(QtWidgets.QWidget):
+    """The model view's top row: model choice, layer and head, the special-token toggle."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.modelCombo = QtWidgets.QComboBox(objectName="modelCombo")
+        self.modelCombo.setToolTip("Pretrained encoders found on this computer")
+        self.openButton = QtWidgets.QPushButton("Open Model…", objectName="openModelButton")
+        self.openButton.setToolTip("Choose a folder with config.json, model.safetensors, vocab")
+        self.layerSpin = QtWidgets.QSpinBox(objectName="modelLayerSpin")
+        self.layerSpin.setToolTip("Layer of the head shown large (0 = first)")
+        self.headSpin = QtWidgets.QSpinBox(objectName="modelHeadSpin")
+        self.headSpin.setToolTip("Head within the layer")
+        for spin in (self.layerSpin, self.headSpin):
+            spin.setRange(0, 0)
+        self.hideSpecial = QtWidgets.QCheckBox(
+            "hide [CLS]/[SEP], renormalise", objectName="hideSpecialCheck"
+        )
+        self.hideSpecial.setToolTip(
+            "Drop the special tokens' rows and columns and rescale each row to sum to 1: "
+            "shows what a head does among the words when it mostly parks weight on [SEP]"
+        )
+        self.busy = QtWidgets.QProgressBar(objectName="modelBusy")
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(80)
+        self.busy.setTextVisible(False)
+        self.busy.hide()
+        self.timing = QtWidgets.QLabel(objectName="modelTiming")
+        self.timing.setToolTip("Encoder forward pass (all layers and heads) and redraw time")
+        top = QtWidgets.QHBoxLayout(self)
+        top.setContentsMargins(4, 2, 4, 2)
+        top.addWidget(QtWidgets.QLabel("Model"))
+        top.addWidget(self.modelCombo, 2)
+        top.addWidget(self.openButton)
+        top.addSpacing(12)
+        for label, spin in (("layer", self.layerSpin), ("head", self.headSpin)):
+            top.addWidget(QtWidgets.QLabel(label))
+            top.addWidget(spin)
+        top.addSpacing(12)
+        top.addWidget(self.hideSpecial)
+        top.addStretch(1)
+        top.addWidget(self.busy)
+        top.addWidget(self.timing)
+
+
 class LayerHeadGrid(ThumbnailGrid):
     """A :class:`ThumbnailGrid` with one header row of head numbers and one column of layer
     numbers instead of a title over every thumbnail, which leaves the thumbnails more room."""
@@ -255,7 +300,8 @@ class WordPanel(QtWidgets.QGroupBox):
         form.addWidget(self.textAEdit, 0, 3)
         form.addWidget(QtWidgets.QLabel("and"), 1, 2)
         form.addWidget(self.textBEdit, 1, 3)
-        self.plot = pg.PlotWidget(objectName="bankPlot")
+        self.plot = pg.PlotWidget()
+        self.plot.setObjectName("bankPlot")
         self.plot.setToolTip(
             "Cosine of the word's two contextual vectors after each layer (0 = embeddings). "
             "A falling line means the model separates the two senses"

@@ -16,23 +16,23 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
-from explorer.core.encoder import EncoderError, HeadEdit
+from explorer.core.encoder import HeadEdit
 from explorer.core.encoder_stats import without_special
-from explorer.core.model_analysis import analyse, edit_label, head_pattern, word_curve
-from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_session, install
+from explorer.core.model_analysis import edit_label, head_pattern, view_data
+from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_session
 from explorer.core.model_discovery import folder_problem
 from explorer.ui.heatmap import HeatmapView
 from explorer.ui.model_panels import (
     EditPanel,
     LayerHeadGrid,
     ModelBanner,
+    ModelToolbar,
     SummaryPanel,
     WordPanel,
 )
 from explorer.ui.model_worker import ModelWorker
-from explorer.ui.theme import apply_theme
 
 SETTINGS_FOLDER = "model/folder"
 
@@ -89,50 +89,19 @@ class ModelView(QtWidgets.QWidget):
         self.banner.openRequested.connect(self.open_model_dialog)
         self.banner.useLoadedRequested.connect(self._use_loaded_weights)
 
-        self.modelCombo = QtWidgets.QComboBox(objectName="modelCombo")
-        self.modelCombo.setToolTip("Pretrained encoders found on this computer")
+        bar = ModelToolbar()
+        self.modelCombo, self.openButton = bar.modelCombo, bar.openButton
+        self.layerSpin, self.headSpin, self.hideSpecial = (
+            bar.layerSpin,
+            bar.headSpin,
+            bar.hideSpecial,
+        )
+        self.busy, self.timing = bar.busy, bar.timing
         self.modelCombo.activated.connect(self._on_combo)
-        self.openButton = QtWidgets.QPushButton("Open Model…", objectName="openModelButton")
-        self.openButton.setToolTip("Choose a folder with config.json, model.safetensors, vocab")
         self.openButton.clicked.connect(self.open_model_dialog)
-        self.layerSpin = QtWidgets.QSpinBox(objectName="modelLayerSpin")
-        self.layerSpin.setToolTip("Layer of the head shown large (0 = first)")
-        self.headSpin = QtWidgets.QSpinBox(objectName="modelHeadSpin")
-        self.headSpin.setToolTip("Head within the layer")
         for spin in (self.layerSpin, self.headSpin):
-            spin.setRange(0, 0)
             spin.valueChanged.connect(self._on_spin)
-        self.hideSpecial = QtWidgets.QCheckBox(
-            "hide [CLS]/[SEP], renormalise", objectName="hideSpecialCheck"
-        )
-        self.hideSpecial.setToolTip(
-            "Drop the special tokens' rows and columns and rescale each row to sum to 1: "
-            "shows what a head does among the words when it mostly parks weight on [SEP]"
-        )
         self.hideSpecial.toggled.connect(lambda _: self._draw())
-        self.busy = QtWidgets.QProgressBar(objectName="modelBusy")
-        self.busy.setRange(0, 0)
-        self.busy.setMaximumWidth(80)
-        self.busy.setTextVisible(False)
-        self.busy.hide()
-        self.timing = QtWidgets.QLabel(objectName="modelTiming")
-        self.timing.setToolTip("Encoder forward pass (all layers and heads) and redraw time")
-
-        top = QtWidgets.QHBoxLayout()
-        top.setContentsMargins(4, 2, 4, 2)
-        top.addWidget(QtWidgets.QLabel("Model"))
-        top.addWidget(self.modelCombo, 2)
-        top.addWidget(self.openButton)
-        top.addSpacing(12)
-        top.addWidget(QtWidgets.QLabel("layer"))
-        top.addWidget(self.layerSpin)
-        top.addWidget(QtWidgets.QLabel("head"))
-        top.addWidget(self.headSpin)
-        top.addSpacing(12)
-        top.addWidget(self.hideSpecial)
-        top.addStretch(1)
-        top.addWidget(self.busy)
-        top.addWidget(self.timing)
 
         self.modelGrid = LayerHeadGrid()
         self.modelGrid.setObjectName("modelGrid")
@@ -182,7 +151,7 @@ class ModelView(QtWidgets.QWidget):
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(top)
+        layout.addWidget(bar)
         layout.addWidget(self.split, 1)
         self._show_message("Looking for a pretrained encoder…")
 
@@ -248,6 +217,9 @@ class ModelView(QtWidgets.QWidget):
         self.refresh()
 
     def _on_session_changed(self, new, old) -> None:
+        if new.model is None and self.problem is not None:
+            self.problem = None  # nothing to look for any more
+            self.banner.show_problem(None, None)
         if new.text != self._text or new.model != old.model:
             self._text = new.text
             self.refresh(force=new.model != old.model)
@@ -271,28 +243,9 @@ class ModelView(QtWidgets.QWidget):
         word, text_a, text_b = self.word.values()
 
         def job():
-            problem, enc = None, None
-            if ref is not None:
-                try:
-                    enc = bridge.locate(ref)
-                except ModelUnavailable as exc:
-                    problem = exc
-            if enc is None:
-                enc = bridge.load(chosen) if chosen is not None else bridge.default_model()
-            if enc is not None:
-                _ = enc.sha256  # hash the weights here, not in the GUI thread
-            result = {"encoder": enc, "problem": problem, "analysis": None, "curve": None}
-            if enc is None or not visible:
-                return result
-            try:
-                result["analysis"] = analyse(bridge, enc, text, edits) if text.strip() else None
-            except EncoderError as exc:
-                result["text_error"] = str(exc)
-            try:
-                result["curve"] = word_curve(bridge, enc, word, text_a, text_b, edits)
-            except EncoderError as exc:
-                result["curve_error"] = str(exc)
-            return result
+            return view_data(
+                bridge, ref, chosen, text, edits, (word, text_a, text_b), analyse_text=visible
+            )
 
         self.worker.submit(job)
 
@@ -334,6 +287,8 @@ class ModelView(QtWidgets.QWidget):
 
     def _set_encoder(self, enc) -> None:
         self.encoder = enc
+        if self._chosen is None:
+            self._chosen = enc.path  # no need to search the disk again
         self._edits.clear()
         c = enc.config
         for spin, n in ((self.layerSpin, c.num_layers), (self.headSpin, c.num_heads)):
@@ -482,90 +437,17 @@ class ModelView(QtWidgets.QWidget):
         self.worker.shutdown()
 
 
-class _CloseWatcher(QtCore.QObject):
-    """Stops the view's worker once the window has really closed."""
-
-    def __init__(self, view: ModelView, window):
-        super().__init__(view)
-        self._view, self._window = view, window
-
-    def eventFilter(self, obj, event) -> bool:
-        if obj is self._window and event.type() == QtCore.QEvent.Type.Close:
-            # the window may still refuse to close (unsaved changes): look after it decided
-            QtCore.QTimer.singleShot(0, self._check)
-        return False
-
-    def _check(self) -> None:
-        if not self._window.isVisible():
-            self._view.shutdown()
-
-
 def install_model_view(window) -> ModelView:
-    """Add the model view to ``window`` and register the model providers.
+    """Add the model view to ``window`` (a MainWindow) and register the model providers.
 
-    * The workbench (``window.mainSplit``) and the model view become the tabs "Workbench"
-      and "Model" of ``window.workspaceTabs``, below the shared text bar, so the grid gets
-      the window's full width; a banner above them reports a session's missing model.
-      (Without ``mainSplit`` the view becomes a "Model" tab of ``window.rightTabs``.)
-    * File › Open Model… picks a model folder, remembered in ``window.settings`` under
-      ``"model/folder"``; View › Show Model (Ctrl+3).
+    See :func:`explorer.ui.model_install.install` for where it goes and which menu entries
+    it adds.
 
     Returns
     -------
     ModelView
         Also stored as ``window.modelView``.
     """
-    bridge = install()
-    folder = window.settings.value(SETTINGS_FOLDER, "")
-    if folder and not folder_problem(folder):
-        bridge.add_folder(folder)
-    view = ModelView(window, bridge)
-    if folder and not folder_problem(folder):
-        view._chosen = Path(folder)
-    central = window.centralWidget()
-    layout = central.layout() if central is not None else None
-    split = getattr(window, "mainSplit", None)
-    index = layout.indexOf(split) if layout is not None and split is not None else -1
-    if index >= 0:
-        tabs = QtWidgets.QTabWidget(objectName="workspaceTabs")
-        tabs.setDocumentMode(True)
-        layout.removeWidget(split)
-        tabs.addTab(split, "Workbench")
-        tabs.addTab(view, "Model")
-        tabs.setTabToolTip(0, "The attention workbench: edit one layer's heads")
-        tabs.setTabToolTip(1, "Every layer and head of a pretrained encoder")
-        layout.insertWidget(index, tabs, 1)
-        layout.insertWidget(index, view.banner)
-        window.workspaceTabs = tabs
+    from explorer.ui.model_install import install as _install
 
-        def show_model() -> None:
-            tabs.setCurrentWidget(view)
-    else:
-        window.rightTabs.addTab(view, "Model")
-        view.layout().insertWidget(0, view.banner)
-
-        def show_model() -> None:
-            window.rightTabs.setCurrentWidget(view)
-
-    menu = window.fileMenu
-    action = QtGui.QAction("Open &Model…", window, objectName="openModelAction")
-    action.setStatusTip("Choose a folder with a pretrained BERT encoder")
-    action.triggered.connect(view.open_model_dialog)
-    actions = menu.actions()
-    opener = getattr(getattr(window, "files", None), "openAction", None)
-    after = actions.index(opener) + 1 if opener in actions else len(actions)
-    menu.insertAction(actions[after] if after < len(actions) else None, action)
-    show = window.viewMenu.addAction("Show Model")
-    show.setShortcut(QtGui.QKeySequence("Ctrl+3"))
-    show.triggered.connect(show_model)
-    if index >= 0:
-        # Ctrl+1 / Ctrl+2 show workbench tabs: bring the workbench to the front first
-        for act in window.viewMenu.actions():
-            if act.text() in ("Show Projections", "Show Similarity"):
-                act.triggered.connect(lambda *_: window.workspaceTabs.setCurrentIndex(0))
-    window.modelView = view
-    window.installEventFilter(_CloseWatcher(view, window))
-    apply_theme(view)
-    if window.doc.session.model is not None:
-        view.refresh(force=True)  # report a missing model at once
-    return view
+    return _install(window)

@@ -20,7 +20,14 @@ from numpy.testing import assert_allclose
 
 from explorer.core import embeddings, positional, projections
 from explorer.core.encoder import EncoderError, HeadEdit, cosine
-from explorer.core.model_analysis import analyse, find_word, head_pattern, word_curve
+from explorer.core.encoder_stats import head_summary
+from explorer.core.model_analysis import (
+    analyse,
+    find_word,
+    head_pattern,
+    summary_by_layer,
+    word_curve,
+)
 from explorer.core.model_bridge import ModelBridge, ModelUnavailable, copy_head_session
 from explorer.core.pipeline import compute
 from explorer.core.session import ModelRef, Session
@@ -245,3 +252,24 @@ def test_analyse_ablation_matches_naive_bert(tiny, bridge):
     assert_allclose(a.shown.attentions, att_e, rtol=0, atol=1e-5)
     assert a.layer_cosine[0] == pytest.approx(1.0)  # the embeddings are untouched
     assert a.layer_cosine[-1] < 1.0
+
+
+def test_summary_by_layer_equals_head_summary(tiny):
+    enc, _, _ = tiny
+    out = enc.forward("the dog sat on the mat in the river .")
+    whole, parts = head_summary(out), summary_by_layer(out)
+    for name in ("entropy", "to_cls", "to_sep", "to_prev", "to_next", "to_self"):
+        assert getattr(parts, name).shape == (2, 4)
+        assert_allclose(getattr(parts, name), getattr(whole, name), rtol=0, atol=0)
+
+
+def test_forward_cache_is_bounded_by_bytes(tiny, bridge, monkeypatch):
+    import explorer.core.model_bridge as mb
+
+    enc, _, _ = tiny
+    first = bridge.run(enc, "the cat")[1]
+    assert bridge.run(enc, "the cat")[1] is first  # cached
+    monkeypatch.setattr(mb, "FORWARD_CACHE_BYTES", 1)
+    bridge.run(enc, "the dog")
+    assert bridge.run(enc, "the dog")[1] is bridge.run(enc, "the dog")[1]  # newest kept
+    assert bridge.run(enc, "the cat")[1] is not first  # evicted, recomputed

