@@ -61,7 +61,19 @@ class ModelToolbar(QtWidgets.QWidget):
 
 class LayerHeadGrid(ThumbnailGrid):
     """A :class:`ThumbnailGrid` with one header row of head numbers and one column of layer
-    numbers instead of a title over every thumbnail, which leaves the thumbnails more room."""
+    numbers instead of a title over every thumbnail, which leaves the thumbnails more room.
+    A double click emits ``thumbnailDoubleClicked(index)``."""
+
+    thumbnailDoubleClicked = QtCore.Signal(int)
+
+    def _on_click(self, event) -> None:
+        for i, box in enumerate(self._boxes):
+            if box.sceneBoundingRect().contains(event.scenePos()):
+                if event.double():
+                    self.thumbnailDoubleClicked.emit(i)
+                else:
+                    self.thumbnailClicked.emit(i)
+                return
 
     def _rebuild(self, n: int, cols: int) -> None:
         self.clear()
@@ -312,7 +324,7 @@ class WordPanel(QtWidgets.QGroupBox):
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setLabel("bottom", "layer (0 = embeddings)")
         self.plot.setLabel("left", "cosine")
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = self.plot.addLegend(offset=(10, -10))  # bottom left: the curves start at 1
         self.line = self.plot.plot(
             [], [], pen=pg.mkPen((31, 119, 180), width=2), symbol="o", symbolSize=6,
             symbolBrush=(31, 119, 180), name="model",

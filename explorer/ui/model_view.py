@@ -105,8 +105,12 @@ class ModelView(QtWidgets.QWidget):
 
         self.modelGrid = LayerHeadGrid()
         self.modelGrid.setObjectName("modelGrid")
-        self.modelGrid.setToolTip("Attention of every layer (rows) and head (columns). Click one")
+        self.modelGrid.setToolTip(
+            "Attention of every layer (rows) and head (columns). Click one to see it large; "
+            "double-click to copy it into the workbench"
+        )
         self.modelGrid.thumbnailClicked.connect(self._on_thumbnail)
+        self.modelGrid.thumbnailDoubleClicked.connect(self._on_thumbnail_double)
         self.gridMessage = QtWidgets.QLabel(objectName="modelMessage")
         self.gridMessage.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.gridMessage.setWordWrap(True)
@@ -338,8 +342,7 @@ class ModelView(QtWidgets.QWidget):
         T = len(a.out.tokens)
         cached = " (cached)" if a.timings["forward"] < 1 else ""
         self.timing.setText(
-            f"T = {T} · {L}×{nh} heads · forward {a.timings['forward']:.0f} ms{cached}"
-            f" · draw {self.draw_ms:.0f} ms"
+            f"T = {T} · forward {a.timings['forward']:.0f} ms{cached} · draw {self.draw_ms:.0f} ms"
         )
 
     def _draw_selected(self, att=None, labels=None) -> None:
@@ -371,6 +374,10 @@ class ModelView(QtWidgets.QWidget):
             return
         layer, head = divmod(index, self.encoder.config.num_heads)
         self.select(layer, head)
+
+    def _on_thumbnail_double(self, index: int) -> None:
+        self._on_thumbnail(index)
+        self.copy_to_workbench()
 
     def select(self, layer: int, head: int) -> None:
         """Show head ``(layer, head)`` large."""
