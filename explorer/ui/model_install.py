@@ -98,4 +98,5 @@ def install(window) -> ModelView:
     apply_theme(view)
     if window.doc.session.model is not None:
         view.refresh(force=True)  # report a missing model at once
+    view._update_banner(None)
     return view

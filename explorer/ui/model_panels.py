@@ -150,6 +150,13 @@ class ModelBanner(QtWidgets.QFrame):
         self.useButton.setVisible(self.candidate is not None)
         self.show()
 
+    def show_hint(self, text: str) -> None:
+        """Show a note that needs no model action (hidden again by ``show_problem(None, …)``)."""
+        self.candidate = None
+        self.text.setText(text)
+        self.useButton.hide()
+        self.show()
+
 
 def _bar(name: str) -> QtWidgets.QProgressBar:
     bar = QtWidgets.QProgressBar(objectName=f"summary_{name}")

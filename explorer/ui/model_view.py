@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.encoder import HeadEdit
@@ -35,6 +36,24 @@ from explorer.ui.model_panels import (
 from explorer.ui.model_worker import ModelWorker
 
 SETTINGS_FOLDER = "model/folder"
+THUMB_CELLS = 128  # thumbnails of longer texts are max-pooled to at most this many cells
+
+
+def thumbnails(att: np.ndarray, cells: int = THUMB_CELLS) -> np.ndarray:
+    """Attention maps small enough for thumbnails: (n, T, T) -> (n, t, t) with t <= ``cells``.
+
+    A thumbnail is about 60 pixels wide, so a 512 × 512 map would only cost memory (72 of them
+    are 75 MB of data and 75 MB of images). Each cell keeps the largest weight of its block, so
+    thin patterns such as a diagonal stay visible. Short texts pass through unchanged.
+    """
+    n, T, S = att.shape
+    f = -(-max(T, S) // cells)  # block size
+    if f <= 1:
+        return att
+    t, s = -(-T // f), -(-S // f)
+    padded = np.zeros((n, t * f, s * f), dtype=att.dtype)
+    padded[:, :T, :S] = att
+    return padded.reshape(n, t, f, s, f).max(axis=(2, 4))
 
 
 class ModelView(QtWidgets.QWidget):
@@ -221,9 +240,9 @@ class ModelView(QtWidgets.QWidget):
         self.refresh()
 
     def _on_session_changed(self, new, old) -> None:
-        if new.model is None and self.problem is not None:
+        if new.model is None:
             self.problem = None  # nothing to look for any more
-            self.banner.show_problem(None, None)
+        self._update_banner(self.encoder)
         if new.text != self._text or new.model != old.model:
             self._text = new.text
             self.refresh(force=new.model != old.model)
@@ -266,7 +285,7 @@ class ModelView(QtWidgets.QWidget):
         if gen < self.worker.generation:
             return  # a newer request is on its way
         self.problem = result["problem"]
-        self.banner.show_problem(self.problem, result["encoder"])
+        self._update_banner(result["encoder"])
         enc = result["encoder"]
         if enc is None:
             self._show_message(
@@ -288,6 +307,18 @@ class ModelView(QtWidgets.QWidget):
             self.analysis = result["analysis"]
             self._draw()
             self.analysed.emit()
+
+    def _update_banner(self, encoder) -> None:
+        s = self.window_.doc.session if self.window_ is not None else None
+        wants_model = s is not None and "model" in (s.embedding, s.preset)
+        if self.problem is None and wants_model and s.model is None:
+            self.banner.show_hint(
+                "<b>No model chosen.</b> The 'model' embedding and preset need a real head: "
+                "pick one in the Model tab (Ctrl+3) and press “Copy this head into the "
+                "workbench”."
+            )
+        else:
+            self.banner.show_problem(self.problem, encoder)
 
     def _set_encoder(self, enc) -> None:
         self.encoder = enc
@@ -336,7 +367,8 @@ class ModelView(QtWidgets.QWidget):
         att, labels = self._shown_weights()
         self.gridStack.setCurrentIndex(0)
         titles = [f"L{layer} H{h}" for layer in range(L) for h in range(nh)]
-        self.modelGrid.set_matrices(att.reshape(L * nh, *att.shape[2:]), titles, columns=nh)
+        small = thumbnails(att.reshape(L * nh, *att.shape[2:]))
+        self.modelGrid.set_matrices(small, titles, columns=nh)
         self._draw_selected(att, labels)
         self.draw_ms = (time.perf_counter() - t0) * 1e3
         T = len(a.out.tokens)
