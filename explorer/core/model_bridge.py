@@ -195,7 +195,7 @@ class ModelBridge:
                 f"model '{ref.name}' was found but cannot be loaded: {problems[0]}", ref, "broken"
             )
         raise ModelUnavailable(
-            f"model '{ref.name}'{short} is not on this computer; open its folder with "
+            f"no model loaded: '{ref.name}'{short} is not on this computer; open its folder with "
             "File › Open Model… (nothing is downloaded)",
             ref,
             "missing",
