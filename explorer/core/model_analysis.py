@@ -239,7 +239,9 @@ def edit_label(edits) -> str:
     return ", ".join(parts)
 
 
-def view_data(bridge, ref, folder, text: str, edits, word_texts, *, analyse_text=True) -> dict:
+def view_data(
+    bridge, ref, folder, text: str, edits, word_texts, *, analyse_text=True, prefer_folder=False
+) -> dict:
     """Everything the model view needs, for its worker thread.
 
     Parameters
@@ -256,6 +258,9 @@ def view_data(bridge, ref, folder, text: str, edits, word_texts, *, analyse_text
         The word to follow and the two texts (see :func:`word_curve`).
     analyse_text : bool
         False only finds the model (to report a missing one while the view is hidden).
+    prefer_folder : bool
+        Show ``folder`` even when ``ref`` names another model (the user picked it); ``ref``
+        is still looked up, for ``"problem"``.
 
     Returns
     -------
@@ -270,7 +275,7 @@ def view_data(bridge, ref, folder, text: str, edits, word_texts, *, analyse_text
             enc = bridge.locate(ref)
         except ModelUnavailable as exc:
             problem = exc
-    if enc is None:
+    if enc is None or (prefer_folder and folder is not None):
         enc = bridge.load(folder) if folder is not None else bridge.default_model()
     if enc is not None:
         _ = enc.sha256  # hash the weights here, off the GUI thread

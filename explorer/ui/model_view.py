@@ -88,6 +88,7 @@ class ModelView(QtWidgets.QWidget):
         self.problem: ModelUnavailable | None = None  # the session's model is unusable
         self.draw_ms = 0.0
         self._chosen: Path | None = None  # a folder picked in the combo or File › Open Model…
+        self._prefer_chosen = False  # True: show _chosen even when the session names a model
         self._text = ""
         self._edits: dict[tuple[int, int], HeadEdit] = {}
         self._dirty = True
@@ -204,8 +205,7 @@ class ModelView(QtWidgets.QWidget):
     def _on_combo(self, index: int) -> None:
         path = self.modelCombo.itemData(index)
         if path:
-            self._chosen = Path(path)
-            self.refresh(force=True)
+            self._choose(Path(path))
 
     def open_model_dialog(self) -> None:
         """File › Open Model…: pick a model folder."""
@@ -226,12 +226,18 @@ class ModelView(QtWidgets.QWidget):
         self.bridge.add_folder(folder)
         if self.window_ is not None:
             self.window_.settings.setValue(SETTINGS_FOLDER, str(folder))
-        self._chosen = Path(folder)
         self.populate_models()
-        self.refresh(force=True)
+        self._choose(Path(folder))
         if self.window_ is not None and self.window_.doc.session.model is not None:
             self.window_.worker.submit(self.window_.doc.session)  # it may be found now
         return True
+
+    def _choose(self, folder: Path) -> None:
+        """Show the model in ``folder``, even if the session names another one."""
+        if folder != self._chosen or not self._prefer_chosen:
+            self._edits.clear()  # edits name heads of the model shown before
+        self._chosen, self._prefer_chosen = folder, True
+        self.refresh(force=True)
 
     # ------------------------------------------------------------ requests
     def set_text(self, text: str) -> None:
@@ -243,6 +249,8 @@ class ModelView(QtWidgets.QWidget):
         if new.model is None:
             self.problem = None  # nothing to look for any more
         self._update_banner(self.encoder)
+        if new.model != old.model:
+            self._prefer_chosen = False  # follow the session's model again
         if new.text != self._text or new.model != old.model:
             self._text = new.text
             self.refresh(force=new.model != old.model)
@@ -261,13 +269,20 @@ class ModelView(QtWidgets.QWidget):
         ref = session.model if session is not None else None
         visible = self.isVisible()
         self._dirty = not visible
-        bridge, chosen, text = self.bridge, self._chosen, self._text
+        bridge, chosen, text, prefer = self.bridge, self._chosen, self._text, self._prefer_chosen
         edits = tuple(self._edits.values())
         word, text_a, text_b = self.word.values()
 
         def job():
             return view_data(
-                bridge, ref, chosen, text, edits, (word, text_a, text_b), analyse_text=visible
+                bridge,
+                ref,
+                chosen,
+                text,
+                edits,
+                (word, text_a, text_b),
+                analyse_text=visible,
+                prefer_folder=prefer,
             )
 
         self.worker.submit(job)

@@ -26,6 +26,7 @@ from explorer.core.model_analysis import (
     find_word,
     head_pattern,
     summary_by_layer,
+    view_data,
     word_curve,
 )
 from explorer.core.model_bridge import ModelBridge, ModelUnavailable, copy_head_session
@@ -273,3 +274,25 @@ def test_forward_cache_is_bounded_by_bytes(tiny, bridge, monkeypatch):
     bridge.run(enc, "the dog")
     assert bridge.run(enc, "the dog")[1] is bridge.run(enc, "the dog")[1]  # newest kept
     assert bridge.run(enc, "the cat")[1] is not first  # evicted, recomputed
+
+
+def test_view_data_follows_the_session_unless_the_user_picked(tmp_path, bridge):
+    import naive_bert
+
+    write_tiny_model(tmp_path / "a")
+    cfg = dict(naive_bert.TINY_CONFIG)
+    write_tiny_model(tmp_path / "b", tensors=naive_bert.tiny_tensors(cfg, seed=5))
+    a, b = bridge.load(tmp_path / "a"), bridge.load(tmp_path / "b")
+    words = ("bank", "the river bank .", "money in the bank .")
+    ref = ModelRef(a.name, a.sha256)
+    d = view_data(bridge, ref, tmp_path / "b", "the cat", (), words)
+    assert d["encoder"] is a and d["problem"] is None and d["curve"] is not None
+    assert d["analysis"].out.attentions.shape == (2, 4, 4, 4)
+    d = view_data(bridge, ref, tmp_path / "b", "the cat", (), words, prefer_folder=True)
+    assert d["encoder"] is b and d["problem"] is None
+    ghost = ModelRef("ghost", "cd" * 32)
+    d = view_data(bridge, ghost, tmp_path / "b", "", (), ("zebra", "the", "the"))
+    assert d["encoder"] is b and d["problem"].reason == "missing"
+    assert d["analysis"] is None and "does not occur" in d["curve_error"]
+    d = view_data(bridge, ghost, tmp_path / "a", "the cat", (), words, analyse_text=False)
+    assert d["encoder"] is a and d["analysis"] is None and d["curve"] is None
