@@ -186,6 +186,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         lo, hi = float(levels[0]), float(levels[1])
         if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
             lo, hi = (lo, lo + 1.0) if math.isfinite(lo) else (0.0, 1.0)
+        if (lo, hi) == self._levels:
+            return  # the colour bar would re-lay out and repaint its axis for nothing
         self._levels = (lo, hi)
         if self.colorbar is not None:
             self.colorbar.setLevels((lo, hi))

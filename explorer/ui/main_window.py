@@ -68,6 +68,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._result_session: Session | None = None
         self._shown_generation = 0
         self._hover_token = -1
+        self._preset_cache: dict = {}
         self.frame_ms = 0.0
 
         self._build_widgets()
@@ -390,12 +391,23 @@ class MainWindow(QtWidgets.QMainWindow):
             self.headSelector.addItems([f"head {i}" for i in range(s.n_head)])
         self.headSelector.setCurrentIndex(s.selected_head)
         self.headSelector.blockSignals(False)
-        try:
-            preset = projections.session_preset_heads(s)[s.selected_head]
-        except ValueError:
-            preset = s.head
-        self.projectionEditor.set_head(s.head, preset)
+        self.projectionEditor.set_head(s.head, self._preset_head(s))
         self.headGrid.select(s.selected_head)
+
+    def _preset_head(self, s: Session):
+        """The selected head's preset (what Reset returns to), cached: presets are pure."""
+        key = (
+            s.preset, s.n_head, projections.session_input_width(s), s.d_head,
+            s.preset_seed, s.preset_scale, s.model, s.selected_head,
+        )  # fmt: skip
+        if key not in self._preset_cache:
+            try:
+                head = projections.session_preset_heads(s)[s.selected_head]
+            except ValueError:
+                return s.head  # a model preset without its model: reset to what is there
+            self._preset_cache.clear()  # one entry: the sliders only need the current one
+            self._preset_cache[key] = head
+        return self._preset_cache[key]
 
     def _on_result(self, generation: int, session: Session, result) -> None:
         if generation < self._shown_generation:

@@ -175,17 +175,20 @@ class MatrixEditor(QtWidgets.QWidget):
     def set_matrix(self, matrix: np.ndarray, preset: np.ndarray) -> None:
         """Show ``matrix``; ``preset`` is what double-click and Reset return to."""
         matrix = np.asarray(matrix)
+        preset = np.asarray(preset)
+        if matrix is self._matrix and preset is self._preset:
+            return  # Sessions share unchanged matrices: nothing to redraw
         reshape = matrix.shape != self._matrix.shape
         self._matrix = matrix
-        self._preset = np.asarray(preset)
+        self._preset = preset
         lim = float(max(np.abs(matrix).max(initial=0.0), 1e-6))
         self.image.setImage(matrix.astype(np.float32), autoLevels=False, levels=(-lim, lim))
-        self.image.setRect(QtCore.QRectF(0, 0, matrix.shape[1], matrix.shape[0]))
-        self.plot.setXRange(0, max(matrix.shape[1], 1), padding=0)
-        self.plot.setYRange(0, max(matrix.shape[0], 1), padding=0)
-        square = matrix.shape[0] == matrix.shape[1]
-        self.buttons["transpose"].setEnabled(square)
         if reshape:
+            self.image.setRect(QtCore.QRectF(0, 0, matrix.shape[1], matrix.shape[0]))
+            self.plot.setXRange(0, max(matrix.shape[1], 1), padding=0)
+            self.plot.setYRange(0, max(matrix.shape[0], 1), padding=0)
+            square = matrix.shape[0] == matrix.shape[1]
+            self.buttons["transpose"].setEnabled(square)
             paged = matrix.shape[0] > PAGE or matrix.shape[1] > PAGE
             self._pager_box.setVisible(paged)
             for spin, n in ((self.rowPage, matrix.shape[0]), (self.colPage, matrix.shape[1])):
@@ -242,17 +245,24 @@ class MatrixEditor(QtWidgets.QWidget):
                 self._grid.addWidget(cell, 1 + r_i, 1 + c_i)
 
     def _sync_sliders(self) -> None:
+        """Bring sliders, readouts and tooltips in line with the matrix; touch only changes."""
         name = NAMES[self.which]
         for (r, c), s in self._sliders.items():
             v = float(self._matrix[r, c])
-            s.blockSignals(True)
-            s.setValue(round(np.clip(v, -LIMIT, LIMIT) * STEPS))
-            s.blockSignals(False)
+            p = float(self._preset[r, c])
+            if s.property("shown") == (v, p):
+                continue
+            s.setProperty("shown", (v, p))
+            pos = round(min(max(v, -LIMIT), LIMIT) * STEPS)
+            if s.value() != pos:
+                s.blockSignals(True)
+                s.setValue(pos)
+                s.blockSignals(False)
             self._readouts[(r, c)].setText(f"{v:+.2f}")
             s.setToolTip(
                 f"{name}[{r}, {c}] = {v:+.3f}: how much input dimension {r} feeds head "
                 f"dimension {c}. {name} {ROLES[self.which]}. "
-                f"Double-click resets to the preset value {float(self._preset[r, c]):+.2f}."
+                f"Double-click resets to the preset value {p:+.2f}."
             )
 
     # ------------------------------------------------------------- editing

@@ -14,6 +14,8 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.ui.heatmap import HeatmapView, colormap
 
+THUMB_CELLS = 160  # a thumbnail never needs more cells than it has pixels
+
 
 class ThumbnailGrid(pg.GraphicsLayoutWidget):
     """Small multiples of square matrices; click one to select it.
@@ -47,7 +49,7 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
         if (n, cols) != self._shape:
             self._rebuild(n, cols)
         for img, box, m in zip(self._images, self._boxes, mats, strict=False):
-            m = np.where(np.isfinite(m), m, 0.0).astype(np.float32)
+            m = thumbnail(np.where(np.isfinite(m), m, 0.0).astype(np.float32), THUMB_CELLS)
             img.setImage(m, autoLevels=False, levels=(0.0, 1.0))
             img.setRect(QtCore.QRectF(0, 0, max(m.shape[1], 1), max(m.shape[0], 1)))
             box.setRange(xRange=(0, max(m.shape[1], 1)), yRange=(0, max(m.shape[0], 1)), padding=0)
@@ -195,7 +197,30 @@ class SimilarityView(QtWidgets.QWidget):
         self.contextual.highlight(row, col)
 
 
+_NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
 def _sym_limit(a: np.ndarray) -> float:
-    """A symmetric colour limit for signed data that ignores non-finite cells."""
+    """A symmetric colour limit for signed data that ignores non-finite cells.
+
+    Rounded up to 1-1.2-1.5-2-2.5-3-4-5-6-8 × 10^k, so that during a drag the colour bar
+    (whose axis costs about 1 ms to lay out again) only changes when the range crosses a step.
+    """
     finite = np.abs(a[np.isfinite(a)])
-    return float(max(finite.max(initial=0.0), 1e-6))
+    limit = float(max(finite.max(initial=0.0), 1e-6))
+    step = 10.0 ** math.floor(math.log10(limit))
+    return next(m * step for m in _NICE if m * step >= limit * (1 - 1e-9))
+
+
+def thumbnail(m: np.ndarray, size: int) -> np.ndarray:
+    """Shrink a (T, S) matrix to at most about ``size`` cells a side by block maxima.
+
+    A maximum, not a sample: a single strong key must not vanish from a small picture.
+    """
+    f = max(1, -(-max(m.shape) // size))
+    if f == 1:
+        return m
+    rows, cols = -(-m.shape[0] // f) * f, -(-m.shape[1] // f) * f
+    padded = np.zeros((rows, cols), dtype=m.dtype)
+    padded[: m.shape[0], : m.shape[1]] = m
+    return padded.reshape(rows // f, f, cols // f, f).max(axis=(1, 3))
