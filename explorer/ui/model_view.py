@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.encoder import HeadEdit
@@ -36,24 +35,6 @@ from explorer.ui.model_panels import (
 from explorer.ui.model_worker import ModelWorker
 
 SETTINGS_FOLDER = "model/folder"
-THUMB_CELLS = 128  # thumbnails of longer texts are max-pooled to at most this many cells
-
-
-def thumbnails(att: np.ndarray, cells: int = THUMB_CELLS) -> np.ndarray:
-    """Attention maps small enough for thumbnails: (n, T, T) -> (n, t, t) with t <= ``cells``.
-
-    A thumbnail is about 60 pixels wide, so a 512 × 512 map would only cost memory (72 of them
-    are 75 MB of data and 75 MB of images). Each cell keeps the largest weight of its block, so
-    thin patterns such as a diagonal stay visible. Short texts pass through unchanged.
-    """
-    n, T, S = att.shape
-    f = -(-max(T, S) // cells)  # block size
-    if f <= 1:
-        return att
-    t, s = -(-T // f), -(-S // f)
-    padded = np.zeros((n, t * f, s * f), dtype=att.dtype)
-    padded[:, :T, :S] = att
-    return padded.reshape(n, t, f, s, f).max(axis=(2, 4))
 
 
 class ModelView(QtWidgets.QWidget):
@@ -382,8 +363,8 @@ class ModelView(QtWidgets.QWidget):
         att, labels = self._shown_weights()
         self.gridStack.setCurrentIndex(0)
         titles = [f"L{layer} H{h}" for layer in range(L) for h in range(nh)]
-        small = thumbnails(att.reshape(L * nh, *att.shape[2:]))
-        self.modelGrid.set_matrices(small, titles, columns=nh)
+        # a view, no copy; the grid shrinks long texts to block maxima itself
+        self.modelGrid.set_matrices(att.reshape(L * nh, *att.shape[2:]), titles, columns=nh)
         self._draw_selected(att, labels)
         self.draw_ms = (time.perf_counter() - t0) * 1e3
         T = len(a.out.tokens)

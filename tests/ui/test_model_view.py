@@ -18,7 +18,7 @@ from explorer.core import embeddings, positional, projections
 from explorer.core.pipeline import compute
 from explorer.core.session import Head, ModelRef, Session
 from explorer.ui.heatmap import HeatmapView
-from explorer.ui.model_view import SETTINGS_FOLDER, ModelView, install_model_view, thumbnails
+from explorer.ui.model_view import SETTINGS_FOLDER, ModelView, install_model_view
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
 from naive_bert import write_tiny_model
@@ -227,19 +227,6 @@ def test_open_model_menu_settings_and_bad_folder(make_window, qtbot, tmp_path):
     w.workspaceTabs.setCurrentWidget(view)
     wait_analysis(qtbot, view, w.doc.session.text)
     assert view.encoder.name == "tiny-bert" and len(view.modelGrid._images) == 2 * 4
-
-
-def test_thumbnails_of_long_texts_keep_block_maxima():
-    rng = np.random.default_rng(0)
-    att = rng.random((3, 300, 300)).astype(np.float32)
-    small = thumbnails(att, cells=128)
-    assert small.shape == (3, 100, 100)  # blocks of 3 × 3
-    np.testing.assert_array_equal(small[1, 7, 9], att[1, 21:24, 27:30].max())
-    short = att[:, :50, :50]
-    assert thumbnails(short, cells=128) is short
-    odd = thumbnails(att[:, :130, :130], cells=128)  # 2 × 2 blocks, the last one padded
-    assert odd.shape == (3, 65, 65)
-    np.testing.assert_array_equal(odd[2, 64, 64], att[2, 128:130, 128:130].max())
 
 
 def test_model_source_without_a_model_explains_what_to_do(make_window, qtbot):
