@@ -331,7 +331,6 @@ class WordPanel(QtWidgets.QGroupBox):
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setLabel("bottom", "layer (0 = embeddings)")
         self.plot.setLabel("left", "cosine")
-        self.legend = self.plot.addLegend(offset=(10, -10))  # bottom left: the curves start at 1
         self.line = self.plot.plot(
             [], [], pen=pg.mkPen((31, 119, 180), width=2), symbol="o", symbolSize=6,
             symbolBrush=(31, 119, 180), name="model",
@@ -364,11 +363,13 @@ class WordPanel(QtWidgets.QGroupBox):
             self.edited.setData(x, curve.edited)
         else:
             self.edited.setData([], [])
-        self.legend.setVisible(curve.edited is not None)
         lows = [curve.cosine.min()] + ([curve.edited.min()] if curve.edited is not None else [])
         self.plot.setYRange(min(min(lows) - 0.05, 0.9), 1.02, padding=0)
         self.plot.setXRange(-0.2, n_layer + 0.2, padding=0)
         self.plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(n_layer + 1)]])
-        self.plot.setTitle(
-            f"cos({word}₁, {word}₂): {curve.cosine[0]:.2f} → {curve.cosine[-1]:.2f}", size="9pt"
-        )
+        title = f"cos({word}₁, {word}₂): {curve.cosine[0]:.2f} → {curve.cosine[-1]:.2f}"
+        if curve.edited is not None:  # the title is the legend: no box over the curves
+            title += (
+                f"   <span style='color:#d62728'>- - edited model → {curve.edited[-1]:.2f}</span>"
+            )
+        self.plot.setTitle(title, size="9pt")
