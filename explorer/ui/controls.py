@@ -95,7 +95,7 @@ class ModelPanel(QtWidgets.QWidget):
         self.dHeadSpin.setRange(1, 64)
         _form_row(form, "d_hea&d", self.dHeadSpin, "Size of each head's queries, keys and values")
         self.presetCombo = QtWidgets.QComboBox(objectName="presetCombo")
-        self.presetCombo.addItems([p for p in PROJECTION_PRESETS if p != "model"])
+        self.presetCombo.addItems(PROJECTION_PRESETS)
         self.presetSeed = QtWidgets.QSpinBox(objectName="presetSeed")
         self.presetSeed.setRange(0, 2**31 - 1)
         preset_row = QtWidgets.QHBoxLayout()
@@ -234,8 +234,10 @@ class ModelPanel(QtWidgets.QWidget):
             w.blockSignals(True)
         try:
             self.embeddingSource.setCurrentText(s.embedding)
+            own_width = s.embedding in ("builtin", "random", "one-hot")
+            self.dModelSpin.setMaximum(64 if own_width else max(s.d_model, 64))
             self.dModelSpin.setValue(s.d_model)
-            self.dModelSpin.setEnabled(s.embedding in ("builtin", "random"))
+            self.dModelSpin.setEnabled(own_width)  # a model's layer decides its own width
             self.positionalCombo.setCurrentText(s.positional)
             self.positionalMode.setCurrentText(s.positional_mode)
             self.headCount.setValue(s.n_head)

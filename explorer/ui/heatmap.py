@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 MAX_VALUE_OVERLAY = 14  # write numbers in cells only up to this many rows and columns
+MIN_CELL_PX = (22, 14)  # ... and only when a cell is wide and tall enough for ".25"
 
 
 def value_text(v: float) -> str:
@@ -160,7 +161,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._value_items: list[pg.TextItem] = []
 
         self._row_step = 0
-        self.plot.getViewBox().sigResized.connect(self._update_row_ticks)
+        self.plot.getViewBox().sigResized.connect(self._on_resized)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
 
@@ -233,6 +234,10 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             self.plot.setYRange(0, rows, padding=0)
         self._update_values()
 
+    def _on_resized(self, *_args) -> None:
+        self._update_row_ticks()
+        self._update_values()
+
     def _update_row_ticks(self, *_args) -> None:
         """Label every row that fits: thin the labels when rows are shorter than the text."""
         rows = len(self._row_labels)
@@ -258,8 +263,12 @@ class HeatmapView(pg.GraphicsLayoutWidget):
     # ------------------------------------------------------------ overlays
     def _update_values(self) -> None:
         rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
+        vb = self.plot.getViewBox()
+        room = vb.width() / max(cols, 1) >= MIN_CELL_PX[0] and (
+            vb.height() / max(rows, 1) >= MIN_CELL_PX[1]
+        )
         show = self._show_values and 0 < rows <= MAX_VALUE_OVERLAY and cols <= MAX_VALUE_OVERLAY
-        n = rows * cols if show else 0
+        n = rows * cols if show and room else 0
         while len(self._value_items) < n:
             item = pg.TextItem("", anchor=(0.5, 0.5))
             item.setZValue(5)

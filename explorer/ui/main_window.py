@@ -25,6 +25,7 @@ from explorer.ui.examples import example_files, load_example
 from explorer.ui.export_actions import ExportActions
 from explorer.ui.file_actions import FileActions
 from explorer.ui.heatmap import HeatmapView
+from explorer.ui.model_view import install_model_view
 from explorer.ui.projection_editor import ProjectionEditor
 from explorer.ui.theme import apply_theme, follow_system_theme
 from explorer.ui.views import PipelineView, SimilarityView, ThumbnailGrid
@@ -76,6 +77,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.files = FileActions(self, autosave_dir)
         self.exports = ExportActions(self)
         self._build_status()
+        install_model_view(self)
         apply_theme(self)
         follow_system_theme(self)
 

@@ -485,4 +485,7 @@ def install_model_view(window) -> ModelView:
     """
     from explorer.ui.model_install import install as _install
 
+    if getattr(window, "modelView", None) is not None:
+        return window.modelView  # the window installs it itself; a second call is a no-op
+
     return _install(window)

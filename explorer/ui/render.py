@@ -177,6 +177,10 @@ def render_session(
     if view not in VIEWS:
         raise ValueError(f"unknown view '{view}': choose one of {', '.join(VIEWS)}")
     create_app()
+    if session.model is not None:
+        from explorer.core.model_bridge import install
+
+        install()  # sessions built on a pretrained model compute through its weights
     result = compute(session)
     widget = build_view(view, session, result, head)
     try:
