@@ -308,12 +308,15 @@ def _compute(session: Session) -> Result:
     scaled = scores * dtype.type(scale)  # (n_head, T, T)
     sentences = sentence_ids(tokens) if session.sentence_mask else None
     allowed = allowed_mask(T, bool(session.causal), session.blocked, sentences)  # (T, T)
-    masked = np.where(allowed, scaled, -np.inf)  # (n_head, T, T)
+    unmasked = bool(allowed.all())
+    # nothing cut: the softmax input is `scaled` itself (read-only, so sharing is safe)
+    masked = scaled if unmasked else np.where(allowed, scaled, -np.inf)  # (n_head, T, T)
     t4 = clock()
 
     if T:
         # causal is already inside `allowed`; the kernel gets it as one boolean mask
-        y, weights = _attention.attention(q, k, v, scale=scale, mask=allowed)
+        mask = None if unmasked else allowed
+        y, weights = _attention.attention(q, k, v, scale=scale, mask=mask)
     else:
         y = np.zeros((n_head, 0, d_v), dtype=dtype)
         weights = np.zeros((n_head, 0, 0), dtype=dtype)
