@@ -18,15 +18,14 @@ that turns a version-N document into a version-N+1 one, and keeps a version-N sa
 from __future__ import annotations
 
 import codecs
-import contextlib
 import json
 import os
-import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from explorer.core.session import Session
+from explorer.io.atomic import atomic_write, os_reason
 from explorer.io.codecs import SessionFileError, _kind
 from explorer.io.schema import decode_session, encode_session
 
@@ -241,7 +240,7 @@ def load_session(path: str | os.PathLike, *, max_bytes: int = MAX_FILE_BYTES) ->
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)  # bounded even if the file grows meanwhile
     except OSError as exc:
-        raise SessionFileError(f"cannot read: {_os_reason(exc)}", path=os.fspath(path)) from None
+        raise SessionFileError(f"cannot read: {os_reason(exc)}", path=os.fspath(path)) from None
     if len(data) > max_bytes:
         raise SessionFileError(_too_large(len(data), max_bytes), path=os.fspath(path))
     try:
@@ -253,10 +252,6 @@ def load_session(path: str | os.PathLike, *, max_bytes: int = MAX_FILE_BYTES) ->
 def _too_large(size: int, limit: int) -> str:
     mb = 1024 * 1024
     return f"the file is {size / mb:.1f} MB, more than the {limit / mb:g} MB a session may have"
-
-
-def _os_reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def save_session(session: Session, path: str | os.PathLike) -> Path:
@@ -281,39 +276,8 @@ def save_session(session: Session, path: str | os.PathLike) -> Path:
         data = session_to_json(session).encode("utf-8")
     except SessionFileError as exc:
         raise SessionFileError(f"cannot save: {exc.reason}", exc.where, path=str(path)) from None
-    target = Path(os.path.realpath(path))
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
-        # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as for
-        # any new file.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        atomic_write(path, data)
     except OSError as exc:
-        raise SessionFileError(f"cannot save: {_os_reason(exc)}", path=str(path)) from None
-    try:
-        with open(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):  # keep the permissions of the file we replace
-            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise SessionFileError(f"cannot save: {_os_reason(exc)}", path=str(path)) from None
-        raise
-    _fsync_folder(target.parent)
+        raise SessionFileError(f"cannot save: {os_reason(exc)}", path=str(path)) from None
     return path
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

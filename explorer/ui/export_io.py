@@ -5,16 +5,16 @@ No Qt here: :mod:`explorer.ui.export` re-exports everything for the window's men
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
-import secrets
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from explorer.io.atomic import atomic_write as _atomic_write
+from explorer.io.atomic import os_reason
 
 __all__ = ["MATRIX_SUFFIXES", "ExportError", "atomic_write", "export_matrix", "result_matrices"]
 
@@ -30,33 +30,11 @@ class ExportError(OSError, ValueError):
 
 # ------------------------------------------------------------------ files
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`."""
-    target = Path(os.path.realpath(path))
-    if target.is_dir():
-        raise ExportError(f"cannot write {path}: it is a folder")
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    """Write ``data`` to ``path`` atomically; :class:`ExportError` says why it failed."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        _atomic_write(path, data)
     except OSError as exc:
-        raise ExportError(f"cannot write {path}: {_reason(exc)}") from None
-    try:
-        with open(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):  # keep the permissions of the file we replace
-            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise ExportError(f"cannot write {path}: {_reason(exc)}") from None
-        raise
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
+        raise ExportError(f"cannot write {path}: {os_reason(exc)}") from None
 
 
 # ---------------------------------------------------------------- matrices
