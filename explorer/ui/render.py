@@ -101,8 +101,9 @@ def build_view(view: str, session, result, head: int | None = None):
 
 def figure_theme(root) -> None:
     """Black on white, whatever the desktop theme: figures go into papers and slides."""
-    import pyqtgraph as pg
     from PySide6 import QtGui
+
+    from explorer.ui.theme import paint_views
 
     fg, bg = QtGui.QColor("black"), QtGui.QColor("white")
     palette = root.palette()
@@ -110,16 +111,7 @@ def figure_theme(root) -> None:
     palette.setColor(QtGui.QPalette.ColorRole.WindowText, fg)
     root.setPalette(palette)
     root.setAutoFillBackground(True)
-    views = [root] if isinstance(root, pg.GraphicsView) else []
-    for view in views + root.findChildren(pg.GraphicsView):
-        view.setBackground(bg)
-        for item in view.scene().items():
-            if isinstance(item, pg.AxisItem):
-                item.setTextPen(pg.mkPen(fg))
-                item.setPen(pg.mkPen(fg))
-            elif isinstance(item, pg.LabelItem):
-                item.setAttr("color", fg)
-                item.setText(item.text)
+    paint_views(root, fg, bg)
 
 
 def _lay_out(widget) -> None:

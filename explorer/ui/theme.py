@@ -25,7 +25,13 @@ def apply_theme(root: QtWidgets.QWidget) -> None:
     fg = QtWidgets.QApplication.palette().color(QtGui.QPalette.ColorRole.Text)
     if not dark and bg.lightness() < 128:
         bg, fg = QtGui.QColor("white"), QtGui.QColor("black")
-    for view in root.findChildren(pg.GraphicsView):
+    paint_views(root, fg, bg)
+
+
+def paint_views(root: QtWidgets.QWidget, fg: QtGui.QColor, bg: QtGui.QColor) -> None:
+    """Set the background, axes and labels of ``root`` and every pyqtgraph view inside it."""
+    views = [root] if isinstance(root, pg.GraphicsView) else []
+    for view in views + root.findChildren(pg.GraphicsView):
         view.setBackground(bg)
         for item in view.scene().items():
             if isinstance(item, pg.AxisItem):
