@@ -497,8 +497,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.busyLabel.setVisible(not ready)
         self.emptyState.setText(EMPTY_TEXT)
 
-    def _on_compute_failed(self, generation: int, message: str) -> None:
-        self.statusBar().showMessage(f"Could not compute attention: {message}", 10000)
+    def _on_compute_failed(self, generation: int, exc) -> None:
+        self.statusBar().showMessage(f"Could not compute attention: {exc}", 10000)
 
     def _update_title(self, *_args) -> None:
         name = self.doc.path.name if self.doc.path is not None else "Untitled"

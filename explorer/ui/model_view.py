@@ -7,7 +7,7 @@ the layers above change, or copied into the workbench to edit its real W_Q, W_K 
 the sliders. A line plot follows one word through the layers in two texts ("bank" by the
 river and at the money), the seed's experiment on a real model.
 
-The encoder runs in a :class:`~explorer.ui.model_worker.ModelWorker` thread, and only while
+The encoder runs in a :class:`~explorer.ui.worker.JobWorker` thread, and only while
 the view is visible; the view never blocks the GUI thread on a forward pass.
 """
 
@@ -32,7 +32,7 @@ from explorer.ui.model_panels import (
     SummaryPanel,
     WordPanel,
 )
-from explorer.ui.model_worker import ModelWorker
+from explorer.ui.worker import JobWorker
 
 SETTINGS_FOLDER = "model/folder"
 
@@ -74,7 +74,7 @@ class ModelView(QtWidgets.QWidget):
         self._edits: dict[tuple[int, int], HeadEdit] = {}
         self._dirty = True
         self._shown_gen = 0
-        self.worker = ModelWorker(self)
+        self.worker = JobWorker(self, name="ModelWorker")
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
         self.worker.busyChanged.connect(self._on_busy)

@@ -1,9 +1,9 @@
-"""Run ``compute(session)`` off the GUI thread: the latest request wins.
+"""Background work for the window: one thread per worker, and the latest request wins.
 
-The worker holds at most one pending request. A new request replaces the pending one, so a
-flood of slider ticks never queues up; results come back through a queued signal. Tiny
-sessions, once the attention core is compiled, are computed inline, because a thread hop
-costs more than the work and the answer is then on screen in the same event.
+A worker holds at most one waiting job. A new job replaces the waiting one, so a flood of
+slider ticks never queues up; results come back through queued signals carrying the job's
+number, so the receiver can drop stale ones. :class:`ComputeWorker` runs ``compute(session)``
+for the workbench; the model view uses a plain :class:`JobWorker` for encoder passes.
 """
 
 from __future__ import annotations
@@ -26,90 +26,173 @@ def estimated_work(session: Session) -> float:
     return session.n_head * t * t * max(session.d_head, session.d_model)
 
 
-class ComputeWorker(QtCore.QObject):
-    """Computes Results for Sessions in a background thread.
+class JobWorker(QtCore.QObject):
+    """Runs jobs (functions without arguments) in a background thread, latest first.
 
     Signals
     -------
-    resultReady(int, object, object)
-        Generation number, the Session, and its Result.
-    failed(int, str)
-        Generation number and a one-line message.
-    readyChanged(bool)
-        True once the attention core is compiled and warm.
+    done(int, object)
+        Job number and the job's return value.
+    failed(int, object)
+        Job number and the exception it raised.
+    busyChanged(bool)
+        True while a job runs or waits.
     """
 
-    resultReady = QtCore.Signal(int, object, object)
-    failed = QtCore.Signal(int, str)
-    readyChanged = QtCore.Signal(bool)
+    done = QtCore.Signal(int, object)
+    failed = QtCore.Signal(int, object)
+    busyChanged = QtCore.Signal(bool)
 
-    def __init__(self, compute: Callable, warm_up: Callable | None = None, parent=None):
+    def __init__(
+        self,
+        parent=None,
+        *,
+        startup: Callable | None = None,
+        name: str = "JobWorker",
+        start: bool = True,
+    ):
         super().__init__(parent)
-        self._compute = compute
-        self._warm_up = warm_up
         self._cond = threading.Condition()
-        self._pending: tuple[int, Session] | None = None
+        self._pending: tuple[int, Callable] | None = None
         self._generation = 0
+        self._running = False
         self._stop = False
-        self.ready = warm_up is None
-        self.last_compute_ms = 0.0
-        self._thread = threading.Thread(target=self._run, name="ComputeWorker", daemon=True)
-        self._thread.start()
+        self._startup = startup
+        self.last_ms = 0.0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        if start:
+            self._thread.start()
 
     @property
     def generation(self) -> int:
-        """The number of the newest request."""
+        """Number of the newest job."""
         return self._generation
 
-    def submit(self, session: Session) -> int:
-        """Ask for the Result of ``session``; returns the request's generation number."""
-        self._generation += 1
-        gen = self._generation
-        if self.ready and estimated_work(session) < INLINE_WORK:
-            with self._cond:
-                self._pending = None  # the inline answer supersedes anything queued
-            self._run_one(gen, session)
-            return gen
+    @property
+    def busy(self) -> bool:
         with self._cond:
-            self._pending = (gen, session)
+            return self._running or self._pending is not None
+
+    def submit(self, job: Callable) -> int:
+        """Queue ``job`` (replacing a waiting one); returns its number."""
+        with self._cond:
+            if self._stop:
+                return self._generation
+            self._generation += 1
+            self._pending = (self._generation, job)
             self._cond.notify()
+            gen = self._generation
+        self.busyChanged.emit(True)
         return gen
 
+    def _number_inline(self) -> int:
+        """Number a job the caller runs itself; a waiting job is now stale and dropped."""
+        with self._cond:
+            self._generation += 1
+            self._pending = None
+            return self._generation
+
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop the thread; a computation in flight finishes first."""
+        """Stop the thread; a job in flight finishes first."""
         with self._cond:
             self._stop = True
+            self._pending = None
             self._cond.notify()
-        self._thread.join(timeout)
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
-    def _run_one(self, gen: int, session: Session) -> None:
-        t0 = time.perf_counter()
-        try:
-            result = self._compute(session)
-        except Exception as exc:  # shown to the user; the session is left as it was
-            traceback.print_exc()
-            self.failed.emit(gen, f"{type(exc).__name__}: {exc}")
-            return
-        self.last_compute_ms = (time.perf_counter() - t0) * 1e3
-        self.resultReady.emit(gen, session, result)
-
     def _run(self) -> None:
-        if self._warm_up is not None:
-            try:
-                self._warm_up()
-            except Exception:
-                traceback.print_exc()
-            self.ready = True
-            self.readyChanged.emit(True)
+        if self._startup is not None:
+            self._startup()
         while True:
             with self._cond:
                 while self._pending is None and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
-                gen, session = self._pending
+                gen, job = self._pending
                 self._pending = None
-            self._run_one(gen, session)
+                self._running = True
+            t0 = time.perf_counter()
+            try:
+                value = job()
+            except Exception as exc:  # reported to the receiver, which shows it
+                if not isinstance(exc, ValueError):
+                    traceback.print_exc()
+                self._finish(t0)
+                self.failed.emit(gen, exc)
+            else:
+                self._finish(t0)
+                self.done.emit(gen, value)
+
+    def _finish(self, t0: float) -> None:
+        self.last_ms = (time.perf_counter() - t0) * 1e3
+        with self._cond:
+            self._running = False
+            idle = self._pending is None
+        if idle:
+            self.busyChanged.emit(False)
+
+
+class ComputeWorker(JobWorker):
+    """Computes Results for Sessions off the GUI thread.
+
+    Tiny sessions, once the attention core is compiled, are computed inline: a thread hop
+    costs more than the work, and the answer is then on screen in the same event.
+
+    Signals
+    -------
+    resultReady(int, object, object)
+        Request number, the Session, and its Result.
+    readyChanged(bool)
+        True once the attention core is compiled and warm.
+    """
+
+    resultReady = QtCore.Signal(int, object, object)
+    readyChanged = QtCore.Signal(bool)
+
+    def __init__(self, compute: Callable, warm_up: Callable | None = None, parent=None):
+        super().__init__(parent, startup=self._prepare, name="ComputeWorker", start=False)
+        self._compute = compute
+        self._warm_up = warm_up
+        self.ready = warm_up is None
+        self.done.connect(self._on_done)
+        self._thread.start()
+
+    @property
+    def last_compute_ms(self) -> float:
+        return self.last_ms
+
+    def submit(self, session: Session) -> int:
+        """Ask for the Result of ``session``; returns the request's number."""
+        if self.ready and estimated_work(session) < INLINE_WORK:
+            gen = self._number_inline()
+            t0 = time.perf_counter()
+            try:
+                result = self._compute(session)
+            except Exception as exc:  # shown to the user; the session is left as it was
+                if not isinstance(exc, ValueError):
+                    traceback.print_exc()
+                self.failed.emit(gen, exc)
+                return gen
+            self.last_ms = (time.perf_counter() - t0) * 1e3
+            self.resultReady.emit(gen, session, result)
+            return gen
+        return super().submit(lambda: (session, self._compute(session)))
+
+    def _on_done(self, gen: int, value) -> None:
+        session, result = value
+        self.resultReady.emit(gen, session, result)
+
+    def _prepare(self) -> None:
+        if self._warm_up is None:
+            return
+        try:
+            self._warm_up()
+        except Exception:  # the first compute compiles instead; nothing is lost
+            traceback.print_exc()
+        self.ready = True
+        self.readyChanged.emit(True)
