@@ -8,11 +8,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.ui.app import create_app
 from explorer.ui.examples import example_files, load_example
 from explorer.ui.main_window import MainWindow
+
+
+def grab_window(window) -> QtGui.QPixmap:
+    """The window as the screen shows it, frame included (falls back to the widget)."""
+    QtWidgets.QApplication.processEvents()
+    screen = QtGui.QGuiApplication.primaryScreen()
+    geo = window.frameGeometry()
+    pix = screen.grabWindow(0, window.x(), window.y(), geo.width(), geo.height())
+    if pix.isNull() or pix.width() < 100:
+        pix = window.grab()
+    return pix
 
 
 def main() -> int:
@@ -35,17 +46,7 @@ def main() -> int:
     def shoot():
         if args.hover >= 0:
             window._on_token_hovered(args.hover)
-        app.processEvents()
-        screen = QtGui.QGuiApplication.primaryScreen()
-        pix = screen.grabWindow(
-            0,
-            window.x(),
-            window.y(),
-            window.frameGeometry().width(),
-            window.frameGeometry().height(),
-        )
-        if pix.isNull() or pix.width() < 100:
-            pix = window.grab()
+        pix = grab_window(window)
         pix.save(args.out)
         print(f"saved {args.out} {pix.width()}x{pix.height()}")
         window.doc.undo_stack.setClean()

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore
 
 from explorer.core.session import Session
 from explorer.ui.app import create_app
 from explorer.ui.main_window import MainWindow
 from explorer.ui.model_view import install_model_view
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from screenshot import grab_window
 
 
 def main() -> int:
@@ -42,17 +46,7 @@ def main() -> int:
     state = {"step": 0}
 
     def shoot():
-        app.processEvents()
-        screen = QtGui.QGuiApplication.primaryScreen()
-        pix = screen.grabWindow(
-            0,
-            window.x(),
-            window.y(),
-            window.frameGeometry().width(),
-            window.frameGeometry().height(),
-        )
-        if pix.isNull() or pix.width() < 100:
-            pix = window.grab()
+        pix = grab_window(window)
         pix.save(args.out)
         print(f"saved {args.out} {pix.width()}x{pix.height()}; {view.timing.text()}")
         window.doc.undo_stack.setClean()

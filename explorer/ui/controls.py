@@ -32,6 +32,17 @@ def slider_from_temperature(t: float) -> int:
     return round((math.log(t) - lo) / (hi - lo) * T_STEPS)
 
 
+def _hbox(*widgets: QtWidgets.QWidget, stretch: tuple[int, ...] = ()) -> QtWidgets.QWidget:
+    """Widgets side by side in one form cell."""
+    row = QtWidgets.QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    for i, w in enumerate(widgets):
+        row.addWidget(w, stretch[i] if i < len(stretch) else 0)
+    box = QtWidgets.QWidget()
+    box.setLayout(row)
+    return box
+
+
 def _form_row(form: QtWidgets.QFormLayout, label: str, widget: QtWidgets.QWidget, tip: str):
     widget.setToolTip(tip)
     lab = QtWidgets.QLabel(label)
@@ -75,12 +86,7 @@ class ModelPanel(QtWidgets.QWidget):
         self.positionalCombo.addItems(POSITIONAL_ENCODINGS)
         self.positionalMode = QtWidgets.QComboBox(objectName="positionalMode")
         self.positionalMode.addItems(POSITIONAL_MODES)
-        pos_row = QtWidgets.QHBoxLayout()
-        pos_row.addWidget(self.positionalCombo, 2)
-        pos_row.addWidget(self.positionalMode, 1)
-        pos_box = QtWidgets.QWidget()
-        pos_box.setLayout(pos_row)
-        pos_row.setContentsMargins(0, 0, 0, 0)
+        pos_box = _hbox(self.positionalCombo, self.positionalMode, stretch=(2, 1))
         _form_row(
             form,
             "&Position",
@@ -98,12 +104,7 @@ class ModelPanel(QtWidgets.QWidget):
         self.presetCombo.addItems(PROJECTION_PRESETS)
         self.presetSeed = QtWidgets.QSpinBox(objectName="presetSeed")
         self.presetSeed.setRange(0, 2**31 - 1)
-        preset_row = QtWidgets.QHBoxLayout()
-        preset_row.setContentsMargins(0, 0, 0, 0)
-        preset_row.addWidget(self.presetCombo, 2)
-        preset_row.addWidget(self.presetSeed, 1)
-        preset_box = QtWidgets.QWidget()
-        preset_box.setLayout(preset_row)
+        preset_box = _hbox(self.presetCombo, self.presetSeed, stretch=(2, 1))
         _form_row(
             form,
             "&Preset",
@@ -121,24 +122,14 @@ class ModelPanel(QtWidgets.QWidget):
             "Each token attends only within its own sentence, so two sentences are read "
             "separately (the article's two “bank” sentences)"
         )
-        mask_row = QtWidgets.QHBoxLayout()
-        mask_row.setContentsMargins(0, 0, 0, 0)
-        mask_row.addWidget(self.causalCheck)
-        mask_row.addWidget(self.sentenceCheck)
-        mask_box = QtWidgets.QWidget()
-        mask_box.setLayout(mask_row)
+        mask_box = _hbox(self.causalCheck, self.sentenceCheck)
         _form_row(form, "&Mask", mask_box, "Which keys each query may attend to")
         self.temperatureSlider = QtWidgets.QSlider(
             QtCore.Qt.Orientation.Horizontal, objectName="temperatureSlider"
         )
         self.temperatureSlider.setRange(0, T_STEPS)
         self.temperatureReadout = QtWidgets.QLabel(objectName="temperatureReadout")
-        t_row = QtWidgets.QHBoxLayout()
-        t_row.setContentsMargins(0, 0, 0, 0)
-        t_row.addWidget(self.temperatureSlider, 1)
-        t_row.addWidget(self.temperatureReadout)
-        t_box = QtWidgets.QWidget()
-        t_box.setLayout(t_row)
+        t_box = _hbox(self.temperatureSlider, self.temperatureReadout, stretch=(1, 0))
         _form_row(
             form,
             "&Temperature",
@@ -150,12 +141,7 @@ class ModelPanel(QtWidgets.QWidget):
         self.colormapCombo.addItems(COLORMAPS)
         self.scoreColormapCombo = QtWidgets.QComboBox(objectName="scoreColormapCombo")
         self.scoreColormapCombo.addItems(SCORE_COLORMAPS)
-        cm_row = QtWidgets.QHBoxLayout()
-        cm_row.setContentsMargins(0, 0, 0, 0)
-        cm_row.addWidget(self.colormapCombo)
-        cm_row.addWidget(self.scoreColormapCombo)
-        cm_box = QtWidgets.QWidget()
-        cm_box.setLayout(cm_row)
+        cm_box = _hbox(self.colormapCombo, self.scoreColormapCombo)
         _form_row(
             form,
             "&Colours",
@@ -165,12 +151,7 @@ class ModelPanel(QtWidgets.QWidget):
         )
         self.showValues = QtWidgets.QCheckBox("values in cells", objectName="showValuesCheck")
         self.showSpecial = QtWidgets.QCheckBox("[CLS]/[SEP]", objectName="showSpecialCheck")
-        opt_row = QtWidgets.QHBoxLayout()
-        opt_row.setContentsMargins(0, 0, 0, 0)
-        opt_row.addWidget(self.showValues)
-        opt_row.addWidget(self.showSpecial)
-        opt_box = QtWidgets.QWidget()
-        opt_box.setLayout(opt_row)
+        opt_box = _hbox(self.showValues, self.showSpecial)
         _form_row(
             form,
             "Sho&w",
