@@ -11,22 +11,23 @@ from dataclasses import replace
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
-from explorer import __version__
 from explorer.core import projections
 from explorer.core.attention import warm_up
 from explorer.core.pipeline import compute
 from explorer.core.session import Session
 from explorer.io.session_file import SessionFileError
-from explorer.ui.controls import ModelPanel, TextBar
+from explorer.ui.controls import ModelPanel
 from explorer.ui.document import Document
-from explorer.ui.examples import example_files, load_example
+from explorer.ui.examples import load_example
 from explorer.ui.export_actions import ExportActions
 from explorer.ui.file_actions import FileActions
 from explorer.ui.heatmap import HeatmapView
+from explorer.ui.menus import build_menus, build_status_bar
 from explorer.ui.model_view import install_model_view
 from explorer.ui.projection_editor import ProjectionEditor
+from explorer.ui.text_bar import TextBar
 from explorer.ui.theme import apply_theme, follow_system_theme
 from explorer.ui.views import PipelineView, SimilarityView, ThumbnailGrid
 from explorer.ui.worker import ComputeWorker
@@ -73,10 +74,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_ms = 0.0
 
         self._build_widgets()
-        self._build_menus()
+        build_menus(self)
         self.files = FileActions(self, autosave_dir)
         self.exports = ExportActions(self)
-        self._build_status()
+        build_status_bar(self)
         install_model_view(self)
         apply_theme(self)
         follow_system_theme(self)
@@ -193,73 +194,6 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.addWidget(self.mainSplit, 1)
         self.setCentralWidget(central)
 
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        self.fileMenu = bar.addMenu("&File")
-        self.editMenu = bar.addMenu("&Edit")
-        undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QtGui.QKeySequence.StandardKey.Undo)
-        redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcut(QtGui.QKeySequence("Ctrl+Shift+Z"))
-        self.editMenu.addAction(undo)
-        self.editMenu.addAction(redo)
-        self.undoView = None
-        history = self.editMenu.addAction("Undo &History…")
-        history.triggered.connect(self._show_undo_history)
-        self.editMenu.addSeparator()
-        focus = self.editMenu.addAction("Edit &Text")
-        focus.setShortcut(QtGui.QKeySequence("Ctrl+L"))
-        focus.triggered.connect(lambda: self.textBar.sentenceEdit.setFocus())
-
-        self.viewMenu = bar.addMenu("&View")
-        for i, name in enumerate(("Projections", "Similarity")):
-            act = self.viewMenu.addAction(f"Show {name}")
-            act.setShortcut(QtGui.QKeySequence(f"Ctrl+{i + 1}"))
-            act.triggered.connect(lambda _=False, i=i: self.rightTabs.setCurrentIndex(i))
-        prev_head = self.viewMenu.addAction("Previous Head")
-        prev_head.setShortcut(QtGui.QKeySequence("Ctrl+["))
-        prev_head.triggered.connect(lambda: self._select_head(self.doc.session.selected_head - 1))
-        next_head = self.viewMenu.addAction("Next Head")
-        next_head.setShortcut(QtGui.QKeySequence("Ctrl+]"))
-        next_head.triggered.connect(lambda: self._select_head(self.doc.session.selected_head + 1))
-        causal = self.viewMenu.addAction("Toggle Causal Mask")
-        causal.setShortcut(QtGui.QKeySequence("Ctrl+M"))
-        causal.triggered.connect(self.modelPanel.causalCheck.toggle)
-
-        self.examplesMenu = bar.addMenu("E&xamples")
-        self.examplesMenu.setObjectName("examplesMenu")
-        for title, path in example_files():
-            act = self.examplesMenu.addAction(title)
-            act.setStatusTip(f"Open the example session {path.name}")
-            act.triggered.connect(lambda _=False, p=path: self.open_example(p))
-
-        help_menu = bar.addMenu("&Help")
-        about = help_menu.addAction("&About Attention Explorer")
-        about.triggered.connect(self._about)
-
-    def _build_status(self) -> None:
-        sb = self.statusBar()
-        self.statusTokens = QtWidgets.QLabel(objectName="statusTokens")
-        self.statusShapes = QtWidgets.QLabel(objectName="statusShapes")
-        self.statusTiming = QtWidgets.QLabel(objectName="statusTiming")
-        self.statusThreads = QtWidgets.QLabel(objectName="statusThreads")
-        self.busy = QtWidgets.QProgressBar(objectName="busyIndicator")
-        self.busy.setRange(0, 0)
-        self.busy.setMaximumWidth(120)
-        self.busy.setFormat("")
-        self.busyLabel = QtWidgets.QLabel("Preparing the attention core…", objectName="busyLabel")
-        for w in (self.busyLabel, self.busy):
-            sb.addWidget(w)
-        for w in (self.statusTokens, self.statusShapes, self.statusTiming, self.statusThreads):
-            sb.addPermanentWidget(w)
-        self.statusTokens.setToolTip("Number of tokens in the text")
-        self.statusShapes.setToolTip("Shapes of the input vectors X and the per-head Q, K, V")
-        self.statusTiming.setToolTip("Core: time to compute the Result; frame: time to redraw")
-        from explorer.core.numba_config import thread_count
-
-        self.statusThreads.setText(f"{thread_count()} threads")
-        self.statusThreads.setToolTip("Threads of the Numba attention core")
-
     # ----------------------------------------------------------- settings
     def _restore_geometry(self) -> None:
         geo = self.settings.value("window/geometry")
@@ -375,7 +309,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._needs_compute(new, old):
             self.worker.submit(new)
         elif self.result is not None:
-            self._draw(self.result, new, restyle_only=True)
+            self._draw(self.result, new)  # restyle and reselect; nothing recomputed
 
     @staticmethod
     def _needs_compute(new: Session, old: Session) -> bool:
@@ -417,7 +351,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._shown_generation = generation
         self._draw(result, self.doc.session if session == self.doc.session else session)
 
-    def _draw(self, result, s: Session, restyle_only: bool = False) -> None:
+    def _draw(self, result, s: Session) -> None:
         t0 = time.perf_counter()
         self.result = result
         self._result_session = s
@@ -512,24 +446,6 @@ class MainWindow(QtWidgets.QMainWindow):
         box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, message, parent=self)
         box.setObjectName("errorDialog")
         box.open()
-
-    def _show_undo_history(self) -> None:
-        if self.undoView is None:
-            self.undoView = QtWidgets.QUndoView(self.doc.undo_stack)
-            self.undoView.setWindowTitle("Undo History")
-            self.undoView.setObjectName("undoHistory")
-            self.undoView.setEmptyLabel("<opened>")
-            self.undoView.resize(320, 420)
-        self.undoView.show()
-        self.undoView.raise_()
-
-    def _about(self) -> None:
-        QtWidgets.QMessageBox.about(
-            self,
-            "About Attention Explorer",
-            f"<b>Attention Explorer {__version__}</b><p>Make self-attention visible and touchable: "
-            "edit W_Q, W_K and W_V and watch every step from tokens to contextual vectors.</p>",
-        )
 
     def closeEvent(self, event) -> None:
         if self.doc.modified and not self.confirm_discard():

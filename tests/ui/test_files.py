@@ -238,3 +238,17 @@ def test_copy_heatmap_shortcut(make_window, qtbot):
     )
     image = QtWidgets.QApplication.clipboard().image()
     assert not image.isNull() and image.width() > w.attentionHeatmap.width()
+
+
+def test_undo_history_lists_every_step(make_window, qtbot):
+    w = make_window()
+    edit_weight(w, 10)
+    w.doc.end_merge()
+    w.findChild(QtWidgets.QCheckBox, "causalCheck").setChecked(True)
+    history = next(a for a in w.editMenu.actions() if a.text().startswith("Undo &History"))
+    history.trigger()
+    view = w.undoView
+    assert view.isVisible() and view.objectName() == "undoHistory"
+    assert view.stack().count() == 2
+    assert "Causal mask" in view.stack().text(1)
+    view.close()
