@@ -7,7 +7,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from explorer.ui.heatmap import colormap
 from explorer.ui.views import ThumbnailGrid
 
 DEFAULT_WORD = "bank"
@@ -85,14 +84,7 @@ class LayerHeadGrid(ThumbnailGrid):
             self.addLabel(f"L{r}", row=r + 1, col=0, size="8pt")
         for i in range(n):
             r, c = divmod(i, cols)
-            box = self.addViewBox(row=r + 1, col=c + 1, lockAspect=True, enableMouse=False)
-            box.invertY(True)
-            box.setMenuEnabled(False)
-            img = pg.ImageItem(axisOrder="row-major")
-            img.setColorMap(colormap(self._cmap))
-            box.addItem(img)
-            self._boxes.append(box)
-            self._images.append(img)
+            self._add_thumbnail(r + 1, c + 1)
         layout = self.ci.layout
         layout.setColumnFixedWidth(0, 22)
         layout.setRowFixedHeight(0, 16)

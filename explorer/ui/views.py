@@ -75,16 +75,20 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
             r, c = divmod(i, cols)
             lab = self.addLabel("", row=2 * r, col=c, size="8pt")
             self.ci.layout.setRowMaximumHeight(2 * r, 16)
-            box = self.addViewBox(row=2 * r + 1, col=c, lockAspect=True, enableMouse=False)
-            box.invertY(True)
-            box.setMenuEnabled(False)
-            img = pg.ImageItem(axisOrder="row-major")
-            img.setColorMap(colormap(self._cmap))
-            box.addItem(img)
-            self._boxes.append(box)
-            self._images.append(img)
+            self._add_thumbnail(2 * r + 1, c)
             self._labels.append(lab)
         self._shape = (n, cols)
+
+    def _add_thumbnail(self, row: int, col: int) -> None:
+        """One view box with its image at (row, col) of the layout."""
+        box = self.addViewBox(row=row, col=col, lockAspect=True, enableMouse=False)
+        box.invertY(True)
+        box.setMenuEnabled(False)
+        img = pg.ImageItem(axisOrder="row-major")
+        img.setColorMap(colormap(self._cmap))
+        box.addItem(img)
+        self._boxes.append(box)
+        self._images.append(img)
 
     def _paint_selection(self) -> None:
         for i, box in enumerate(self._boxes):
