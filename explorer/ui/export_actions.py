@@ -115,13 +115,9 @@ class ExportActions:
                     return None
                 width = dialog.width.value()
                 dpi = dialog.dpi.value() or None
-        try:
-            out = export_widget(widget, path, width=width, dpi=dpi)
-        except ExportError as exc:
-            self.w.error("Cannot export figure", str(exc))
-            return None
-        self.w.statusBar().showMessage(f"Exported {out}", 4000)
-        return out
+        return self._attempt(
+            "Cannot export figure", lambda: export_widget(widget, path, width=width, dpi=dpi)
+        )
 
     def export_matrix(self, name: str, path: Path | None = None):
         r = self.w.result
@@ -132,10 +128,17 @@ class ExportActions:
             path = self._ask_path(f"Export {name}", stem, MATRIX_FILTER)
             if path is None:
                 return None
+        return self._attempt(
+            "Cannot export matrix",
+            lambda: export_matrix(matrix, path, row_labels=rows, col_labels=cols),
+        )
+
+    def _attempt(self, title: str, write):
+        """Run an export; show why it failed (nothing is overwritten then) or where it went."""
         try:
-            out = export_matrix(matrix, path, row_labels=rows, col_labels=cols)
+            out = write()
         except ExportError as exc:
-            self.w.error("Cannot export matrix", str(exc))
+            self.w.error(title, str(exc))
             return None
         self.w.statusBar().showMessage(f"Exported {out}", 4000)
         return out
