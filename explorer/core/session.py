@@ -121,6 +121,19 @@ class ModelRef:
 
 
 @dataclass(frozen=True)
+class HeadScale:
+    """An edit of a pretrained model's head made in the Model tab.
+
+    The output of head ``head`` in layer ``layer`` is multiplied by ``scale`` before the
+    layer's output projection; ``scale = 0`` ablates the head.
+    """
+
+    layer: int
+    head: int
+    scale: float = 0.0
+
+
+@dataclass(frozen=True)
 class Session:
     """Everything a user can set in the explorer.
 
@@ -145,6 +158,7 @@ class Session:
     selected_head: int = 0
     selected_query: int | None = None
     model: ModelRef | None = None
+    model_edits: tuple[HeadScale, ...] = ()  # Model-tab head edits of the shown model
     view: ViewOptions = field(default_factory=ViewOptions)
 
     def __post_init__(self):
@@ -154,6 +168,8 @@ class Session:
             raise ValueError("a session needs at least one head")
         if not isinstance(self.blocked, tuple):
             object.__setattr__(self, "blocked", tuple(tuple(p) for p in self.blocked))
+        if not isinstance(self.model_edits, tuple):
+            object.__setattr__(self, "model_edits", tuple(self.model_edits))
 
     @property
     def n_head(self) -> int:

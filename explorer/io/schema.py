@@ -147,6 +147,17 @@ _OVERRIDES: dict[str, Codec] = {
             required=REQUIRED_V1[S.ModelRef],
         )
     ),
+    "model_edits": TupleCodec(
+        DataclassCodec(
+            S.HeadScale,
+            {
+                "layer": IntCodec(0, 1023),
+                "head": IntCodec(0, 1023),
+                "scale": FloatCodec(-100.0, 100.0),
+            },
+            required=("layer", "head", "scale"),
+        )
+    ),
     "view": DataclassCodec(
         S.ViewOptions,
         {"colormap": StrCodec(S.COLORMAPS), "score_colormap": StrCodec(S.SCORE_COLORMAPS)},

@@ -23,6 +23,7 @@ from explorer.core.encoder_stats import without_special
 from explorer.core.model_analysis import edit_label, head_pattern, view_data
 from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_session
 from explorer.core.model_discovery import folder_problem
+from explorer.core.session import HeadScale
 from explorer.ui.heatmap import HeatmapView
 from explorer.ui.model_panels import (
     EditPanel,
@@ -71,7 +72,10 @@ class ModelView(QtWidgets.QWidget):
         self._chosen: Path | None = None  # a folder picked in the combo or File › Open Model…
         self._prefer_chosen = False  # True: show _chosen even when the session names a model
         self._text = ""
+        # Head edits: the window's Session holds them (saved, undoable); without a window, here.
         self._edits: dict[tuple[int, int], HeadEdit] = {}
+        if window is not None:
+            self._edits = _edits_from(window.doc.session.model_edits)
         self._dirty = True
         self._shown_gen = 0
         self.worker = JobWorker(self, name="ModelWorker")
@@ -216,7 +220,7 @@ class ModelView(QtWidgets.QWidget):
     def _choose(self, folder: Path) -> None:
         """Show the model in ``folder``, even if the session names another one."""
         if folder != self._chosen or not self._prefer_chosen:
-            self._edits.clear()  # edits name heads of the model shown before
+            self._set_edits({})  # edits name heads of the model shown before
         self._chosen, self._prefer_chosen = folder, True
         self.refresh(force=True)
 
@@ -227,6 +231,9 @@ class ModelView(QtWidgets.QWidget):
         self.refresh()
 
     def _on_session_changed(self, new, old) -> None:
+        if new.model_edits != old.model_edits:
+            self._edits = _edits_from(new.model_edits)
+            self.refresh()
         if new.model is None:
             self.problem = None  # nothing to look for any more
         self._update_banner(self.encoder)
@@ -252,6 +259,9 @@ class ModelView(QtWidgets.QWidget):
         self._dirty = not visible
         bridge, chosen, text, prefer = self.bridge, self._chosen, self._text, self._prefer_chosen
         edits = tuple(self._edits.values())
+        if self.encoder is not None:  # edits of heads this model does not have are ignored
+            c = self.encoder.config
+            edits = tuple(e for e in edits if e.layer < c.num_layers and e.head < c.num_heads)
         word, text_a, text_b = self.word.values()
 
         def job():
@@ -320,7 +330,8 @@ class ModelView(QtWidgets.QWidget):
         self.encoder = enc
         if self._chosen is None:
             self._chosen = enc.path  # no need to search the disk again
-        self._edits.clear()
+        if self.window_ is None:
+            self._edits.clear()  # with a window the Session's edits stay (filtered per model)
         c = enc.config
         for spin, n in ((self.layerSpin, c.num_layers), (self.headSpin, c.num_heads)):
             spin.blockSignals(True)
@@ -424,12 +435,24 @@ class ModelView(QtWidgets.QWidget):
         if self.encoder is None:
             return
         layer, head = self.selected
-        self._edits[(layer, head)] = HeadEdit.scaled(layer, head, float(factor))
-        self.refresh()
+        edits = dict(self._edits)
+        edits[(layer, head)] = HeadEdit.scaled(layer, head, float(factor))
+        what = "Ablate" if factor == 0 else f"Scale ×{factor:g}"
+        self._set_edits(edits, f"{what} head L{layer} H{head}")
 
     def clear_edits(self) -> None:
-        self._edits.clear()
-        self.refresh()
+        self._set_edits({}, "Clear head edits")
+
+    def _set_edits(self, edits: dict, label: str = "Clear head edits") -> None:
+        """Change the edits: through the window's Session (undoable, saved) when there is one."""
+        if self.window_ is None:
+            self._edits = edits
+            self.refresh()
+            return
+        s = self.window_.doc.session
+        stored = tuple(HeadScale(e.layer, e.head, float(e.scale)) for e in edits.values())
+        if stored != s.model_edits:
+            self.window_.apply(s.evolve(model_edits=stored), label)  # → _on_session_changed
 
     @property
     def edits(self) -> tuple[HeadEdit, ...]:
@@ -470,6 +493,11 @@ class ModelView(QtWidgets.QWidget):
 
     def shutdown(self) -> None:
         self.worker.shutdown()
+
+
+def _edits_from(stored) -> dict[tuple[int, int], HeadEdit]:
+    """The Session's stored head edits as encoder edits, by (layer, head)."""
+    return {(e.layer, e.head): HeadEdit.scaled(e.layer, e.head, e.scale) for e in stored}
 
 
 def install_model_view(window) -> ModelView:

@@ -258,3 +258,27 @@ def test_double_click_copies_a_head(make_window, qtbot, tmp_path):
     settle(qtbot, w)
     out = view.encoder.forward(TEXT)
     np.testing.assert_allclose(workbench_weights(w), out.attentions[1, 3], atol=1e-5)
+
+
+def test_head_edits_live_in_the_session(make_window, qtbot, model_folder, tmp_path):
+    from explorer.core.session import HeadScale
+    from explorer.io.session_file import load_session
+
+    w, view = open_view(make_window, qtbot, model_folder)
+    view.select(0, 1)
+    view.findChild(QtWidgets.QPushButton, "ablateButton").click()
+    wait_analysis(qtbot, view, TEXT, edits=1)
+    assert w.doc.session.model_edits == (HeadScale(0, 1, 0.0),)
+    ablated = view.analysis.pooled_cosine
+    assert ablated < 1.0
+    # saved with the session, and undoable like every other edit
+    path = tmp_path / "edits.attn.json"
+    assert w.files.save_to(path)
+    assert load_session(path).model_edits == (HeadScale(0, 1, 0.0),)
+    w.doc.undo_stack.undo()
+    assert w.doc.session.model_edits == ()
+    wait_analysis(qtbot, view, TEXT, edits=0)
+    assert view.analysis.pooled_cosine == 1.0
+    w.doc.undo_stack.redo()
+    wait_analysis(qtbot, view, TEXT, edits=1)
+    assert view.analysis.pooled_cosine == ablated
