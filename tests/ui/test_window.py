@@ -211,3 +211,24 @@ def test_sentence_mask_checkbox(make_window, qtbot):
     cut = [t.text for t in w.result.tokens].index(".") + 1
     assert np.all(img[:cut, cut:] == 0) and np.all(img[cut:, :cut] == 0)
     np.testing.assert_array_equal(img, expected_weights(w.doc.session))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "😀 🐶 and 🐱",
+        "東京は晴れ",
+        "é\u0301 cafe\u0301",
+        "שלום עולם hello",
+        "tab\tnew\nline\x00\x07",
+    ],
+)
+def test_odd_unicode_never_breaks_the_views(make_window, qtbot, text):
+    w = make_window()
+    edit = w.findChild(QtWidgets.QPlainTextEdit, "sentenceEdit")
+    edit.setPlainText(text)
+    qtbot.waitUntil(lambda: w.doc.session.text == text, timeout=5000)
+    settle(qtbot, w)
+    img = shown(w)
+    assert img.shape[0] == len(w.result.tokens) > 0
+    assert np.isfinite(img).all()
