@@ -49,6 +49,22 @@ def token_labels(tokens) -> list[str]:
     return [t.text for t in tokens]
 
 
+def _check_model_available(s: Session) -> None:
+    """Refuse settings that read a pretrained model when the session has none."""
+    if s.model is not None:
+        return
+    for field, value in (
+        ("embedding", s.embedding),
+        ("positional encoding", s.positional),
+        ("preset", s.preset),
+    ):
+        if value in ("model", "learned"):
+            raise ValueError(
+                f"The {field} '{value}' comes from a pretrained model. Open the Model tab "
+                "(Ctrl+3), pick a head and press “Copy this head into the workbench” first."
+            )
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """The Attention Explorer main window."""
 
@@ -239,6 +255,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 new = replace(new, heads=projections.session_preset_heads(new))
             elif STRUCTURAL & fields.keys():
                 new = projections.conform(new)
+            _check_model_available(new)
         except ValueError as exc:
             self._show_session(s)
             self.error("That setting cannot be used", str(exc))

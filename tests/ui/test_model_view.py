@@ -231,15 +231,16 @@ def test_open_model_menu_settings_and_bad_folder(make_window, qtbot, tmp_path):
 
 def test_model_source_without_a_model_explains_what_to_do(make_window, qtbot):
     w = make_window()
-    view = install_model_view(w)
-    assert not view.banner.isVisible()
-    w.findChild(QtWidgets.QComboBox, "embeddingSource").setCurrentText("model")
-    assert w.doc.session.embedding == "model"
-    assert view.banner.isVisible()
-    assert "Copy this head" in w.findChild(QtWidgets.QLabel, "modelBannerText").text()
-    qtbot.waitUntil(lambda: "no model loaded" in w.statusBar().currentMessage(), timeout=30_000)
-    w.doc.undo_stack.undo()
-    assert not view.banner.isVisible()
+    install_model_view(w)
+    before = w.doc.session
+    combo = w.findChild(QtWidgets.QComboBox, "embeddingSource")
+    combo.setCurrentText("model")
+    # refused with a dialog that says what to do; the session and the control are unchanged
+    assert w.doc.session == before and combo.currentText() == before.embedding
+    title, message = w.last_error
+    assert "cannot be used" in title and "Copy this head into the workbench" in message
+    w.findChild(QtWidgets.QComboBox, "positionalCombo").setCurrentText("learned")
+    assert w.doc.session == before and "pretrained model" in w.last_error[1]
 
 
 def test_double_click_copies_a_head(make_window, qtbot, tmp_path):
