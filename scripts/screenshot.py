@@ -10,8 +10,9 @@ import sys
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.io.session_file import load_session
 from explorer.ui.app import create_app
-from explorer.ui.examples import example_files, load_example
+from explorer.ui.examples import example_files
 from explorer.ui.main_window import MainWindow
 
 
@@ -38,7 +39,7 @@ def main() -> int:
         "/tmp/attention-explorer-shot.ini", QtCore.QSettings.Format.IniFormat
     )
     settings.clear()
-    window = MainWindow(load_example(example_files()[args.example][1]), settings=settings)
+    window = MainWindow(load_session(example_files()[args.example][1]), settings=settings)
     window.resize(1280, 800)
     window.rightTabs.setCurrentIndex(args.tab)
     window.show()

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.core.session import Session
-from explorer.io.session_file import SUFFIX, load_session
+from explorer.io.session_file import SUFFIX
 from explorer.resources import resource_path
 
 TITLES = {
@@ -33,7 +32,3 @@ def example_files() -> list[tuple[str, Path]]:
         (TITLES.get(p.name[: -len(SUFFIX)], p.name[: -len(SUFFIX)]), p)
         for p in sorted(files, key=key)
     ]
-
-
-def load_example(path: Path) -> Session:
-    return load_session(path)

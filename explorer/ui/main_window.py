@@ -10,17 +10,15 @@ import time
 from dataclasses import replace
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core import projections
 from explorer.core.attention import warm_up
 from explorer.core.pipeline import compute
 from explorer.core.session import Session
-from explorer.io.session_file import SessionFileError
+from explorer.io.session_file import SessionFileError, load_session
 from explorer.ui.controls import ModelPanel
 from explorer.ui.document import Document
-from explorer.ui.examples import load_example
 from explorer.ui.export_actions import ExportActions
 from explorer.ui.file_actions import FileActions
 from explorer.ui.heatmap import HeatmapView
@@ -42,11 +40,6 @@ PREPARING_TEXT = (
 
 
 STRUCTURAL = {"d_model", "positional", "positional_mode", "preset", "preset_seed", "embedding"}
-
-
-def token_labels(tokens) -> list[str]:
-    """Axis labels for tokens; repeated words stay distinguishable by hover, not by suffix."""
-    return [t.text for t in tokens]
 
 
 def _check_model_available(s: Session) -> None:
@@ -300,7 +293,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.confirm_discard():
             return
         try:
-            session = load_example(path)
+            session = load_session(path)
         except SessionFileError as exc:
             self.error("Cannot open example", str(exc))
             return
@@ -372,7 +365,7 @@ class MainWindow(QtWidgets.QMainWindow):
         t0 = time.perf_counter()
         self.result = result
         self._result_session = s
-        tokens = token_labels(result.tokens)
+        tokens = result.labels
         T = len(tokens)
         self.textBar.set_tokens(result.tokens, result.notice)
         self.attentionStack.setCurrentIndex(0 if T else 1)
@@ -474,7 +467,3 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.undoView is not None:
             self.undoView.close()
         event.accept()
-
-
-def set_pg_defaults() -> None:
-    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
