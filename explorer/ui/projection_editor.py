@@ -12,6 +12,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.ui.heatmap import colormap
+from explorer.ui.text_bar import clear_layout
 
 PAGE = 16  # rows and columns of sliders shown at once
 STEPS = 100  # slider steps per unit: 0.01 resolution
@@ -204,12 +205,7 @@ class MatrixEditor(QtWidgets.QWidget):
         return self._sliders.get((row, col))
 
     def _build_grid(self) -> None:
-        while self._grid.count():
-            item = self._grid.takeAt(0)
-            widget = item.widget()
-            if widget is not None:
-                widget.setParent(None)  # gone from findChild at once
-                widget.deleteLater()
+        clear_layout(self._grid)
         self._sliders.clear()
         self._readouts.clear()
         rows = range(self._row0, min(self._row0 + PAGE, self._matrix.shape[0]))

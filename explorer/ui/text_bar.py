@@ -5,6 +5,15 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 
+def clear_layout(layout: QtWidgets.QLayout) -> None:
+    """Remove and delete every widget in ``layout``."""
+    while layout.count():
+        widget = layout.takeAt(0).widget()
+        if widget is not None:
+            widget.setParent(None)  # gone from findChild at once, not at the next event
+            widget.deleteLater()
+
+
 class FlowLayout(QtWidgets.QLayout):
     """Lays widgets out left to right, wrapping onto new lines (Qt's flow layout example)."""
 
@@ -155,12 +164,7 @@ class TextBar(QtWidgets.QWidget):
         key = [(t.text, t.start, t.end) for t in tokens]
         if key != self._chip_tokens:
             self._chip_tokens = key
-            while self.chips.count():
-                item = self.chips.takeAt(0)
-                widget = item.widget()
-                if widget is not None:
-                    widget.setParent(None)  # gone from findChild at once
-                    widget.deleteLater()
+            clear_layout(self.chips)
             for i, tok in enumerate(tokens[: self.MAX_CHIPS]):
                 tip = f"token {i}: '{tok.text}'"
                 if not tok.special:

