@@ -280,4 +280,7 @@ def test_head_edits_live_in_the_session(make_window, qtbot, model_folder, tmp_pa
     assert view.analysis.pooled_cosine == 1.0
     w.doc.undo_stack.redo()
     wait_analysis(qtbot, view, TEXT, edits=1)
-    assert view.analysis.pooled_cosine == ablated
+    # the same edit again; float32 BLAS may round differently with another buffer
+    # alignment, so "the same" means equal to float32 precision, far below the edit's effect
+    assert view.analysis.pooled_cosine == pytest.approx(ablated, abs=1e-6)
+    assert 1.0 - view.analysis.pooled_cosine > 1e-3
