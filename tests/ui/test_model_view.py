@@ -91,7 +91,7 @@ def test_grid_click_copy_head_and_edit_it(make_window, qtbot, model_folder):
 
     # click head (1, 2): it is shown large, its summary is filled in
     layer, head = 1, 2
-    with qtbot.waitSignal(view.headChosen, timeout=5000) as sig:
+    with qtbot.waitSignal(view.headChosen, timeout=20_000) as sig:
         click_scene(qtbot, grid, grid._boxes[layer * nh + head])
     assert sig.args == [layer, head] and view.selected == (layer, head)
     assert view.findChild(QtWidgets.QSpinBox, "modelLayerSpin").value() == layer
@@ -251,7 +251,7 @@ def test_double_click_copies_a_head(make_window, qtbot, tmp_path):
     qtbot.mouseClick(grid.viewport(), left, pos=pos)
     qtbot.mouseDClick(grid.viewport(), left, pos=pos)
     qtbot.mouseRelease(grid.viewport(), left, pos=pos)
-    qtbot.waitUntil(lambda: w.doc.session.model is not None, timeout=5000)
+    qtbot.waitUntil(lambda: w.doc.session.model is not None, timeout=20_000)
     assert (w.doc.session.model.layer, w.doc.session.model.head) == (1, 3)
     assert w.doc.session.model.name == "tiny-bert" and view.selected == (1, 3)
     settle(qtbot, w)

@@ -42,7 +42,7 @@ def test_typing_retokenises(make_window, qtbot):
     edit = w.findChild(QtWidgets.QPlainTextEdit, "sentenceEdit")
     edit.selectAll()
     qtbot.keyClicks(edit, "river bank")
-    qtbot.waitUntil(lambda: w.doc.session.text == "river bank", timeout=5000)
+    qtbot.waitUntil(lambda: w.doc.session.text == "river bank", timeout=20_000)
     settle(qtbot, w)
     assert [t.text for t in w.result.tokens] == ["river", "bank"]
     assert shown(w).shape == (2, 2)
@@ -227,7 +227,7 @@ def test_odd_unicode_never_breaks_the_views(make_window, qtbot, text):
     w = make_window()
     edit = w.findChild(QtWidgets.QPlainTextEdit, "sentenceEdit")
     edit.setPlainText(text)
-    qtbot.waitUntil(lambda: w.doc.session.text == text, timeout=5000)
+    qtbot.waitUntil(lambda: w.doc.session.text == text, timeout=20_000)
     settle(qtbot, w)
     img = shown(w)
     assert img.shape[0] == len(w.result.tokens) > 0
