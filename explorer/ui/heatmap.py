@@ -61,25 +61,45 @@ class RotatedLabelAxis(pg.AxisItem):
     def font(self) -> QtGui.QFont:
         return self.style.get("tickFont") or QtGui.QFont()
 
-    def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
-        super().drawPicture(p, axisSpec, tickSpecs, [])
+    def label_positions(self) -> list[tuple[int, float]]:
+        """(label index, x in axis coordinates) of every label drawn, thinned to fit.
+
+        Each label is centred on its column but kept whole inside the axis, so an edge
+        column's label is never clipped.
+        """
         view = self.linkedView()
         if view is None or not self._labels:
-            return
-        p.setPen(self.textPen())
-        p.setFont(self.font())
+            return []
         fm = QtGui.QFontMetrics(self.font())
         x0 = self.mapFromScene(view.mapViewToScene(QtCore.QPointF(0, 0))).x()
         x1 = self.mapFromScene(view.mapViewToScene(QtCore.QPointF(1, 0))).x()
         cell = abs(x1 - x0)
         step = max(1, math.ceil(fm.height() / max(cell * math.sin(math.radians(self._angle)), 1)))
         rect = self.boundingRect()
+        half = fm.height() / 2
+        out: list[tuple[int, float]] = []
+        for i in range(0, len(self._labels), step):
+            x = x0 + (i + 0.5) * (x1 - x0)
+            x = min(max(x, rect.left() + half), rect.right() - half)
+            if out and abs(x - out[-1][1]) < 2 * half:
+                continue  # pushed in from an edge onto its neighbour: leave it out
+            out.append((i, x))
+        return out
+
+    def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
+        super().drawPicture(p, axisSpec, tickSpecs, [])
+        positions = self.label_positions()
+        if not positions:
+            return
+        p.setPen(self.textPen())
+        p.setFont(self.font())
+        fm = QtGui.QFontMetrics(self.font())
+        rect = self.boundingRect()
         top = self.orientation == "top"
         edge = self.mapRectFromParent(self.geometry())  # the plot edge, without tick overhang
         base_y = edge.bottom() - 4 if top else edge.top() + 4
         p.setClipRect(rect)  # drawing outside the bounding rect would leave stale pixels
-        for i in range(0, len(self._labels), step):
-            x = x0 + (i + 0.5) * (x1 - x0)
+        for i, x in positions:
             text = fm.elidedText(self._labels[i], QtCore.Qt.TextElideMode.ElideRight, self._max_px)
             p.save()
             p.translate(x, base_y)
@@ -125,8 +145,13 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._hover = (-1, -1)
 
         self.title = self.addLabel(title, row=0, col=0, size="10pt" if not compact else "9pt")
-        self.top_axis = RotatedLabelAxis("top", angle=90.0, max_label_px=56 if compact else 160)
+        self.top_axis = RotatedLabelAxis("top", angle=90.0, max_label_px=44 if compact else 160)
         self.plot = self.addPlot(row=1, col=0, axisItems={"top": self.top_axis})
+        small = QtGui.QFont()
+        small.setPointSizeF(max(small.pointSizeF() - 1.5, 6.0))
+        if compact:  # small multiples: smaller labels leave more room for the matrix
+            self.top_axis.setStyle(tickFont=small)
+            self.plot.getAxis("left").setStyle(tickFont=small)
         self.plot.showAxis("top")
         self.plot.hideAxis("bottom")
         self.plot.hideButtons()
@@ -144,6 +169,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
                 values=levels, colorMap=colormap(cmap), interactive=False, width=12
             )
             self.colorbar.setImageItem(self.image, insert_in=self.plot)
+            if compact:
+                self.colorbar.axis.setStyle(tickFont=small)
+                self.colorbar.axis.setWidth(34)
 
         pen = pg.mkPen((255, 80, 80), width=2)
         self._row_box = QtWidgets.QGraphicsRectItem()
@@ -193,6 +221,10 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if self.colorbar is not None:
             self.colorbar.setLevels((lo, hi))
         self.image.setLevels((lo, hi))
+
+    def set_row_labels_visible(self, visible: bool) -> None:
+        """Show or hide the row labels (small multiples share the first panel's)."""
+        self.plot.showAxis("left", visible)
 
     def set_show_values(self, show: bool) -> None:
         self._show_values = show

@@ -179,7 +179,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.topSplit.setStretchFactor(0, 0)
         self.topSplit.setStretchFactor(1, 3)
         self.topSplit.setStretchFactor(2, 3)
-        self.topSplit.setSizes([290, 470, 520])
+        self.topSplit.setSizes([290, 420, 570])
 
         self.mainSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="mainSplit")
         self.bottomSplit = QtWidgets.QSplitter(

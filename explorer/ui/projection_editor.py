@@ -127,7 +127,7 @@ class MatrixEditor(QtWidgets.QWidget):
             "Drag a cell up or down to change it."
         )
         self.plot.setMinimumSize(120, 120)
-        self.plot.setMaximumWidth(200)
+        self.plot.setMaximumWidth(180)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
@@ -326,6 +326,8 @@ class ProjectionEditor(QtWidgets.QWidget):
             self.editors[which] = ed
             self.tabs.addTab(ed, NAMES[which])
             self.tabs.setTabToolTip(self.tabs.count() - 1, f"{NAMES[which]} {ROLES[which]}")
+        # unselected tabs sit lower, which cut the underscore of "W_K" off: give the text room
+        self.tabs.tabBar().setStyleSheet("QTabBar::tab { padding: 3px 10px 5px 10px; }")
         layout.addWidget(self.tabs)
 
     def set_head(self, head, preset) -> None:

@@ -131,6 +131,8 @@ class PipelineView(QtWidgets.QWidget):
             )
             view.setObjectName(f"pipelineStep_{key}")
             view.set_show_values(False)
+            # the rows are the same tokens in every step: label them once, on the left
+            view.set_row_labels_visible(key == self.STEPS[0][0])
             view.cellHovered.connect(self.cellHovered)
             self.panels[key] = view
             layout.addWidget(view, 1)
