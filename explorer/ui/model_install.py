@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.model_bridge import install as install_providers
@@ -17,7 +18,8 @@ class _CloseWatcher(QtCore.QObject):
 
     def __init__(self, view: ModelView, window):
         super().__init__(view)
-        self._view, self._window = view, window
+        self._window = window
+        self._worker = view.worker  # its thread is plain Python: safe to stop at any time
 
     def eventFilter(self, obj, event) -> bool:
         if obj is self._window and event.type() == QtCore.QEvent.Type.Close:
@@ -26,8 +28,9 @@ class _CloseWatcher(QtCore.QObject):
         return False
 
     def _check(self) -> None:
-        if not self._window.isVisible():
-            self._view.shutdown()
+        # the window (and the view with it) may already be deleted when the timer fires
+        if not shiboken6.isValid(self._window) or not self._window.isVisible():
+            self._worker.shutdown()
 
 
 def install(window) -> ModelView:

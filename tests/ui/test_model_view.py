@@ -284,3 +284,20 @@ def test_head_edits_live_in_the_session(make_window, qtbot, model_folder, tmp_pa
     # alignment, so "the same" means equal to float32 precision, far below the edit's effect
     assert view.analysis.pooled_cosine == pytest.approx(ablated, abs=1e-6)
     assert 1.0 - view.analysis.pooled_cosine > 1e-3
+
+
+def test_closing_and_deleting_the_window_stops_the_model_worker(qtbot, tmp_path):
+    from explorer.ui.main_window import MainWindow
+
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(None, settings=settings, autosave_dir=tmp_path / "autosave")
+    w.show()
+    qtbot.waitUntil(lambda: w.worker.ready and w.result is not None, timeout=60_000)
+    worker = w.modelView.worker
+    assert worker.is_alive()
+    w.doc.undo_stack.setClean()
+    w.close()
+    w.deleteLater()
+    # as a script does: the delete comes before the deferred close check runs
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    qtbot.waitUntil(lambda: not worker.is_alive(), timeout=20_000)
