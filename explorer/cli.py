@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app()
     window = MainWindow(session, path=Path(args.file).resolve() if args.file else None)
+    from explorer.ui.errors import install_excepthook
+
+    reporter = install_excepthook(lambda: window)  # noqa: F841 - lives as long as the app
     window.show()
     if args.smoke_test:
 
