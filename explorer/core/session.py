@@ -98,7 +98,7 @@ def identity_heads(n_head: int, d_model: int, d_head: int) -> tuple[Head, ...]:
 
 @dataclass(frozen=True)
 class ViewOptions:
-    """How results are drawn. Changing these never reruns attention."""
+    """How results are drawn. Only ``show_special`` (which adds tokens) reruns attention."""
 
     colormap: str = "viridis"  # weights colour map (COLORMAPS)
     score_colormap: str = "CET-D1A"  # diverging map for signed scores (SCORE_COLORMAPS)

@@ -15,7 +15,7 @@ from PySide6 import QtCore, QtWidgets
 from explorer.core import projections
 from explorer.core.attention import warm_up
 from explorer.core.pipeline import compute
-from explorer.core.session import Session
+from explorer.core.session import Session, ViewOptions
 from explorer.io.session_file import SessionFileError, load_session
 from explorer.ui.controls import ModelPanel
 from explorer.ui.document import Document
@@ -323,9 +323,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @staticmethod
     def _needs_compute(new: Session, old: Session) -> bool:
-        """Only view options and the selected query/head change nothing the core computes."""
-        strip = {"view": new.view, "selected_head": 0, "selected_query": None}
-        return replace(new, **strip) != replace(old, **strip)
+        """Only view options and the selected query/head change nothing the core computes.
+
+        ``view.show_special`` is the exception: it adds or removes the [CLS]/[SEP] tokens.
+        """
+
+        def computed(s: Session) -> Session:
+            view = ViewOptions(show_special=s.view.show_special)
+            return replace(s, view=view, selected_head=0, selected_query=None)
+
+        return computed(new) != computed(old)
 
     def _show_session(self, s: Session) -> None:
         """Update the controls to ``s`` without triggering edits."""

@@ -188,6 +188,19 @@ def test_colormap_change_does_not_recompute(make_window, qtbot):
     assert w.worker.generation == gen
 
 
+def test_special_tokens_checkbox_recomputes_with_cls_and_sep(make_window, qtbot):
+    w = make_window()
+    T = len(w.result.tokens)
+    w.findChild(QtWidgets.QCheckBox, "showSpecialCheck").setChecked(True)
+    settle(qtbot, w)
+    assert [t.text for t in w.result.tokens][:: T + 1] == ["[CLS]", "[SEP]"]
+    assert heatmap(w).data.shape == (T + 2, T + 2)
+    np.testing.assert_array_equal(shown(w), expected_weights(w.doc.session))
+    w.doc.undo_stack.undo()
+    settle(qtbot, w)
+    assert len(w.result.tokens) == T and heatmap(w).data.shape == (T, T)
+
+
 def test_dimension_change_rebuilds_sliders(make_window, qtbot):
     w = make_window()
     w.findChild(QtWidgets.QSpinBox, "dModelSpin").setValue(24)
