@@ -157,6 +157,7 @@ class ComputeWorker(JobWorker):
     def __init__(self, compute: Callable, warm_up: Callable | None = None, parent=None):
         super().__init__(parent, startup=self._prepare, name="ComputeWorker", start=False)
         self._compute = compute
+        self._last = None  # (Session, Result) of the latest finished compute
         self._warm_up = warm_up
         self.ready = warm_up is None
         self.done.connect(self._on_done)
@@ -172,7 +173,7 @@ class ComputeWorker(JobWorker):
             gen = self._number_inline()
             t0 = time.perf_counter()
             try:
-                result = self._compute(session)
+                result = self._compute_reusing(session)
             except Exception as exc:  # shown to the user; the session is left as it was
                 if not isinstance(exc, ValueError):
                     traceback.print_exc()
@@ -181,7 +182,15 @@ class ComputeWorker(JobWorker):
             self.last_ms = (time.perf_counter() - t0) * 1e3
             self.resultReady.emit(gen, session, result)
             return gen
-        return super().submit(lambda: (session, self._compute(session)))
+        return super().submit(lambda: (session, self._compute_reusing(session)))
+
+    def _compute_reusing(self, session: Session):
+        """``compute(session, reuse=...)`` with the latest finished (Session, Result): a
+        slider drag then recomputes only the edited head."""
+        last = self._last  # one tuple, swapped whole: safe to read from either thread
+        result = self._compute(session, reuse=last) if last is not None else self._compute(session)
+        self._last = (session, result)
+        return result
 
     def _on_done(self, gen: int, value) -> None:
         session, result = value

@@ -305,3 +305,97 @@ def test_blas_is_held_to_one_thread_even_from_a_worker_thread():
     worker.join()
     assert seen["inside"] == [1] * len(libs)
     assert seen["after"] == before
+
+
+# ------------------------------------------------- reusing the previous Result (slider drags)
+
+RESULT_ARRAYS = (
+    *("embedded", "x", "q", "k", "v", "scores", "scaled", "allowed", "masked", "weights", "y"),
+    *("contextual", "static_similarity", "contextual_similarity"),
+)
+
+
+def assert_same_result(got: Result, want: Result, exact: bool = True) -> None:
+    assert got.tokens == want.tokens and got.scale == want.scale
+    for name in RESULT_ARRAYS:
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.shape == b.shape and a.dtype == b.dtype, name
+        if exact:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+        assert not a.flags.writeable, name
+
+
+@settings(max_examples=80, deadline=None)
+@given(sessions(), st.data())
+def test_reuse_recomputes_only_the_edited_heads_and_matches_a_full_compute(session, data):
+    before = compute(session)
+    snapshot = {name: np.array(getattr(before, name)) for name in RESULT_ARRAYS}
+    h = data.draw(st.integers(0, session.n_head - 1))
+    which = data.draw(st.sampled_from("qkv"))
+    head = session.heads[h]
+    row = data.draw(st.integers(0, head.w_q.shape[0] - 1))
+    col = data.draw(st.integers(0, head.matrix(which).shape[1] - 1))
+    value = data.draw(st.floats(-3, 3))
+    edited = session.with_head(h, head.with_weight(which, row, col, value))
+    changed = pipeline.edited_heads(edited, session, before)
+    assert changed == ([h] if edited.heads[h] != head else [])
+    got = compute(edited, reuse=(session, before))
+    assert_same_result(got, compute(edited))  # float64: bit for bit
+    if changed:
+        assert "reuse" in got.timings
+    for name, a in snapshot.items():  # the earlier Result is untouched
+        np.testing.assert_array_equal(getattr(before, name), a, err_msg=name)
+
+
+def test_reuse_in_float32_matches_a_full_compute_to_rounding():
+    words = " ".join(WORDS[:10] * 40)  # about 400 tokens: the float32 path
+    s = conform(Session(text=words, d_model=32, preset="orthogonal"), n_head=6, d_head=32)
+    before = compute(s)
+    assert before.dtype == np.float32
+    edited = s.with_head(2, s.heads[2].with_weight("k", 3, 4, 2.5))
+    got = compute(edited, reuse=(s, before))
+    assert "reuse" in got.timings
+    assert_same_result(got, compute(edited), exact=False)
+    # the unedited heads are the earlier arrays' values exactly
+    keep = [0, 1, 3, 4, 5]
+    np.testing.assert_array_equal(got.weights[keep], before.weights[keep])
+    assert not np.allclose(got.weights[2], before.weights[2])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"text": "The dog chased the cat off the mat."},
+        {"temperature": 2.0},
+        {"causal": True},
+        {"blocked": ((1, 2),)},
+        {"sentence_mask": True},
+        {"embedding": "one-hot"},
+        {"embedding_seed": 3, "embedding": "random"},
+        {"positional": "sinusoidal"},
+        {"view": ViewOptions(show_special=True)},
+    ],
+)
+def test_anything_but_head_matrices_means_a_full_compute(change):
+    from dataclasses import replace
+
+    s = Session()
+    before = compute(s)
+    edited = s.with_head(0, s.heads[0].with_weight("q", 0, 0, 0.5))
+    edited = replace(edited, **change)
+    assert pipeline.edited_heads(edited, s, before) is None
+    got = compute(edited, reuse=(s, before))
+    assert "reuse" not in got.timings
+    assert_same_result(got, compute(edited))
+
+
+def test_view_only_changes_reuse_everything():
+    from dataclasses import replace
+
+    s = conform(Session(), n_head=3)
+    before = compute(s)
+    edited = replace(s, selected_head=2, view=ViewOptions(colormap="magma", show_values=False))
+    assert pipeline.edited_heads(edited, s, before) == []
+    assert_same_result(compute(edited, reuse=(s, before)), before)

@@ -64,6 +64,7 @@ def test_weight_slider_changes_heatmap_exactly(make_window, qtbot):
     assert s.heads[0].w_q[0, 0] == pytest.approx(2.5)
     np.testing.assert_array_equal(shown(w), expected_weights(s))
     assert not np.array_equal(shown(w), before)
+    assert "reuse" in w.result.timings  # only the edited head was recomputed
 
 
 def test_slider_drag_is_one_undo_step(make_window, qtbot):
