@@ -7,6 +7,9 @@ Measures, in one run:
    explorer.core.pipeline`` (which pulls in the attention core).
 2. ``compute(session)`` after warm-up on the default Session with a 12-token text, then at
    larger sizes, with the share of each stage.
+3. A slider tick: one weight of one head edited, ``compute(edited)`` against
+   ``compute(edited, reuse=(session, result))`` (only the edited head recomputed), timed
+   interleaved in the same loop, with the ratio.
 
 Usage::
 
@@ -122,7 +125,34 @@ def main(argv=None) -> int:
         total, med = time_compute(session, n)
         cells = " | ".join(f"{med[s]:9.4f}" for s in stages)
         print(f"| {name:42} | {total:8.4f} | {cells} |")
+
+    print()
+    print("One weight of head 0 edited: full compute vs reuse of the previous Result (ms)")
+    print(f"| {'case':42} | {'full':>8} | {'reuse':>8} | {'reuse/full':>10} |")
+    print(f"|{'-' * 44}|{'-' * 10}|{'-' * 10}|{'-' * 12}|")
+    for name, session in cases:
+        n = rounds if "12 tokens" in name else max(20, rounds // 20)
+        full, reuse = time_edit(session, n)
+        print(f"| {name:42} | {full:8.4f} | {reuse:8.4f} | {reuse / full:10.2f} |")
     return 0
+
+
+def time_edit(session, rounds: int) -> tuple[float, float]:
+    """Median ms of a full compute and of a reusing compute after a one-weight edit."""
+    from explorer.core.pipeline import compute
+
+    before = compute(session)
+    edited = session.with_head(0, session.heads[0].with_weight("q", 0, 0, 1.2345))
+    full, reuse = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        compute(edited)
+        full.append((time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        r = compute(edited, reuse=(session, before))
+        reuse.append((time.perf_counter() - t) * 1e3)
+    assert "reuse" in r.timings
+    return statistics.median(full), statistics.median(reuse)
 
 
 if __name__ == "__main__":

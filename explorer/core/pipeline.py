@@ -281,7 +281,9 @@ def compute(session: Session, reuse: tuple[Session, Result] | None = None) -> Re
     with _single_threaded_blas():
         if reuse is not None:
             heads = edited_heads(session, *reuse)
-            if heads is not None:
+            if heads == []:
+                return reuse[1]  # nothing computed changed (read-only, so safe to share)
+            if heads is not None and len(heads) < session.n_head:
                 return _recompute_heads(session, reuse[1], heads)
         return _compute(session)
 

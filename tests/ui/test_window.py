@@ -64,7 +64,18 @@ def test_weight_slider_changes_heatmap_exactly(make_window, qtbot):
     assert s.heads[0].w_q[0, 0] == pytest.approx(2.5)
     np.testing.assert_array_equal(shown(w), expected_weights(s))
     assert not np.array_equal(shown(w), before)
-    assert "reuse" in w.result.timings  # only the edited head was recomputed
+
+
+def test_slider_edit_recomputes_only_the_edited_head(make_window, qtbot):
+    from explorer.core.projections import conform
+
+    w = make_window(replace(conform(Session(), n_head=3), selected_head=1))
+    w.findChild(QtWidgets.QSlider, "weightSlider_k_2_3").setValue(-150)
+    settle(qtbot, w)
+    assert w.doc.session.heads[1].w_k[2, 3] == pytest.approx(-1.5)
+    assert "reuse" in w.result.timings
+    np.testing.assert_array_equal(shown(w), expected_weights(w.doc.session))
+    np.testing.assert_array_equal(w.result.weights, compute(w.doc.session).weights)
 
 
 def test_slider_drag_is_one_undo_step(make_window, qtbot):
