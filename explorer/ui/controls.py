@@ -159,6 +159,10 @@ class ModelPanel(QtWidgets.QWidget):
             "Write numbers in heatmap cells when there is room; show BERT's special tokens",
         )
         self._d_head_for_readout = 8
+        for spin in (self.dModelSpin, self.headCount, self.dHeadSpin, self.presetSeed):
+            # typing "12" must not apply 1 first (dropping heads 1-11 and their edits):
+            # typed values apply on Enter or focus out; arrows and the wheel apply at once
+            spin.setKeyboardTracking(False)
 
         self.embeddingSource.currentTextChanged.connect(
             lambda v: self.changed.emit({"embedding": v}, "Embedding source")

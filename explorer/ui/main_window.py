@@ -15,7 +15,7 @@ from PySide6 import QtCore, QtWidgets
 from explorer.core import projections
 from explorer.core.attention import warm_up
 from explorer.core.pipeline import compute
-from explorer.core.session import Session, ViewOptions
+from explorer.core.session import D_MODEL_RANGE, Session, ViewOptions
 from explorer.io.session_file import SessionFileError, load_session
 from explorer.ui.controls import ModelPanel
 from explorer.ui.document import Document
@@ -39,6 +39,8 @@ PREPARING_TEXT = (
 )
 
 
+#: Embedding sources whose width the user picks (2 to 64); a model's layer fixes its own.
+OWN_WIDTH = ("builtin", "random", "one-hot")
 STRUCTURAL = {"d_model", "positional", "positional_mode", "preset", "preset_seed", "embedding"}
 
 
@@ -62,6 +64,7 @@ class MainWindow(QtWidgets.QMainWindow):
     """The Attention Explorer main window."""
 
     resultShown = QtCore.Signal()
+    computeFailed = QtCore.Signal(str)
 
     def __init__(
         self,
@@ -238,6 +241,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 if not k.startswith("view.") and k not in ("n_head", "d_head")
             }
             new = replace(s, **fields)
+            lo, hi = D_MODEL_RANGE
+            if "embedding" in fields and new.embedding in OWN_WIDTH:
+                # a model's width (e.g. 385) does not fit these sources: take the nearest
+                new = replace(new, d_model=min(max(new.d_model, lo), hi))
             if view:
                 new = replace(new, view=replace(new.view, **view))
             if "n_head" in changes or "d_head" in changes:
@@ -375,6 +382,8 @@ class MainWindow(QtWidgets.QMainWindow):
         tokens = result.labels
         T = len(tokens)
         self.textBar.set_tokens(result.tokens, result.notice)
+        if not T and self.worker.ready:
+            self.emptyState.setText(EMPTY_TEXT)  # not a failure message from before
         self.attentionStack.setCurrentIndex(0 if T else 1)
         h = min(s.selected_head, result.weights.shape[0] - 1) if T else 0
         cm, scm = s.view.colormap, s.view.score_colormap
@@ -397,6 +406,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.pipelineView.show_head(result, h, tokens)
             self.similarityView.show_result(result, tokens)
             self._apply_hover()
+        else:
+            self._clear_views()
         self._update_status(result, s, T)
         self.frame_ms = (time.perf_counter() - t0) * 1e3
         self._update_timing()
@@ -449,7 +460,29 @@ class MainWindow(QtWidgets.QMainWindow):
         self.emptyState.setText(EMPTY_TEXT)
 
     def _on_compute_failed(self, generation: int, exc) -> None:
+        """No Result for the current Session: say why where the heatmap was, show no stale
+        numbers, and keep the message until a compute succeeds."""
+        if generation < self._shown_generation:
+            return  # a newer result is already on screen
+        self._shown_generation = generation
+        self.result = None
+        self._result_session = None
+        self.textBar.set_tokens((), "")
+        self._clear_views()
+        self.emptyState.setText(
+            f"Attention cannot be computed for these settings:\n{exc}\n\n"
+            "Change the setting, or undo it with Ctrl+Z."
+        )
+        self.attentionStack.setCurrentWidget(self.emptyState)
+        self.statusTokens.setText("no result")
+        self.statusShapes.setText("")
         self.statusBar().showMessage(f"Could not compute attention: {exc}", 10000)
+        self.computeFailed.emit(str(exc))
+
+    def _clear_views(self) -> None:
+        self.headGrid.set_matrices(np.zeros((0, 0, 0)), [])
+        self.pipelineView.clear()
+        self.similarityView.clear()
 
     def _update_title(self, *_args) -> None:
         name = self.doc.path.name if self.doc.path is not None else "Untitled"

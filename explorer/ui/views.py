@@ -162,6 +162,11 @@ class PipelineView(QtWidgets.QWidget):
         for key, view in self.panels.items():
             view.highlight(row, -1 if key == "y" else col)
 
+    def clear(self) -> None:
+        """Show nothing (empty text, or no Result for the current Session)."""
+        for view in self.panels.values():
+            view.set_matrix(np.zeros((0, 0)), [])
+
 
 class SimilarityView(QtWidgets.QWidget):
     """Cosine similarity of the static embeddings beside that of the contextual vectors."""
@@ -201,6 +206,12 @@ class SimilarityView(QtWidgets.QWidget):
     def highlight(self, row: int, col: int) -> None:
         self.static.highlight(row, col)
         self.contextual.highlight(row, col)
+
+    def clear(self) -> None:
+        """Show nothing (empty text, or no Result for the current Session)."""
+        self._tokens = []
+        for view in (self.static, self.contextual):
+            view.set_matrix(np.zeros((0, 0)), [])
 
 
 _NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)

@@ -257,3 +257,67 @@ def test_odd_unicode_never_breaks_the_views(make_window, qtbot, text):
     img = shown(w)
     assert img.shape[0] == len(w.result.tokens) > 0
     assert np.isfinite(img).all()
+
+
+def ghost_model_session(text: str = "the cat sat") -> Session:
+    """A session that reads a pretrained model this computer does not have."""
+    from explorer.core.session import Head, ModelRef
+
+    m = np.ones((385, 32))
+    ghost = ModelRef("someone/not-on-this-computer", "ab" * 32, 1, 2)
+    return Session(
+        text=text, embedding="model", d_model=385, heads=(Head(m, m, m),), preset="model",
+        model=ghost,
+    )  # fmt: skip
+
+
+def test_a_failed_compute_shows_why_and_no_stale_numbers(make_window, qtbot):
+    w = make_window()
+    assert w.result is not None
+    with qtbot.waitSignal(w.computeFailed, timeout=30_000) as failed:
+        w.apply(ghost_model_session("a different text"), "Model")
+    assert "not on this computer" in failed.args[0]
+    assert w.result is None
+    assert w.attentionStack.currentWidget() is w.emptyState
+    assert "not on this computer" in w.emptyState.text() and "Ctrl+Z" in w.emptyState.text()
+    # nothing from the previous text is left on screen
+    assert w.textBar.chips.count() == 0
+    assert w.pipelineView.panels["weights"].data.size == 0
+    assert w.similarityView.static.data.size == 0
+    assert w.headGrid._images == []
+    w.doc.undo_stack.undo()
+    settle(qtbot, w)
+    assert w.attentionStack.currentWidget() is not w.emptyState
+    np.testing.assert_array_equal(shown(w), expected_weights(w.doc.session))
+    assert w.pipelineView.panels["weights"].data.size > 0
+
+
+def test_leaving_a_model_source_brings_d_model_into_range(make_window, qtbot):
+    w = make_window(ghost_model_session(), wait_ready=False)
+    qtbot.waitUntil(lambda: w.worker.ready, timeout=60_000)
+    w.findChild(QtWidgets.QComboBox, "embeddingSource").setCurrentText("builtin")
+    settle(qtbot, w)
+    s = w.doc.session
+    assert s.embedding == "builtin" and s.d_model == 64 and s.heads[0].w_q.shape[0] == 64
+    assert w.findChild(QtWidgets.QSpinBox, "dModelSpin").value() == 64
+    np.testing.assert_array_equal(shown(w), expected_weights(s))
+
+
+def test_typing_a_head_count_applies_once_and_keeps_edited_heads(make_window, qtbot):
+    from explorer.core.projections import conform
+
+    w = make_window(conform(Session(), n_head=4))
+    s = w.doc.session
+    w.apply(s.with_head(3, s.heads[3].with_weight("q", 0, 5, 2.9)), "edit head 3")
+    settle(qtbot, w)
+    steps = w.doc.undo_stack.count()
+    spin = w.findChild(QtWidgets.QSpinBox, "headCount")
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "12")
+    assert w.doc.session.n_head == 4  # nothing applied while typing
+    qtbot.keyClick(spin, QtCore.Qt.Key.Key_Return)
+    settle(qtbot, w)
+    assert w.doc.session.n_head == 12
+    assert w.doc.session.heads[3].w_q[0, 5] == 2.9  # the edited head survived
+    assert w.doc.undo_stack.count() == steps + 1
