@@ -1,4 +1,10 @@
-"""File › Export: figures (PNG, SVG, PDF) of any view and matrices (CSV, NPY) of the Result."""
+"""File › Export: figures (PNG, SVG, PDF) of any view and matrices (CSV, NPY) of the Result.
+
+Every figure export (and Copy Heatmap Image) behaves the same way: a view that sits on a tab
+in the background (the Model tab is showing, or Projections hides Similarity) is brought to
+the front first and then exported; when there is nothing computed to show (the text is
+empty), the export is refused with a message saying so instead of a picture of stale data.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,11 @@ from explorer.ui.export import (
     export_widget,
     result_matrices,
 )
+
+NOTHING_TITLE = "Nothing to export"
+NOTHING_EMPTY = "Nothing to export yet: the text is empty. Type some text first."
+NOTHING_NO_TOKENS = "Nothing to export yet: the text has no tokens. Type some words first."
+NOTHING_YET = "Nothing to export yet: the attention is still being computed. Try again shortly."
 
 IMAGE_FILTER = "PNG image (*.png);;SVG vector image (*.svg);;PDF document (*.pdf)"
 MATRIX_FILTER = "CSV with token headers (*.csv);;NumPy array (*.npy)"
@@ -57,7 +68,7 @@ class ExportActions:
             ("Attention &Heatmap…", "heatmap", lambda: window.attentionHeatmap),
             ("Head &Grid…", "head-grid", lambda: window.headGrid),
             ("&Pipeline Strip…", "pipeline", lambda: window.pipelineView),
-            ("&Similarity…", "similarity", self._similarity_view),
+            ("&Similarity…", "similarity", lambda: window.similarityView),
             ("Whole &Window…", "window", lambda: window),
         ]
         for label, stem, get in views:
@@ -76,9 +87,55 @@ class ExportActions:
         self.copyAction = copy
 
     def _similarity_view(self):
-        self.w.rightTabs.setCurrentWidget(self.w.similarityView)
-        QtWidgets.QApplication.processEvents()
+        """The similarity view, brought to the front (kept for callers of the old API)."""
+        self.bring_forward(self.w.similarityView)
         return self.w.similarityView
+
+    @staticmethod
+    def bring_forward(widget: QtWidgets.QWidget) -> None:
+        """Make every tab that holds ``widget`` the current one, outermost first.
+
+        A QTabWidget keeps its pages in an internal QStackedWidget, so a page is an ancestor
+        whose parent is a stack whose parent is the QTabWidget. Plain QStackedWidgets (the
+        heatmap / empty-state stack) are left alone: they show what the data allows.
+        """
+        pages = []
+        node = widget
+        while node is not None:
+            stack = node.parentWidget()
+            tabs = stack.parentWidget() if stack is not None else None
+            if isinstance(stack, QtWidgets.QStackedWidget) and isinstance(
+                tabs, QtWidgets.QTabWidget
+            ):
+                pages.append((tabs, node))
+            node = stack
+        changed = False
+        for tabs, page in reversed(pages):
+            if tabs.currentWidget() is not page:
+                tabs.setCurrentWidget(page)
+                changed = True
+        if changed:
+            # let the newly shown page lay itself out before it is painted
+            QtWidgets.QApplication.processEvents()
+
+    def _ready(self, widget) -> bool:
+        """Check there is something to draw and bring ``widget`` forward; False = refused."""
+        if widget is not self.w and not self._has_result():
+            return False  # the whole window is always worth a picture; a view needs data
+        self.bring_forward(widget)
+        return True
+
+    def _has_result(self) -> bool:
+        """True if a Result with tokens is shown; otherwise say why nothing can be exported."""
+        r = self.w.result
+        if r is not None and len(r.tokens) > 0:
+            return True
+        if r is not None or not self.w.doc.session.text.strip():
+            empty = not self.w.doc.session.text.strip()
+            self.w.error(NOTHING_TITLE, NOTHING_EMPTY if empty else NOTHING_NO_TOKENS)
+        else:
+            self.w.error(NOTHING_TITLE, NOTHING_YET)
+        return False
 
     def _fill_matrix_menu(self) -> None:
         self.matrixMenu.clear()
@@ -104,7 +161,13 @@ class ExportActions:
         return p
 
     def export_view(self, widget, stem: str, path: Path | None = None, width=None, dpi=None):
-        """Export ``widget`` as an image; asks for the file (and PNG size) when not given."""
+        """Export ``widget`` as an image; asks for the file (and PNG size) when not given.
+
+        The view is brought to the front first if it is on a background tab; with nothing
+        computed (empty text) a message says so and None is returned.
+        """
+        if not self._ready(widget):
+            return None
         if path is None:
             path = self._ask_path("Export Figure", f"{stem}.png", IMAGE_FILTER)
             if path is None:
@@ -120,6 +183,8 @@ class ExportActions:
         )
 
     def export_matrix(self, name: str, path: Path | None = None):
+        if not self._has_result():
+            return None
         r = self.w.result
         head = min(self.w.doc.session.selected_head, r.weights.shape[0] - 1)
         matrix, rows, cols = result_matrices(r, head)[name]
@@ -144,6 +209,9 @@ class ExportActions:
         return out
 
     def copy_heatmap(self) -> None:
+        """Copy the attention heatmap as an image (brought forward first, like an export)."""
+        if not self._ready(self.w.attentionHeatmap):
+            return
         try:
             copy_image_to_clipboard(self.w.attentionHeatmap)
         except ExportError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -26,6 +27,24 @@ def default_autosave_dir() -> Path:
     """The user's data folder for autosaves."""
     loc = QtCore.QStandardPaths.StandardLocation.AppDataLocation
     return Path(QtCore.QStandardPaths.writableLocation(loc)) / "autosave"
+
+
+def has_session_suffix(name: str) -> bool:
+    """True if ``name`` ends in ``.json`` in any letter case (``a.JSON``, ``a.Attn.Json``)."""
+    return name.lower().endswith(".json")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _format_mtime(path: Path) -> str:
+    """`` at 17:45 on 28 Nov 2026`` from the file's modification time, or ``""``."""
+    try:
+        stamp = path.stat().st_mtime
+    except OSError:
+        return ""
+    return time.strftime(" at %H:%M on %d %b %Y", time.localtime(stamp))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -90,6 +109,13 @@ class FileActions(QtCore.QObject):
         files = [str(path)] + [f for f in self.recent_files() if f != str(path)]
         self.w.settings.setValue("recentFiles", files[:MAX_RECENT])
 
+    def _forget(self, path: Path) -> bool:
+        """Drop ``path`` from Open Recent; True if it was listed."""
+        files = self.recent_files()
+        kept = [f for f in files if f != str(path)]
+        self.w.settings.setValue("recentFiles", kept)
+        return len(kept) != len(files)
+
     def _fill_recent(self) -> None:
         self.recentMenu.clear()
         files = self.recent_files()
@@ -141,13 +167,21 @@ class FileActions(QtCore.QObject):
             self.open_path(Path(path), confirmed=True)
 
     def open_path(self, path: Path, *, confirmed: bool = False) -> bool:
-        """Open ``path``; on a bad file show why and keep the current session."""
+        """Open ``path``; on a bad file show why and keep the current session.
+
+        A file that no longer exists is also dropped from Open Recent (the message says so),
+        so the menu does not keep offering it.
+        """
         if not confirmed and not self.confirm_discard():
             return False
         try:
             session = load_session(path)
         except SessionFileError as exc:
-            self.w.error("Cannot open session", str(exc))
+            message = str(exc)
+            # lexists: a dangling symlink is gone too; a file we merely cannot read stays listed
+            if not os.path.lexists(path) and self._forget(Path(path)):
+                message += "\n\nIt no longer exists and was removed from Open Recent."
+            self.w.error("Cannot open session", message)
             return False
         self.doc.replace(session, Path(path))
         self._remember(Path(path))
@@ -165,7 +199,7 @@ class FileActions(QtCore.QObject):
         )
         if not path:
             return False
-        if not path.endswith(".json"):
+        if not has_session_suffix(path):  # "a.JSON" is kept as typed, not "a.JSON.attn.json"
             path += SUFFIX
         return self.save_to(Path(path))
 
@@ -213,34 +247,83 @@ class FileActions(QtCore.QObject):
         return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
     def offer_recovery(self) -> bool:
-        """After a crash, offer to restore the autosaved session. True if restored."""
+        """After a crash, offer to restore the newest orphaned autosave. True if restored.
+
+        No autosave is ever deleted unless its session is safe or the user declined it:
+
+        * Yes, and it loads: the session becomes the (unsaved) current one, is autosaved
+          under this process's name at once, and only then the orphan is removed.
+        * Yes, but it cannot be read (damaged, or written by a newer version): the file is
+          renamed aside to ``unrestored-*.attn.json`` in the same folder, so it is not offered
+          at every start, and the error names where it is.
+        * No: only that one autosave is deleted.
+
+        Older orphans (several windows crashed) are left alone: one is offered per start,
+        newest first, and the dialog says how many remain and where.
+        """
         orphans = self.orphaned_autosaves()
         if not orphans:
             return False
-        newest = orphans[0]
+        newest, others = orphans[0], orphans[1:]
         box = QtWidgets.QMessageBox(self.w)
         box.setObjectName("recoveryDialog")
         box.setIcon(QtWidgets.QMessageBox.Icon.Question)
         box.setWindowTitle("Restore session")
         box.setText("Attention Explorer did not close properly last time.")
-        box.setInformativeText("Restore the session that was autosaved before it stopped?")
+        when = _format_mtime(newest)
+        info = f"Restore the session that was autosaved{when} before it stopped?"
+        if others:
+            info += (
+                f"\n\n{_count(len(others), 'older autosave')} in {self.autosave_dir} "
+                "will be offered the next time Attention Explorer starts."
+            )
+        box.setInformativeText(info)
         B = QtWidgets.QMessageBox.StandardButton
         box.setStandardButtons(B.Yes | B.No)
         box.setDefaultButton(B.Yes)
-        restored = False
-        if box.exec() == B.Yes:
-            try:
-                session = load_session(newest)
-            except SessionFileError as exc:
-                self.w.error("Cannot restore the autosave", str(exc))
-            else:
-                self.doc.replace(session, None)
-                self.doc.undo_stack.resetClean()  # restored work is unsaved until saved
-                restored = True
-        for p in orphans:
+        if box.exec() != B.Yes:
             with contextlib.suppress(OSError):
-                p.unlink()
-        return restored
+                newest.unlink()
+            return False
+        try:
+            session = load_session(newest)
+        except SessionFileError as exc:
+            kept = self._set_aside(newest)
+            where = (
+                f"The file was kept as {kept}."
+                if kept != newest
+                else f"The file was kept as {newest} and will be offered again."
+            )
+            self.w.error("Cannot restore the autosave", f"{exc}\n\n{where}")
+            return False
+        self.doc.replace(session, None)
+        self.doc.undo_stack.resetClean()  # restored work is unsaved until saved
+        # the restored session must be safe under our own name before the orphan goes
+        self._autosaved_index = -1
+        self.autosave()
+        if self._autosaved_index == self.doc.undo_stack.index():
+            with contextlib.suppress(OSError):
+                newest.unlink()
+        return True
+
+    def _set_aside(self, path: Path) -> Path:
+        """Rename an autosave that cannot be restored out of the ``autosave-*`` pattern.
+
+        Returns the new path, or ``path`` itself if it could not be renamed.
+        """
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        stem = path.name[: -len(SUFFIX)].replace("autosave-", "unrestored-", 1)
+        for n in range(100):
+            extra = f"-{n}" if n else ""
+            target = path.with_name(f"{stem}-{stamp}{extra}{SUFFIX}")
+            if target.exists():
+                continue
+            try:
+                path.rename(target)
+            except OSError:
+                return path
+            return target
+        return path
 
     # ------------------------------------------------------------ drag, drop
     @staticmethod
@@ -248,5 +331,5 @@ class FileActions(QtCore.QObject):
         return [
             Path(u.toLocalFile())
             for u in mime.urls()
-            if u.isLocalFile() and u.toLocalFile().endswith(".json")
+            if u.isLocalFile() and has_session_suffix(u.toLocalFile())
         ]

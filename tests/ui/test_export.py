@@ -197,6 +197,48 @@ def test_clipboard_gets_the_picture(view):
     assert img.width() == 2 * view.width()
 
 
+def test_menu_export_brings_a_background_tab_forward(make_window, tmp_path):
+    """Heatmap (Model tab showing) and Similarity (Projections showing) behave alike."""
+    w = make_window(Session(text="The dog chased the cat off the table."))
+    w.workspaceTabs.setCurrentIndex(1)  # the Model tab hides the whole workbench
+    w.rightTabs.setCurrentIndex(0)
+    out = w.exports.export_view(w.attentionHeatmap, "heatmap", tmp_path / "h.png")
+    assert out is not None, getattr(w, "last_error", None)
+    assert w.workspaceTabs.currentIndex() == 0 and w.attentionHeatmap.isVisible()
+    assert QtGui.QImage(str(out)).width() == 2 * w.attentionHeatmap.width()
+    w.workspaceTabs.setCurrentIndex(1)
+    out = w.exports.export_view(w.similarityView, "similarity", tmp_path / "s.png")
+    assert out is not None, getattr(w, "last_error", None)
+    assert w.workspaceTabs.currentIndex() == 0
+    assert w.rightTabs.currentWidget() is w.similarityView
+    assert QtGui.QImage(str(out)).width() == 2 * w.similarityView.width()
+    w.workspaceTabs.setCurrentIndex(1)
+    clipboard = QtGui.QGuiApplication.clipboard()
+    clipboard.clear()
+    w.exports.copy_heatmap()
+    assert w.workspaceTabs.currentIndex() == 0
+    assert clipboard.image().width() == 2 * w.attentionHeatmap.width()
+
+
+def test_empty_text_says_there_is_nothing_to_export(make_window, tmp_path):
+    w = make_window(Session(text=""))
+    assert len(w.result.tokens) == 0
+    for view in (w.attentionHeatmap, w.headGrid, w.pipelineView, w.similarityView):
+        w.last_error = None
+        assert w.exports.export_view(view, "x", tmp_path / "x.png") is None
+        assert w.last_error[0] == "Nothing to export"
+        assert "text is empty" in w.last_error[1] and "hidden tab" not in w.last_error[1]
+    assert not (tmp_path / "x.png").exists()
+    w.last_error = None
+    clipboard = QtGui.QGuiApplication.clipboard()
+    clipboard.clear()
+    w.exports.copy_heatmap()
+    assert w.last_error[0] == "Nothing to export" and "text is empty" in w.last_error[1]
+    assert clipboard.image().isNull()
+    # the whole window is still a picture worth having
+    assert w.exports.export_view(w, "window", tmp_path / "w.png") is not None
+
+
 # ---------------------------------------------------------------- errors
 def test_unwritable_path_raises_export_error(view, tmp_path):
     blocker = tmp_path / "not-a-folder"

@@ -1,5 +1,6 @@
 """Sessions in the window: save, open, prompts, autosave and recovery, undo, drop."""
 
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -26,6 +27,36 @@ def answer(button, seen: list):
         box.button(button).click()
 
     QtCore.QTimer.singleShot(0, click)
+
+
+def answer_recovery(button, texts: list):
+    """Click ``button`` on the next recovery box, recording its informative text."""
+
+    def click():
+        box = QtWidgets.QApplication.activeModalWidget()
+        if not isinstance(box, QtWidgets.QMessageBox):
+            QtCore.QTimer.singleShot(10, click)
+            return
+        texts.append(box.informativeText())
+        box.button(button).click()
+
+    QtCore.QTimer.singleShot(0, click)
+
+
+def orphan(folder: Path, pid: int, content: str | Session, age_s: float) -> Path:
+    """An autosave left by the dead process ``pid``, ``age_s`` seconds old."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"autosave-{pid}.attn.json"
+    if isinstance(content, Session):
+        save_session(content, path)
+    else:
+        path.write_text(content)
+    stamp = path.stat().st_mtime - age_s
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+FUTURE = '{"format": "attention-explorer-session", "version": 99}'
 
 
 def edit_weight(w, value=150):
@@ -252,3 +283,74 @@ def test_undo_history_lists_every_step(make_window, qtbot):
     assert view.stack().count() == 2
     assert "Causal mask" in view.stack().text(1)
     view.close()
+
+
+def test_unrestorable_autosave_is_kept_and_older_ones_wait(make_window, qtbot, tmp_path):
+    folder = tmp_path / "autosave"
+    older = orphan(folder, 999999991, replace(Session(), text="older work"), age_s=60)
+    newest = orphan(folder, 999999992, FUTURE, age_s=0)
+    w = make_window()
+    texts = []
+    answer_recovery(B.Yes, texts)
+    assert not w.files.offer_recovery()
+    assert "1 older autosave" in texts[0] and str(folder) in texts[0]
+    title, message = w.last_error
+    assert title == "Cannot restore the autosave" and "newer" in message
+    kept = [p for p in folder.iterdir() if p.name.startswith("unrestored-999999992")]
+    assert len(kept) == 1 and str(kept[0]) in message
+    assert kept[0].read_text() == FUTURE  # the work is still there, byte for byte
+    assert not newest.exists() and older.exists()
+    assert w.files.orphaned_autosaves() == [older]  # the kept file is not offered again
+    # the next start offers the older one
+    w2 = make_window()
+    answer_recovery(B.Yes, texts)
+    assert w2.files.offer_recovery()
+    assert w2.doc.session.text == "older work" and w2.doc.modified
+    assert not older.exists() and kept[0].exists()
+    assert load_session(w2.files.autosave_path).text == "older work"
+
+
+def test_declining_recovery_deletes_only_the_declined_autosave(make_window, qtbot, tmp_path):
+    folder = tmp_path / "autosave"
+    older = orphan(folder, 999999991, replace(Session(), text="older"), age_s=60)
+    newest = orphan(folder, 999999992, replace(Session(), text="newest"), age_s=0)
+    w = make_window()
+    before = w.doc.session
+    answer_recovery(B.No, [])
+    assert not w.files.offer_recovery()
+    assert w.doc.session == before
+    assert not newest.exists() and older.exists()
+
+
+def test_missing_recent_file_is_dropped_from_open_recent(make_window, qtbot, tmp_path):
+    w = make_window()
+    here, gone = tmp_path / "here.attn.json", tmp_path / "gone.attn.json"
+    save_session(Session(), here)
+    save_session(Session(), gone)
+    w.files._remember(here)
+    w.files._remember(gone)
+    gone.unlink()
+    w.files._fill_recent()
+    action = next(a for a in w.files.recentMenu.actions() if a.text() == "gone.attn.json")
+    action.trigger()
+    assert w.last_error[0] == "Cannot open session"
+    assert "removed from Open Recent" in w.last_error[1]
+    assert w.files.recent_files() == [str(here)]
+    # a file that exists but cannot be read stays listed: it may be fixed
+    here.write_text("not json")
+    assert not w.files.open_path(here)
+    assert w.files.recent_files() == [str(here)]
+    assert "Open Recent" not in w.last_error[1]
+
+
+def test_save_as_accepts_json_suffix_in_any_case(make_window, qtbot, tmp_path, monkeypatch):
+    w = make_window()
+    for typed in ("foo.JSON", "foo.Attn.Json", "bar"):
+        target = tmp_path / typed
+        monkeypatch.setattr(
+            QtWidgets.QFileDialog, "getSaveFileName", lambda *a, t=target, **k: (str(t), "")
+        )
+        assert w.files.save_as()
+    names = sorted(p.name for p in tmp_path.iterdir() if "json" in p.name.lower())
+    assert names == ["bar.attn.json", "foo.Attn.Json", "foo.JSON"]
+    assert load_session(tmp_path / "foo.JSON") == w.doc.session
