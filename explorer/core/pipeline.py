@@ -38,7 +38,7 @@ import numpy as np
 from explorer.core import attention as _attention
 from explorer.core.embeddings import cosine_matrix, embed
 from explorer.core.positional import combine, positions
-from explorer.core.session import Session
+from explorer.core.session import Session, check_weights
 from explorer.core.tokenizer import Token, tokenize
 
 #: Work ``n_head · T² · (d_head + d_v)`` from which the pipeline computes in float32.
@@ -320,8 +320,22 @@ def edited_heads(session: Session, before: Session, result: Result) -> list[int]
     return heads
 
 
+def _check_heads(session: Session, heads=None) -> None:
+    """ValueError naming the first matrix with NaN, infinity or a weight beyond
+    :data:`~explorer.core.session.MAX_ABS_WEIGHT` (its scores could overflow to NaN)."""
+    for h in range(session.n_head) if heads is None else heads:
+        for which in "qkv":
+            try:
+                check_weights(session.heads[h].matrix(which), f"W_{which.upper()} of head {h}")
+            except ValueError as exc:
+                raise ValueError(
+                    f"{exc}: attention would overflow. Reset or scale that matrix down."
+                ) from None
+
+
 def _recompute_heads(session: Session, prev: Result, heads: list[int]) -> Result:
     """``prev`` with the given heads recomputed from ``session``'s matrices."""
+    _check_heads(session, heads)
     clock = time.perf_counter
     t0 = clock()
     dtype = prev.dtype
@@ -394,6 +408,7 @@ def _compute(session: Session) -> Result:
     t1 = clock()
 
     w_q, w_k, w_v = _stack(session)
+    _check_heads(session)
     n_head, d_head, d_v = w_q.shape[0], w_q.shape[2], w_v.shape[2]
     dtype = work_dtype(n_head, T, d_head, d_v)
     e, embed_notice = embed(session, tok)  # (T, d_model)

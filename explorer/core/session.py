@@ -24,6 +24,23 @@ MAX_HEADS = 12
 TEMPERATURE_RANGE = (0.05, 20.0)
 
 
+#: The largest weight magnitude attention is computed with. Far beyond anything useful
+#: (sliders span ±3), yet small enough that scores stay finite in float32 for every input
+#: the explorer builds, so attention never silently turns into NaN.
+MAX_ABS_WEIGHT = 1e6
+
+
+def check_weights(a: np.ndarray, name: str) -> None:
+    """ValueError unless every entry of ``a`` is finite and within ±:data:`MAX_ABS_WEIGHT`."""
+    if a.size and not np.isfinite(a).all():
+        raise ValueError(f"{name} holds NaN or infinite weights")
+    if a.size and float(np.abs(a).max()) > MAX_ABS_WEIGHT:
+        big = float(np.abs(a).max())
+        raise ValueError(
+            f"{name} holds a weight of magnitude {big:.3g}, beyond ±{MAX_ABS_WEIGHT:g}"
+        )
+
+
 def _frozen(a, name: str) -> np.ndarray:
     """Return a read-only float64 C-contiguous copy of ``a``."""
     arr = np.array(a, dtype=np.float64, order="C", copy=True)
@@ -43,6 +60,9 @@ class Head:
         Query and key projections.
     w_v : ndarray, shape (d_model, d_v), float64
         Value projection (``d_v == d_head`` everywhere in the explorer).
+
+    Any finite weights are stored (session files keep them bit for bit); :func:`compute
+    <explorer.core.pipeline.compute>` refuses weights beyond :data:`MAX_ABS_WEIGHT`.
     """
 
     w_q: np.ndarray

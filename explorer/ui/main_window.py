@@ -15,7 +15,7 @@ from PySide6 import QtCore, QtWidgets
 from explorer.core import projections
 from explorer.core.attention import warm_up
 from explorer.core.pipeline import compute
-from explorer.core.session import D_MODEL_RANGE, Session, ViewOptions
+from explorer.core.session import D_MODEL_RANGE, Session, ViewOptions, check_weights
 from explorer.io.session_file import SessionFileError, load_session
 from explorer.ui.controls import ModelPanel
 from explorer.ui.document import Document
@@ -274,12 +274,13 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_matrix_edited(self, which: str, matrix, label: str) -> None:
         s = self.doc.session
         h = s.selected_head
-        if not np.all(np.isfinite(matrix)):
-            self.error(
-                "Invalid matrix", "The matrix has NaN or infinite entries; it was not applied."
-            )
+        try:  # NaN, infinity, or weights too large to compute with (Scale pressed often)
+            check_weights(np.asarray(matrix, dtype=np.float64), f"The new W_{which.upper()}")
+            head = s.heads[h].with_matrix(which, matrix)
+        except ValueError as exc:
+            self.error("Invalid matrix", f"{exc}; W_{which.upper()} was not changed.")
             return
-        self.apply(s.with_head(h, s.heads[h].with_matrix(which, matrix)), f"{label} of head {h}")
+        self.apply(s.with_head(h, head), f"{label} of head {h}")
 
     def _on_head_selected(self, index: int) -> None:
         if index >= 0:

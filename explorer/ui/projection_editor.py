@@ -25,6 +25,15 @@ ROLES = {
 }
 
 
+def weight_text(v: float) -> str:
+    """A weight in five or six characters: ``+0.25``, ``-12.5``, ``+1e+04`` past ±999."""
+    if abs(v) < 9.995:
+        return f"{v:+.2f}"
+    if abs(v) < 999.5:
+        return f"{v:+.3g}"
+    return f"{v:+.0e}"
+
+
 class WeightSlider(QtWidgets.QSlider):
     """A slider for one weight; double-click asks for a reset to the preset value."""
 
@@ -228,7 +237,7 @@ class MatrixEditor(QtWidgets.QWidget):
                 box.setSpacing(0)
                 s = WeightSlider()
                 s.setObjectName(f"weightSlider_{self.which}_{r}_{c}")
-                readout = QtWidgets.QLabel()
+                readout = QtWidgets.QLabel(objectName=f"weightReadout_{self.which}_{r}_{c}")
                 readout.setFont(small)
                 readout.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
                 s.valueChanged.connect(lambda v, r=r, c=c: self._on_slider(r, c, v))
@@ -254,17 +263,17 @@ class MatrixEditor(QtWidgets.QWidget):
                 s.blockSignals(True)
                 s.setValue(pos)
                 s.blockSignals(False)
-            self._readouts[(r, c)].setText(f"{v:+.2f}")
+            self._readouts[(r, c)].setText(weight_text(v))
             s.setToolTip(
-                f"{name}[{r}, {c}] = {v:+.3f}: how much input dimension {r} feeds head "
+                f"{name}[{r}, {c}] = {v:+.6g}: how much input dimension {r} feeds head "
                 f"dimension {c}. {name} {ROLES[self.which]}. "
-                f"Double-click resets to the preset value {p:+.2f}."
+                f"Double-click resets to the preset value {p:+.4g}."
             )
 
     # ------------------------------------------------------------- editing
     def _on_slider(self, r: int, c: int, value: int) -> None:
         v = value / STEPS
-        self._readouts[(r, c)].setText(f"{v:+.2f}")
+        self._readouts[(r, c)].setText(weight_text(v))
         self.weightEdited.emit(self.which, r, c, v)
 
     def _reset_cell(self, r: int, c: int) -> None:

@@ -401,3 +401,30 @@ def test_view_only_changes_reuse_everything():
     edited = replace(s, selected_head=2, view=ViewOptions(colormap="magma", show_values=False))
     assert pipeline.edited_heads(edited, s, before) == []
     assert compute(edited, reuse=(s, before)) is before
+
+
+@pytest.mark.parametrize("bad", [1e7, -1e300, np.nan, np.inf])
+def test_weights_that_would_overflow_are_refused_by_name(bad):
+    s = conform(Session(), n_head=3)
+    m = np.array(s.heads[2].w_v)
+    m[1, 1] = bad
+    edited = s.with_head(2, s.heads[2].with_matrix("v", m))
+    with pytest.raises(ValueError, match=r"W_V of head 2 holds .*Reset or scale"):
+        compute(edited)
+    with pytest.raises(ValueError, match="W_V of head 2"):  # the reuse path checks too
+        compute(edited, reuse=(s, compute(s)))
+
+
+def test_the_largest_allowed_weights_still_give_finite_attention():
+    from explorer.core.session import MAX_ABS_WEIGHT
+
+    s = conform(Session(d_model=64, text=" ".join(WORDS)), n_head=2, d_head=64)
+    big = tuple(Head(*(MAX_ABS_WEIGHT * np.eye(64) for _ in range(3))) for _ in range(2))
+    from dataclasses import replace
+
+    for dtype_floor in (pipeline.FLOAT32_MIN_WORK, 0):  # float64 and the float32 path
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(pipeline, "FLOAT32_MIN_WORK", dtype_floor)
+            r = compute(replace(s, heads=big))
+        assert np.isfinite(r.weights).all() and np.isfinite(r.scores).all()
+        np.testing.assert_allclose(r.weights.sum(axis=-1), 1.0, rtol=1e-5)

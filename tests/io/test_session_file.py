@@ -128,6 +128,19 @@ def test_pipeline_results_after_reload_match_to_the_last_bit(tmp_path, path):
     compute = _compute_or_skip()
     session = load_session(path)
     again = load_session(save_session(session, tmp_path / "again.attn.json"))
+    huge = [
+        h for h, head in enumerate(session.heads)
+        if max(np.abs(head.matrix(w)).max() for w in "qkv") > S.MAX_ABS_WEIGHT
+    ]  # fmt: skip
+    if huge:  # the v1 sample keeps 1e300 weights to test storage: compute refuses them
+        for s in (session, again):
+            with pytest.raises(ValueError, match=f"of head {huge[0]} holds a weight"):
+                compute(s)
+        keep = [h for h in range(session.n_head) if h not in huge]
+        session, again = (
+            dataclasses.replace(s, heads=tuple(s.heads[h] for h in keep), selected_head=0)
+            for s in (session, again)
+        )
     first, second = compute(session), compute(again)
     assert len(first.tokens) > 3 and np.ptp(first.weights) > 0  # a real, non-trivial result
     _assert_same_results(first, second)

@@ -75,3 +75,25 @@ def test_large_matrix_pages(make_window, qtbot):
     s = w.findChild(QtWidgets.QSlider, "weightSlider_q_39_19")
     s.setValue(77)
     assert w.doc.session.heads[0].w_q[39, 19] == pytest.approx(0.77)
+
+
+def test_scaling_past_the_weight_limit_is_refused_with_a_message(make_window, qtbot):
+    from explorer.core.session import MAX_ABS_WEIGHT
+
+    w = make_window()
+    w.findChild(QtWidgets.QDoubleSpinBox, "scaleFactor_q").setValue(10.0)
+    scale = button(w, "scaleButton_q")
+    for _ in range(6):  # 1 → 1e6: still allowed
+        scale.click()
+    settle(qtbot, w)
+    assert np.abs(w.doc.session.heads[0].w_q).max() == pytest.approx(MAX_ABS_WEIGHT)
+    readout = w.findChild(QtWidgets.QLabel, "weightReadout_q_0_0")
+    assert readout.text() == "+1e+06"  # compact, so the grid keeps its layout
+    before = w.doc.session
+    scale.click()  # 1e7: refused, nothing changes
+    assert w.doc.session == before
+    assert w.last_error[0] == "Invalid matrix" and "beyond" in w.last_error[1]
+    settle(qtbot, w)
+    img = w.attentionHeatmap.image_data()
+    assert np.isfinite(img).all()
+    np.testing.assert_allclose(img.sum(axis=1), 1.0, rtol=1e-5)
