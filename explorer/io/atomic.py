@@ -7,6 +7,7 @@ behind. Used for session files and for every export.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -24,6 +25,9 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     target = Path(os.path.realpath(path))
     if target.is_dir():
         raise IsADirectoryError(21, "it is a folder", str(path))
+    if target.exists() and not target.is_file():
+        # a device, pipe or socket: renaming over it would replace the node itself
+        raise OSError(errno.EINVAL, "it is not a regular file", str(path))
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as for any
     # new file.

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
@@ -465,6 +466,18 @@ def test_temporary_file_that_cannot_be_created_is_reported(tmp_path, monkeypatch
         save_session(_rich_session(), path)
     assert path.read_bytes() == before
     assert _only(tmp_path) == ["s.attn.json"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_saving_over_something_that_is_not_a_file_is_refused(tmp_path):
+    # a pipe stands in for a device such as /dev/full: as root, renaming over it would work
+    # and replace the node itself
+    pipe = tmp_path / "pipe.attn.json"
+    os.mkfifo(pipe)
+    with pytest.raises(SessionFileError, match="cannot save: it is not a regular file"):
+        save_session(S.Session(), pipe)
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert _only(tmp_path) == ["pipe.attn.json"]
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions")
