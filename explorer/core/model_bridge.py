@@ -110,6 +110,12 @@ class ModelBridge:
             if path not in self._folders:
                 self._folders.insert(0, path)
 
+    def remove_folder(self, folder) -> None:
+        """Stop searching ``folder`` (it could not be loaded); a no-op if it is not listed."""
+        path = Path(folder).expanduser()
+        with self._lock:
+            self._folders = [f for f in self._folders if f != path and _key(f) != _key(path)]
+
     def available(self, include_unusable: bool = False):
         """Model folders on disk, in search order (list of ``ModelInfo``); reads no weights."""
         return discover_models(

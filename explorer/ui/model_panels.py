@@ -3,14 +3,98 @@ the word-through-the-layers plot. They only display what they are given."""
 
 from __future__ import annotations
 
+import html
+import re
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.core.encoder import EncoderError
+from explorer.core.model_analysis import find_word
 from explorer.ui.views import ThumbnailGrid
 
 DEFAULT_WORD = "bank"
 DEFAULT_TEXTS = ("I sat by the river bank.", "I deposited money in the bank.")
+
+
+class ModelCombo(QtWidgets.QComboBox):
+    """A combo box that shows a long model name elided in the middle when it lacks room.
+
+    ``sentence-transformers/all-MiniLM-L6-v2  (package)`` becomes
+    ``all-MiniLM-L6-v2  (package)`` (the part after the organisation), then
+    ``all-Mini…v2  (package)``; the full name stays in the list and the tooltip.
+    """
+
+    MIN_CHARS = 20  # about "all-MiniLM-L6-v2 (package)"; wider when there is room
+
+    def __init__(self, parent=None, **kwargs):
+        super().__init__(parent, **kwargs)
+        self.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.setMinimumContentsLength(self.MIN_CHARS)
+
+    def event(self, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.ToolTip:  # the full name of the model shown
+            path, text = self.currentData(), self.currentText()
+            tip = f"{text}\n{path}" if path else "Pretrained encoders found on this computer"
+            self.setToolTip(tip)
+        return super().event(event)
+
+    def shown_text(self) -> str:
+        """The text drawn in the closed box at its current width."""
+        opt = QtWidgets.QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        rect = self.style().subControlRect(
+            QtWidgets.QStyle.ComplexControl.CC_ComboBox,
+            opt,
+            QtWidgets.QStyle.SubControl.SC_ComboBoxEditField,
+            self,
+        )
+        return elide_model_name(self.currentText(), self.fontMetrics(), rect.width() - 4)
+
+    def paintEvent(self, event) -> None:
+        painter = QtWidgets.QStylePainter(self)
+        opt = QtWidgets.QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        opt.currentText = self.shown_text()
+        painter.drawComplexControl(QtWidgets.QStyle.ComplexControl.CC_ComboBox, opt)
+        painter.drawControl(QtWidgets.QStyle.ControlElement.CE_ComboBoxLabel, opt)
+
+
+def elide_model_name(text: str, metrics, width: int) -> str:
+    """``text`` ("ORG/NAME  (source)") shortened to fit ``width`` pixels of ``metrics``."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    name, sep, source = text.partition("  (")
+    short = name.rsplit("/", 1)[-1]
+    tail = sep + source
+    if metrics.horizontalAdvance(short + tail) <= width:
+        return short + tail
+    room = width - metrics.horizontalAdvance(tail)
+    mid = QtCore.Qt.TextElideMode.ElideMiddle
+    if room >= metrics.horizontalAdvance("a…z"):
+        return metrics.elidedText(short, mid, room) + tail
+    return metrics.elidedText(short + tail, mid, width)
+
+
+class ElidedLabel(QtWidgets.QLabel):
+    """A one-line label that may shrink below its text, eliding the end ("…")."""
+
+    MIN_WIDTH = 90
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        hint = super().minimumSizeHint()
+        return QtCore.QSize(min(hint.width(), self.MIN_WIDTH), hint.height())
+
+    def shown_text(self) -> str:
+        width = self.contentsRect().width()
+        return self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight, width)
+
+    def paintEvent(self, event) -> None:
+        painter = QtGui.QPainter(self)
+        painter.drawText(self.contentsRect(), int(self.alignment()), self.shown_text())
 
 
 class ModelToolbar(QtWidgets.QWidget):
@@ -18,7 +102,7 @@ class ModelToolbar(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.modelCombo = QtWidgets.QComboBox(objectName="modelCombo")
+        self.modelCombo = ModelCombo(objectName="modelCombo")
         self.modelCombo.setToolTip("Pretrained encoders found on this computer")
         self.openButton = QtWidgets.QPushButton("Open Model…", objectName="openModelButton")
         self.openButton.setToolTip("Choose a folder with config.json, model.safetensors, vocab")
@@ -28,11 +112,10 @@ class ModelToolbar(QtWidgets.QWidget):
         self.headSpin.setToolTip("Head within the layer")
         for spin in (self.layerSpin, self.headSpin):
             spin.setRange(0, 0)
-        self.hideSpecial = QtWidgets.QCheckBox(
-            "hide [CLS]/[SEP], renormalise", objectName="hideSpecialCheck"
-        )
+        self.hideSpecial = QtWidgets.QCheckBox("hide [CLS]/[SEP]", objectName="hideSpecialCheck")
         self.hideSpecial.setToolTip(
-            "Drop the special tokens' rows and columns and rescale each row to sum to 1: "
+            "Hide [CLS]/[SEP] and renormalise: "
+            "drop the special tokens' rows and columns and rescale each row to sum to 1: "
             "shows what a head does among the words when it mostly parks weight on [SEP]"
         )
         self.busy = QtWidgets.QProgressBar(objectName="modelBusy")
@@ -40,7 +123,7 @@ class ModelToolbar(QtWidgets.QWidget):
         self.busy.setMaximumWidth(80)
         self.busy.setTextVisible(False)
         self.busy.hide()
-        self.timing = QtWidgets.QLabel(objectName="modelTiming")
+        self.timing = ElidedLabel(objectName="modelTiming")
         self.timing.setToolTip("Encoder forward pass (all layers and heads) and redraw time")
         top = QtWidgets.QHBoxLayout(self)
         top.setContentsMargins(4, 2, 4, 2)
@@ -153,9 +236,17 @@ class ModelBanner(QtWidgets.QFrame):
 def _bar(name: str) -> QtWidgets.QProgressBar:
     bar = QtWidgets.QProgressBar(objectName=f"summary_{name}")
     bar.setRange(0, 1000)
-    bar.setMaximumHeight(16)
-    bar.setTextVisible(True)
+    bar.setMaximumHeight(14)
+    # the number goes in a label beside the bar: text inside a short bar gets clipped
+    bar.setTextVisible(False)
+    bar.setMinimumWidth(40)
     return bar
+
+
+def _value_label(name: str) -> QtWidgets.QLabel:
+    label = QtWidgets.QLabel(objectName=f"summary_{name}_value")
+    label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+    return label
 
 
 class SummaryPanel(QtWidgets.QGroupBox):
@@ -180,18 +271,26 @@ class SummaryPanel(QtWidgets.QGroupBox):
             "Mean entropy of the head's rows in nats: 0 = every query looks at one token, "
             "log T = uniform attention"
         )
+        self.entropyValue = _value_label("entropy")
+        self.entropyValue.setToolTip(self.entropy.toolTip())
         grid.addWidget(QtWidgets.QLabel("entropy"), 0, 0)
         grid.addWidget(self.entropy, 0, 1)
+        grid.addWidget(self.entropyValue, 0, 2)
         self.bars: dict[str, QtWidgets.QProgressBar] = {}
+        self.values: dict[str, QtWidgets.QLabel] = {}
         for r, (key, label, tip) in enumerate(self.SHARES, start=1):
-            bar = _bar(key)
+            bar, value = _bar(key), _value_label(key)
             bar.setToolTip(tip)
-            self.bars[key] = bar
+            value.setToolTip(tip)
+            self.bars[key], self.values[key] = bar, value
             grid.addWidget(QtWidgets.QLabel(label), r, 0)
             grid.addWidget(bar, r, 1)
+            grid.addWidget(value, r, 2)
+        grid.setColumnStretch(1, 1)
         self.pattern = QtWidgets.QLabel(objectName="summary_pattern")
         self.pattern.setToolTip("What the head mostly does (the largest share if at least 50%)")
-        grid.addWidget(self.pattern, len(self.SHARES) + 1, 0, 1, 2)
+        self.pattern.setWordWrap(True)
+        grid.addWidget(self.pattern, len(self.SHARES) + 1, 0, 1, 3)
 
     def show_head(self, summary, layer: int, head: int, pattern: str) -> None:
         """Show ``summary`` (a HeadSummary) for one head."""
@@ -205,10 +304,12 @@ class SummaryPanel(QtWidgets.QGroupBox):
         for key, arr in values.items():
             v = float(arr[layer, head])
             self.bars[key].setValue(round(v * 1000))
-            self.bars[key].setFormat(f"{v:.2f}")
+            self.bars[key].setFormat(f"{v:.2f}")  # for screen readers
+            self.values[key].setText(f"{v:.2f}")
         e = float(summary.entropy[layer, head])
         self.entropy.setValue(round(1000 * min(e / max(self._max_entropy, 1e-9), 1.0)))
         self.entropy.setFormat(f"{e:.2f} of {self._max_entropy:.2f} nats")
+        self.entropyValue.setText(f"{e:.2f} / {self._max_entropy:.2f}")
         self.pattern.setText(f"L{layer} H{head}: {pattern}")
 
     _max_entropy = 1.0
@@ -303,6 +404,7 @@ class WordPanel(QtWidgets.QGroupBox):
         self.wordEdit = QtWidgets.QLineEdit(DEFAULT_WORD, objectName="wordEdit")
         self.wordEdit.setToolTip("A word that occurs in both texts")
         self.wordEdit.setMaximumWidth(120)
+        self.wordEdit.setMinimumWidth(70)
         self.textAEdit = QtWidgets.QLineEdit(DEFAULT_TEXTS[0], objectName="textAEdit")
         self.textBEdit = QtWidgets.QLineEdit(DEFAULT_TEXTS[1], objectName="textBEdit")
         form.addWidget(QtWidgets.QLabel("word"), 0, 0)
@@ -343,11 +445,12 @@ class WordPanel(QtWidgets.QGroupBox):
 
     def show_curve(self, curve, error: str, n_layer: int) -> None:
         """Draw a WordCurve (or the reason there is none)."""
-        word = self.wordEdit.text().strip() or "word"
+        word = html.escape(_elide(self.wordEdit.text().strip(), 20), quote=False) or "word"
         if curve is None:
             self.line.setData([], [])
             self.edited.setData([], [])
-            self.plot.setTitle(error, size="9pt")
+            # the title is one line of HTML: escape the text, keep it short
+            self.plot.setTitle(html.escape(_elide(error, 120), quote=False), size="9pt")
             return
         x = np.arange(len(curve.cosine))
         self.line.setData(x, curve.cosine)
@@ -365,3 +468,57 @@ class WordPanel(QtWidgets.QGroupBox):
                 f"   <span style='color:#d62728'>- - edited model → {curve.edited[-1]:.2f}</span>"
             )
         self.plot.setTitle(title, size="9pt")
+
+
+def _elide(text: str, n: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def word_message(bridge, enc, word: str, texts, error: str) -> str:
+    """A short reason for a missing word curve.
+
+    The core's message quotes every token of the text; this one names the text (1 or 2),
+    quotes at most 40 characters of it, and says when the word is missing only because the
+    text is longer than the model reads.
+
+    Parameters
+    ----------
+    bridge : ModelBridge
+        Its forward cache already holds both texts (no encoder run here).
+    enc : Encoder
+    word : str
+    texts : (str, str)
+    error : str
+        The core's message.
+
+    Returns
+    -------
+    str
+    """
+    word = word.strip()
+    if not word or "does not occur" not in error:
+        return _elide(error, 120)
+    for n, text in enumerate(texts, start=1):
+        try:
+            tokens, _ = bridge.run(enc, text)  # normally cached: no encoder run
+        except EncoderError:
+            continue
+        try:
+            find_word(enc, tokens, word)
+            continue
+        except EncoderError:
+            pass
+        if tokens.truncated:
+            ends = [
+                end for (_, end), s in zip(tokens.offsets, tokens.special, strict=True) if not s
+            ]
+            read = max(ends, default=0)  # characters the model read
+            pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
+            if not pattern.search(text[:read]) and pattern.search(text[read:]):
+                return (
+                    f"text {n} was truncated to {len(tokens.ids)} tokens (the model's limit): "
+                    f"'{_elide(word, 20)}' comes after the cut"
+                )
+        return f"'{_elide(word, 20)}' does not occur as a word in text {n}: “{_elide(text)}”"
+    return _elide(error, 120)

