@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 
@@ -12,6 +14,33 @@ def clear_layout(layout: QtWidgets.QLayout) -> None:
         if widget is not None:
             widget.setParent(None)  # gone from findChild at once, not at the next event
             widget.deleteLater()
+
+
+class SentenceEdit(QtWidgets.QPlainTextEdit):
+    """The text box. Wraps at word boundaries, except in text with a very long run of
+    characters without a space: Qt's word wrap lays such a line out in quadratic time
+    (1 MB of "xxx…" took 15 s), so those texts wrap anywhere, which is linear."""
+
+    LONG_RUN = re.compile(r"\S{2000}")
+
+    def fit_wrap(self, text: str) -> None:
+        """Choose the wrap mode for ``text`` before Qt lays it out."""
+        mode = (
+            QtGui.QTextOption.WrapMode.WrapAnywhere
+            if self.LONG_RUN.search(text)
+            else QtGui.QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere
+        )
+        if self.wordWrapMode() != mode:
+            self.setWordWrapMode(mode)
+
+    def setPlainText(self, text: str) -> None:
+        self.fit_wrap(text)
+        super().setPlainText(text)
+
+    def insertFromMimeData(self, source: QtCore.QMimeData) -> None:
+        if source.hasText():  # a paste or a drop: check before the text is laid out
+            self.fit_wrap(self.toPlainText() + source.text())
+        super().insertFromMimeData(source)
 
 
 class FlowLayout(QtWidgets.QLayout):
@@ -118,7 +147,7 @@ class TextBar(QtWidgets.QWidget):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.sentenceEdit = QtWidgets.QPlainTextEdit(objectName="sentenceEdit")
+        self.sentenceEdit = SentenceEdit(objectName="sentenceEdit")
         self.sentenceEdit.setPlaceholderText("Type one or more sentences…")
         self.sentenceEdit.setToolTip(
             "The text to analyse. It is split into WordPiece tokens as you type"

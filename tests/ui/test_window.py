@@ -321,3 +321,22 @@ def test_typing_a_head_count_applies_once_and_keeps_edited_heads(make_window, qt
     assert w.doc.session.n_head == 12
     assert w.doc.session.heads[3].w_q[0, 5] == 2.9  # the edited head survived
     assert w.doc.undo_stack.count() == steps + 1
+
+
+def test_text_without_spaces_wraps_anywhere_so_layout_stays_linear(make_window, qtbot):
+    from PySide6 import QtGui
+
+    anywhere = QtGui.QTextOption.WrapMode.WrapAnywhere
+    w = make_window(Session(text="x" * 300_000))
+    edit = w.findChild(QtWidgets.QPlainTextEdit, "sentenceEdit")
+    assert edit.wordWrapMode() == anywhere
+    w.apply(Session(text="Ordinary prose wraps between words. " * 200), "prose")
+    settle(qtbot, w)
+    assert edit.wordWrapMode() == QtGui.QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere
+    # a paste is checked before Qt lays the text out
+    mime = QtCore.QMimeData()
+    mime.setText("y" * 5000)
+    edit.moveCursor(QtGui.QTextCursor.MoveOperation.End)
+    edit.insertFromMimeData(mime)
+    assert edit.wordWrapMode() == anywhere
+    qtbot.waitUntil(lambda: w.doc.session.text.endswith("y" * 5000), timeout=20_000)
