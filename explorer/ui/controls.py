@@ -17,6 +17,7 @@ from explorer.core.session import (
     TEMPERATURE_RANGE,
     Session,
 )
+from explorer.ui.document import close_merge_on_pause
 
 T_STEPS = 1000  # temperature slider resolution (log scale)
 
@@ -187,7 +188,7 @@ class ModelPanel(QtWidgets.QWidget):
             lambda v: self.changed.emit({"sentence_mask": v}, "Sentence mask")
         )
         self.temperatureSlider.valueChanged.connect(self._on_temperature_slider)
-        self.temperatureSlider.sliderReleased.connect(self.temperatureDragFinished)
+        close_merge_on_pause(self.temperatureSlider, self.temperatureDragFinished.emit)
         self.colormapCombo.currentTextChanged.connect(
             lambda v: self.changed.emit({"view.colormap": v}, "Colour map")
         )

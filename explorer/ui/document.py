@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.session import Session
 
@@ -20,6 +20,21 @@ def _merge_id(key: str | None) -> int:
     if key is None:
         return -1
     return _MERGE_IDS.setdefault(key, len(_MERGE_IDS) + 1)
+
+
+#: Slider changes made without dragging (arrow keys, wheel, clicks on the groove) that come
+#: closer together than this merge into one undo step.
+BURST_MS = 600
+
+
+def close_merge_on_pause(slider: QtWidgets.QAbstractSlider, finished, ms: int = BURST_MS) -> None:
+    """Call ``finished`` (which closes the open undo step) when a drag of ``slider`` ends,
+    and ``ms`` after the last change made without dragging, so that a burst of key presses
+    or wheel turns is one undo step and the next burst is another."""
+    timer = QtCore.QTimer(slider, singleShot=True, interval=ms)
+    timer.timeout.connect(finished)
+    slider.valueChanged.connect(lambda _v: None if slider.isSliderDown() else timer.start())
+    slider.sliderReleased.connect(finished)
 
 
 class SessionCommand(QtGui.QUndoCommand):

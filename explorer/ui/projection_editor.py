@@ -11,6 +11,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.ui.document import close_merge_on_pause
 from explorer.ui.heatmap import colormap
 from explorer.ui.text_bar import clear_layout
 
@@ -241,7 +242,7 @@ class MatrixEditor(QtWidgets.QWidget):
                 readout.setFont(small)
                 readout.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
                 s.valueChanged.connect(lambda v, r=r, c=c: self._on_slider(r, c, v))
-                s.sliderReleased.connect(self.dragFinished.emit)
+                close_merge_on_pause(s, self.dragFinished.emit)
                 s.resetRequested.connect(lambda r=r, c=c: self._reset_cell(r, c))
                 box.addWidget(s)
                 box.addWidget(readout)

@@ -340,3 +340,26 @@ def test_text_without_spaces_wraps_anywhere_so_layout_stays_linear(make_window, 
     edit.insertFromMimeData(mime)
     assert edit.wordWrapMode() == anywhere
     qtbot.waitUntil(lambda: w.doc.session.text.endswith("y" * 5000), timeout=20_000)
+
+
+@pytest.mark.parametrize("name", ["temperatureSlider", "weightSlider_q_2_1"])
+def test_key_presses_on_a_slider_are_one_undo_step_per_burst(make_window, qtbot, name):
+    from explorer.ui.document import BURST_MS
+
+    w = make_window()
+    slider = w.findChild(QtWidgets.QSlider, name)
+    slider.setFocus()
+    start = w.doc.session
+    steps = w.doc.undo_stack.count()
+    for _ in range(3):  # one burst
+        qtbot.keyClick(slider, QtCore.Qt.Key.Key_Right)
+    after_burst = w.doc.session
+    assert after_burst != start
+    qtbot.wait(BURST_MS + 300)  # a pause closes the step
+    qtbot.keyClick(slider, QtCore.Qt.Key.Key_PageUp)  # a second burst
+    assert w.doc.session != after_burst
+    assert w.doc.undo_stack.count() == steps + 2
+    w.doc.undo_stack.undo()
+    assert w.doc.session == after_burst
+    w.doc.undo_stack.undo()
+    assert w.doc.session == start
