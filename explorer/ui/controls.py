@@ -125,6 +125,19 @@ class ModelPanel(QtWidgets.QWidget):
         )
         mask_box = _hbox(self.causalCheck, self.sentenceCheck)
         _form_row(form, "&Mask", mask_box, "Which keys each query may attend to")
+        self.blockedLabel = QtWidgets.QLabel(objectName="blockedLabel")
+        self.clearBlocked = QtWidgets.QPushButton("Clear", objectName="clearBlockedButton")
+        self.clearBlocked.setToolTip("Restore every query→key pair you cut")
+        fm = self.clearBlocked.fontMetrics()
+        self.clearBlocked.setFixedWidth(fm.horizontalAdvance("Clear") + 24)
+        cut_box = _hbox(self.blockedLabel, self.clearBlocked, stretch=(1, 0))
+        _form_row(
+            form,
+            "Cut",
+            cut_box,
+            "Single query→key pairs masked by hand: Ctrl+click a cell of the attention "
+            "heatmap to cut it, again to restore it. Pairs are token positions",
+        )
         self.temperatureSlider = QtWidgets.QSlider(
             QtCore.Qt.Orientation.Horizontal, objectName="temperatureSlider"
         )
@@ -187,6 +200,9 @@ class ModelPanel(QtWidgets.QWidget):
         self.sentenceCheck.toggled.connect(
             lambda v: self.changed.emit({"sentence_mask": v}, "Sentence mask")
         )
+        self.clearBlocked.clicked.connect(
+            lambda: self.changed.emit({"blocked": ()}, "Clear cut pairs")
+        )
         self.temperatureSlider.valueChanged.connect(self._on_temperature_slider)
         close_merge_on_pause(self.temperatureSlider, self.temperatureDragFinished.emit)
         self.colormapCombo.currentTextChanged.connect(
@@ -233,6 +249,11 @@ class ModelPanel(QtWidgets.QWidget):
             self.presetSeed.setEnabled(s.preset == "orthogonal")
             self.causalCheck.setChecked(s.causal)
             self.sentenceCheck.setChecked(s.sentence_mask)
+            n = len(s.blocked)
+            self.blockedLabel.setText(
+                f"{n} pair{'s' if n != 1 else ''} cut" if n else "none: Ctrl+click cells"
+            )
+            self.clearBlocked.setEnabled(bool(n))
             if temperature_from_slider(self.temperatureSlider.value()) != s.temperature:
                 self.temperatureSlider.setValue(slider_from_temperature(s.temperature))
             self._d_head_for_readout = s.d_head

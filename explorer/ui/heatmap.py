@@ -118,10 +118,13 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         Row and column under the mouse, or (-1, -1) when it leaves the matrix.
     cellClicked(int, int)
         Row and column of a left click.
+    cellToggled(int, int)
+        Row and column of a Ctrl+left click.
     """
 
     cellHovered = QtCore.Signal(int, int)
     cellClicked = QtCore.Signal(int, int)
+    cellToggled = QtCore.Signal(int, int)
 
     def __init__(
         self,
@@ -382,4 +385,5 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             return
         cell = self.cell_at(event.scenePos())
         if cell != (-1, -1):
-            self.cellClicked.emit(*cell)
+            ctrl = event.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier
+            (self.cellToggled if ctrl else self.cellClicked).emit(*cell)

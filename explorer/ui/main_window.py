@@ -136,6 +136,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.attentionHeatmap.set_readout(self._attention_readout)
         self.attentionHeatmap.cellHovered.connect(self._on_cell_hovered)
         self.attentionHeatmap.cellClicked.connect(self._on_cell_clicked)
+        self.attentionHeatmap.cellToggled.connect(self.toggle_cut)
 
         self.projectionEditor = ProjectionEditor()
         self.projectionEditor.weightEdited.connect(self._on_weight_edited)
@@ -295,6 +296,16 @@ class MainWindow(QtWidgets.QMainWindow):
         s = self.doc.session
         q = None if s.selected_query == row else row
         self.apply(replace(s, selected_query=q), "Select query", "select")
+
+    def toggle_cut(self, row: int, col: int) -> None:
+        """Cut the pair query ``row`` → key ``col`` out of attention, or restore it."""
+        s = self.doc.session
+        pair = (int(row), int(col))
+        cut = pair not in s.blocked
+        blocked = (*s.blocked, pair) if cut else tuple(p for p in s.blocked if p != pair)
+        labels = self.result.labels if self.result is not None else []
+        names = f"{labels[row]}→{labels[col]}" if max(pair) < len(labels) else f"{row}→{col}"
+        self.apply(replace(s, blocked=blocked), f"{'Cut' if cut else 'Restore'} {names}")
 
     def open_example(self, path) -> None:
         """Open a shipped example as a new, untitled session."""

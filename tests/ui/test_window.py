@@ -363,3 +363,39 @@ def test_key_presses_on_a_slider_are_one_undo_step_per_burst(make_window, qtbot,
     assert w.doc.session == after_burst
     w.doc.undo_stack.undo()
     assert w.doc.session == start
+
+
+def test_ctrl_click_cuts_a_pair_and_the_cut_row_restores_it(make_window, qtbot):
+    w = make_window()
+    hm = heatmap(w)
+    label = w.findChild(QtWidgets.QLabel, "blockedLabel")
+    clear = w.findChild(QtWidgets.QPushButton, "clearBlockedButton")
+    assert "Ctrl+click" in label.text() and not clear.isEnabled()
+    before = shown(w).copy()
+    assert before[4, 1] > 0.05  # cat → dog
+    centre = hm.plot.getViewBox().mapViewToScene(QtCore.QPointF(1.5, 4.5))
+    qtbot.mouseClick(
+        hm.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        QtCore.Qt.KeyboardModifier.ControlModifier,
+        hm.mapFromScene(centre),
+    )
+    settle(qtbot, w)
+    s = w.doc.session
+    assert s.blocked == ((4, 1),) and s.selected_query is None  # a cut, not a selection
+    assert w.doc.undo_stack.undoText() == "Cut cat→dog"
+    img = shown(w)
+    assert img[4, 1] == 0 and img[4].sum() == pytest.approx(1.0)
+    np.testing.assert_array_equal(img, expected_weights(s))
+    assert label.text() == "1 pair cut" and clear.isEnabled()
+    w.toggle_cut(4, 1)  # the same pair again restores it
+    settle(qtbot, w)
+    assert w.doc.session.blocked == ()
+    np.testing.assert_array_equal(shown(w), before)
+    w.toggle_cut(0, 2)
+    w.toggle_cut(3, 3)
+    clear.click()
+    settle(qtbot, w)
+    assert w.doc.session.blocked == () and label.text().startswith("none")
+    w.doc.undo_stack.undo()
+    assert w.doc.session.blocked == ((0, 2), (3, 3))
