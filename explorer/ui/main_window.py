@@ -168,7 +168,13 @@ class MainWindow(QtWidgets.QMainWindow):
         head_row.addWidget(self.headSelector, 1)
         left_l.addLayout(head_row)
         left_l.addStretch(1)
-        left.setMinimumWidth(280)
+        # the controls scroll rather than hold the window wider or taller than a small screen
+        left_scroll = QtWidgets.QScrollArea(objectName="controlsScroll")
+        left_scroll.setWidget(left)
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        left_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        left_scroll.setMinimumWidth(160)
 
         self.rightTabs = QtWidgets.QTabWidget(objectName="rightTabs")
         self.rightTabs.addTab(self.projectionEditor, "Projections")
@@ -177,13 +183,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.rightTabs.setTabToolTip(1, "Static versus contextual cosine similarity of tokens")
 
         self.topSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal, objectName="topSplit")
-        self.topSplit.addWidget(left)
+        self.topSplit.addWidget(left_scroll)
         self.topSplit.addWidget(self.attentionStack)
         self.topSplit.addWidget(self.rightTabs)
         self.topSplit.setStretchFactor(0, 0)
         self.topSplit.setStretchFactor(1, 3)
         self.topSplit.setStretchFactor(2, 3)
-        self.topSplit.setSizes([290, 420, 570])
+        left_w = max(290, left.minimumSizeHint().width() + 4)  # no scroll bar at first
+        self.topSplit.setSizes([left_w, 710 - left_w, 570])
 
         self.mainSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="mainSplit")
         self.bottomSplit = QtWidgets.QSplitter(

@@ -104,6 +104,7 @@ class MatrixEditor(QtWidgets.QWidget):
         outer.setContentsMargins(4, 4, 4, 4)
         left = QtWidgets.QVBoxLayout()
         outer.addLayout(left, 4)
+        self._left = left
 
         pager = QtWidgets.QHBoxLayout()
         self.rowPage = QtWidgets.QSpinBox(objectName=f"rowPage_{which}")
@@ -202,6 +203,7 @@ class MatrixEditor(QtWidgets.QWidget):
             self.buttons["transpose"].setEnabled(square)
             paged = matrix.shape[0] > PAGE or matrix.shape[1] > PAGE
             self._pager_box.setVisible(paged)
+            self._left.invalidate()  # a never-shown tab would keep the pager's width
             for spin, n in ((self.rowPage, matrix.shape[0]), (self.colPage, matrix.shape[1])):
                 spin.blockSignals(True)
                 spin.setRange(0, max(0, (n - 1) // PAGE * PAGE))

@@ -399,3 +399,17 @@ def test_ctrl_click_cuts_a_pair_and_the_cut_row_restores_it(make_window, qtbot):
     assert w.doc.session.blocked == () and label.text().startswith("none")
     w.doc.undo_stack.undo()
     assert w.doc.session.blocked == ((0, 2), (3, 3))
+
+
+def test_window_fits_an_800_pixel_wide_screen(make_window):
+    w = make_window()
+    # the hidden W_K / W_V tabs used to keep the width of a pager they do not show (901 px)
+    assert w.minimumSizeHint().width() <= 820
+    for name in ("matrixEditor_k", "matrixEditor_v"):
+        ed = w.findChild(QtWidgets.QWidget, name)
+        assert (
+            ed.minimumSizeHint().width()
+            <= w.projectionEditor.editors["q"].minimumSizeHint().width()
+        )
+    w.resize(820, 640)
+    assert w.findChild(QtWidgets.QScrollArea, "controlsScroll").isVisible()
