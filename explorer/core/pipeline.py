@@ -38,7 +38,7 @@ import numpy as np
 from explorer.core import attention as _attention
 from explorer.core.embeddings import cosine_matrix, embed
 from explorer.core.positional import combine, positions
-from explorer.core.session import Session, check_weights
+from explorer.core.session import Session, ViewOptions, check_weights
 from explorer.core.tokenizer import Token, tokenize
 
 #: Work ``n_head · T² · (d_head + d_v)`` from which the pipeline computes in float32.
@@ -288,6 +288,14 @@ def compute(session: Session, reuse: tuple[Session, Result] | None = None) -> Re
         return _compute(session)
 
 
+def inputs_of(session: Session) -> Session:
+    """``session`` with everything :func:`compute` ignores (the colour maps and other view
+    options, the selected head and query) set to defaults: Sessions with equal
+    ``inputs_of`` have the same Result. ``view.show_special`` counts, as it adds tokens."""
+    view = ViewOptions(show_special=session.view.show_special)
+    return replace(session, view=view, selected_head=0, selected_query=None)
+
+
 def edited_heads(session: Session, before: Session, result: Result) -> list[int] | None:
     """The heads whose matrices differ between ``before`` and ``session``, when that is all
     that differs (and ``result`` is ``before``'s); otherwise None.
@@ -299,14 +307,7 @@ def edited_heads(session: Session, before: Session, result: Result) -> list[int]
         return None
     if session.n_head != before.n_head or result.n_head != session.n_head:
         return None
-    same_inputs = replace(
-        session,
-        heads=before.heads,
-        selected_head=before.selected_head,
-        selected_query=before.selected_query,
-        view=replace(before.view, show_special=session.view.show_special),
-    )
-    if same_inputs != before:
+    if replace(inputs_of(session), heads=before.heads) != inputs_of(before):
         return None
     shape = (result.x.shape[1], result.q.shape[2])
     heads = []
@@ -329,7 +330,7 @@ def _check_heads(session: Session, heads=None) -> None:
                 check_weights(session.heads[h].matrix(which), f"W_{which.upper()} of head {h}")
             except ValueError as exc:
                 raise ValueError(
-                    f"{exc}: attention would overflow. Reset or scale that matrix down."
+                    f"{exc}: attention cannot be computed with it. Reset or scale it down."
                 ) from None
 
 

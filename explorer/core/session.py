@@ -32,10 +32,10 @@ MAX_ABS_WEIGHT = 1e6
 
 def check_weights(a: np.ndarray, name: str) -> None:
     """ValueError unless every entry of ``a`` is finite and within ±:data:`MAX_ABS_WEIGHT`."""
-    if a.size and not np.isfinite(a).all():
+    big = float(np.abs(a).max()) if a.size else 0.0  # NaN when any entry is NaN
+    if not np.isfinite(big):
         raise ValueError(f"{name} holds NaN or infinite weights")
-    if a.size and float(np.abs(a).max()) > MAX_ABS_WEIGHT:
-        big = float(np.abs(a).max())
+    if big > MAX_ABS_WEIGHT:
         raise ValueError(
             f"{name} holds a weight of magnitude {big:.3g}, beyond ±{MAX_ABS_WEIGHT:g}"
         )

@@ -14,8 +14,8 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.core import projections
 from explorer.core.attention import warm_up
-from explorer.core.pipeline import compute
-from explorer.core.session import D_MODEL_RANGE, Session, ViewOptions, check_weights
+from explorer.core.pipeline import compute, inputs_of
+from explorer.core.session import D_MODEL_RANGE, Session, check_weights
 from explorer.io.session_file import SessionFileError, load_session
 from explorer.ui.controls import ModelPanel
 from explorer.ui.document import Document
@@ -349,16 +349,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @staticmethod
     def _needs_compute(new: Session, old: Session) -> bool:
-        """Only view options and the selected query/head change nothing the core computes.
-
-        ``view.show_special`` is the exception: it adds or removes the [CLS]/[SEP] tokens.
-        """
-
-        def computed(s: Session) -> Session:
-            view = ViewOptions(show_special=s.view.show_special)
-            return replace(s, view=view, selected_head=0, selected_query=None)
-
-        return computed(new) != computed(old)
+        """View options and the selected query/head change nothing the core computes."""
+        return inputs_of(new) != inputs_of(old)
 
     def _show_session(self, s: Session) -> None:
         """Update the controls to ``s`` without triggering edits."""
