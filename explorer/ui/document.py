@@ -37,6 +37,43 @@ def close_merge_on_pause(slider: QtWidgets.QAbstractSlider, finished, ms: int = 
     slider.sliderReleased.connect(finished)
 
 
+class SessionUndoKeys(QtCore.QObject):
+    """Makes Ctrl+Z / Ctrl+Shift+Z undo the Session from inside text and spin boxes.
+
+    Those widgets claim the undo keys for their own text history, so the window's Undo never
+    fired while one had focus (the text box has it at every launch). Every edit they make is
+    already a Session step, so the Session's undo is the right one. ``before`` runs first
+    (the text bar flushes a pending, debounced edit so that it becomes a step to undo).
+    """
+
+    def __init__(self, stack: QtGui.QUndoStack, before=None, parent=None):
+        super().__init__(parent)
+        self._stack = stack
+        self._before = before
+
+    def watch(self, *widgets: QtWidgets.QWidget) -> None:
+        for w in widgets:
+            w.installEventFilter(self)
+            if isinstance(w, QtWidgets.QAbstractSpinBox):
+                w.findChild(QtWidgets.QLineEdit).installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        kind = event.type()
+        if kind not in (QtCore.QEvent.Type.ShortcutOverride, QtCore.QEvent.Type.KeyPress):
+            return False
+        undo = event.matches(QtGui.QKeySequence.StandardKey.Undo)
+        redo = event.matches(QtGui.QKeySequence.StandardKey.Redo)
+        if not (undo or redo):
+            return False
+        if kind == QtCore.QEvent.Type.ShortcutOverride:
+            event.accept()  # keep the key for ourselves, then handle the key press below
+            return True
+        if self._before is not None:
+            self._before()
+        (self._stack.undo if undo else self._stack.redo)()
+        return True
+
+
 class SessionCommand(QtGui.QUndoCommand):
     """Replace one Session snapshot by another."""
 

@@ -18,7 +18,7 @@ from explorer.core.pipeline import compute, inputs_of
 from explorer.core.session import D_MODEL_RANGE, Session, check_weights
 from explorer.io.session_file import SessionFileError, load_session
 from explorer.ui.controls import ModelPanel
-from explorer.ui.document import Document
+from explorer.ui.document import Document, SessionUndoKeys
 from explorer.ui.export_actions import ExportActions
 from explorer.ui.file_actions import FileActions
 from explorer.ui.heatmap import HeatmapView
@@ -108,6 +108,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_session(self.doc.session)
         self._update_title()
         self._restore_geometry()
+        self.undoKeys = SessionUndoKeys(self.doc.undo_stack, self.textBar.flush, self)
+        self.undoKeys.watch(
+            self.textBar.sentenceEdit, *self.findChildren(QtWidgets.QAbstractSpinBox)
+        )
         self.worker.submit(self.doc.session)
 
     # ------------------------------------------------------------ building

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.pipeline import compute
 from explorer.core.session import Session
@@ -413,3 +413,38 @@ def test_window_fits_an_800_pixel_wide_screen(make_window):
         )
     w.resize(820, 640)
     assert w.findChild(QtWidgets.QScrollArea, "controlsScroll").isVisible()
+
+
+@pytest.mark.parametrize("focus", ["sentenceEdit", "headCount", "dModelSpin"])
+def test_ctrl_z_undoes_the_session_from_text_and_spin_boxes(make_window, qtbot, focus):
+    w = make_window()
+    w.show()
+    w.activateWindow()
+    start = w.doc.session
+    w.findChild(QtWidgets.QCheckBox, "causalCheck").setChecked(True)  # one session step
+    assert w.doc.session.causal
+    widget = w.findChild(QtWidgets.QWidget, focus)
+    widget.setFocus()
+    qtbot.waitUntil(widget.hasFocus, timeout=5_000)
+    qtbot.keyClick(widget, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert w.doc.session == start
+    qtbot.keyClick(
+        widget,
+        QtCore.Qt.Key.Key_Z,
+        QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert w.doc.session.causal
+
+
+def test_ctrl_z_in_the_text_box_undoes_what_was_just_typed(make_window, qtbot):
+    w = make_window()
+    edit = w.findChild(QtWidgets.QPlainTextEdit, "sentenceEdit")
+    edit.setFocus()
+    edit.moveCursor(QtGui.QTextCursor.MoveOperation.End)
+    before = w.doc.session.text
+    qtbot.keyClicks(edit, " Then it slept")
+    # Ctrl+Z before the debounce fires: the typing becomes a step, and that step is undone
+    qtbot.keyClick(edit, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert w.doc.session.text == before
+    qtbot.wait(300)
+    assert w.doc.session.text == before and edit.toPlainText() == before
