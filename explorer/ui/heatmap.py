@@ -64,8 +64,8 @@ class RotatedLabelAxis(pg.AxisItem):
     def label_positions(self) -> list[tuple[int, float]]:
         """(label index, x in axis coordinates) of every label drawn, thinned to fit.
 
-        Each label is centred on its column but kept whole inside the axis, so an edge
-        column's label is never clipped.
+        Each label is centred on its column, evenly spaced; a label that would not fit whole
+        inside the axis at either edge is left out rather than clipped.
         """
         view = self.linkedView()
         if view is None or not self._labels:
@@ -77,14 +77,19 @@ class RotatedLabelAxis(pg.AxisItem):
         step = max(1, math.ceil(fm.height() / max(cell * math.sin(math.radians(self._angle)), 1)))
         rect = self.boundingRect()
         half = fm.height() / 2
-        out: list[tuple[int, float]] = []
-        for i in range(0, len(self._labels), step):
-            x = x0 + (i + 0.5) * (x1 - x0)
-            x = min(max(x, rect.left() + half), rect.right() - half)
-            if out and abs(x - out[-1][1]) < 2 * half:
-                continue  # pushed in from an edge onto its neighbour: leave it out
-            out.append((i, x))
-        return out
+
+        def centre(i: int) -> float:
+            return x0 + (i + 0.5) * (x1 - x0)
+
+        # start at the first column whose label fits whole, then keep an even spacing
+        first = 0
+        while first < min(step, len(self._labels)) and centre(first) - half < rect.left():
+            first += 1
+        return [
+            (i, centre(i))
+            for i in range(first, len(self._labels), step)
+            if centre(i) + half <= rect.right()
+        ]
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
         super().drawPicture(p, axisSpec, tickSpecs, [])

@@ -133,6 +133,8 @@ class PipelineView(QtWidgets.QWidget):
             view.set_show_values(False)
             # the rows are the same tokens in every step: label them once, on the left
             view.set_row_labels_visible(key == self.STEPS[0][0])
+            if key == self.STEPS[0][0]:  # its labels' width decides the others' share
+                view.plot.getAxis("left").geometryChanged.connect(self._balance)
             view.cellHovered.connect(self.cellHovered)
             self.panels[key] = view
             layout.addWidget(view, 1)
@@ -140,6 +142,20 @@ class PipelineView(QtWidgets.QWidget):
     def set_colormaps(self, weights: str, scores: str) -> None:
         for key, view in self.panels.items():
             view.set_colormap(weights if key == "weights" else scores)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._balance()
+
+    def _balance(self) -> None:
+        """Give the first panel the extra width of its row labels, so that all five
+        matrices come out equally wide."""
+        axis = self.panels[self.STEPS[0][0]].plot.getAxis("left")
+        extra = int(axis.width()) if axis.isVisible() else 0
+        share = max(1, (self.width() - extra) // len(self.panels))
+        layout = self.layout()
+        for i in range(len(self.panels)):
+            layout.setStretch(i, share + (extra if i == 0 else 0))
 
     def show_head(self, result, head: int, tokens: Sequence[str]) -> None:
         """Draw the steps of ``head`` of ``result``."""
