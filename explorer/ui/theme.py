@@ -25,6 +25,8 @@ def apply_theme(root: QtWidgets.QWidget) -> None:
     fg = QtWidgets.QApplication.palette().color(QtGui.QPalette.ColorRole.Text)
     if not dark and bg.lightness() < 128:
         bg, fg = QtGui.QColor("white"), QtGui.QColor("black")
+    # labels and axes made later (a grid rebuilt for more heads) take these defaults
+    pg.setConfigOptions(foreground=fg, background=bg)
     paint_views(root, fg, bg)
 
 

@@ -448,3 +448,14 @@ def test_ctrl_z_in_the_text_box_undoes_what_was_just_typed(make_window, qtbot):
     assert w.doc.session.text == before
     qtbot.wait(300)
     assert w.doc.session.text == before and edit.toPlainText() == before
+
+
+def test_head_grid_titles_take_the_theme_text_colour_after_a_rebuild(make_window, qtbot):
+    w = make_window()
+    w.findChild(QtWidgets.QSpinBox, "headCount").setValue(4)  # the grid is rebuilt
+    settle(qtbot, w)
+    fg = QtWidgets.QApplication.palette().color(QtGui.QPalette.ColorRole.Text)
+    labels = w.headGrid._labels
+    assert len(labels) == 4
+    for lab in labels:  # not pyqtgraph's default grey (#969696)
+        assert f"color:{fg.name()}" in lab.item.toHtml().lower()
