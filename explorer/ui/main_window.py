@@ -179,6 +179,7 @@ class MainWindow(QtWidgets.QMainWindow):
         left_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         left_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         left_scroll.setMinimumWidth(160)
+        left_scroll.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # Tab goes to the controls
 
         self.rightTabs = QtWidgets.QTabWidget(objectName="rightTabs")
         self.rightTabs.addTab(self.projectionEditor, "Projections")

@@ -162,6 +162,7 @@ class TextBar(QtWidgets.QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.chipHost)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # Tab goes on to the controls
         scroll.setFixedHeight(fm.lineSpacing() * 2 + 16)
         layout.addWidget(scroll)
         self.notice = QtWidgets.QLabel(objectName="tokenNotice")

@@ -459,3 +459,16 @@ def test_head_grid_titles_take_the_theme_text_colour_after_a_rebuild(make_window
     assert len(labels) == 4
     for lab in labels:  # not pyqtgraph's default grey (#969696)
         assert f"color:{fg.name()}" in lab.item.toHtml().lower()
+
+
+def test_tab_goes_from_the_text_box_into_the_controls(make_window, qtbot):
+    w = make_window()
+    edit = w.findChild(QtWidgets.QPlainTextEdit, "sentenceEdit")
+    edit.setFocus()
+    qtbot.waitUntil(edit.hasFocus, timeout=5_000)
+    seen = []
+    for _ in range(4):
+        qtbot.keyClick(QtWidgets.QApplication.focusWidget(), QtCore.Qt.Key.Key_Tab)
+        seen.append(QtWidgets.QApplication.focusWidget())
+    assert not any(isinstance(f, QtWidgets.QScrollArea) for f in seen), seen
+    assert w.findChild(QtWidgets.QComboBox, "embeddingSource") in seen
