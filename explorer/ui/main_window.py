@@ -226,10 +226,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreGeometry(geo)
         else:
             self.resize(1280, 800)
-        for split in (self.topSplit, self.mainSplit, self.bottomSplit):
-            state = self.settings.value(f"window/{split.objectName()}")
-            if state is not None:
-                split.restoreState(state)
+        self._splitters_restored = False  # done at the first show, at the real size
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._splitters_restored:
+            self._splitters_restored = True
+            # restoring before the window has its size would let the splitters rescale the
+            # panes when it gets one, and they would come back changed at every start
+            self.centralWidget().layout().activate()
+            for split in (self.topSplit, self.mainSplit, self.bottomSplit):
+                state = self.settings.value(f"window/{split.objectName()}")
+                if state is not None:
+                    split.restoreState(state)
 
     def _save_geometry(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

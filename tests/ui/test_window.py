@@ -472,3 +472,28 @@ def test_tab_goes_from_the_text_box_into_the_controls(make_window, qtbot):
         seen.append(QtWidgets.QApplication.focusWidget())
     assert not any(isinstance(f, QtWidgets.QScrollArea) for f in seen), seen
     assert w.findChild(QtWidgets.QComboBox, "embeddingSource") in seen
+
+
+def test_splitter_positions_come_back_as_they_were_left(qtbot, tmp_path):
+    from explorer.ui.main_window import MainWindow
+
+    ini = str(tmp_path / "geometry.ini")
+    sizes = None
+    for run in range(2):
+        settings = QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
+        w = MainWindow(None, settings=settings, autosave_dir=tmp_path / "autosave")
+        qtbot.addWidget(w)
+        w.show()
+        qtbot.waitExposed(w)
+        if run == 0:
+            w.topSplit.setSizes([300, 700, 280])
+            w.bottomSplit.setSizes([500, 780])
+            sizes = (w.topSplit.sizes(), w.bottomSplit.sizes())
+        else:
+            for got, want in zip((w.topSplit.sizes(), w.bottomSplit.sizes()), sizes, strict=True):
+                assert all(abs(a - b) <= 3 for a, b in zip(got, want, strict=True)), (got, want)
+        w.doc.undo_stack.setClean()
+        w.close()
+        # the offscreen screen is smaller than the window: restore the panes, not the size
+        settings.remove("window/geometry")
+        settings.sync()
