@@ -167,6 +167,13 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.invertY(True)
         self.plot.getViewBox().setDefaultPadding(0.0)
+        # cells without a value (masked: −∞) are left out of the image and show this hatch,
+        # unlike any colour of the map
+        box = self.plot.getViewBox()
+        box.background.setBrush(
+            QtGui.QBrush(QtGui.QColor(128, 128, 128), QtCore.Qt.BrushStyle.BDiagPattern)
+        )
+        box.background.show()
         self._cmap = colormap(cmap)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(self._cmap)
@@ -245,7 +252,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         col_labels: Sequence[str] | None = None,
         levels: tuple[float, float] | None = None,
     ) -> None:
-        """Show ``data`` (rows × cols). Non-finite cells are drawn at the low end."""
+        """Show ``data`` (rows × cols). Non-finite cells (masked, −∞) are left empty and
+        show a grey hatch."""
         data = np.asarray(data, dtype=np.float32)
         if data.ndim != 2:
             raise ValueError("a heatmap needs a 2-D matrix")
@@ -255,7 +263,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._data = data
         if levels is not None:
             self.set_levels(levels)
-        shown = np.where(np.isfinite(data), data, self._levels[0]) if data.size else data
+        shown = np.where(np.isfinite(data), data, np.nan) if data.size else data
+        self.plot.getViewBox().background.setVisible(bool(data.size))
         if data.size:
             self.image.setImage(shown, autoLevels=False, levels=self._levels)
             self.image.setRect(QtCore.QRectF(0, 0, data.shape[1], data.shape[0]))

@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.ui.heatmap import HeatmapView
 from explorer.ui.views import PipelineView
@@ -59,3 +59,21 @@ def test_pipeline_matrices_are_equally_wide(qtbot):
     widths = [view.plot.getViewBox().width() for view in strip.panels.values()]
     assert max(widths[:4]) - min(widths[:4]) <= 3, widths  # y has its own colour-bar labels
     assert abs(widths[4] - widths[0]) <= 12, widths
+
+
+def test_masked_cells_are_left_empty_and_show_the_hatch(qtbot):
+    view = HeatmapView(title="masked", compact=True, cmap="CET-D1A")
+    qtbot.addWidget(view)
+    data = np.random.default_rng(1).normal(size=(6, 6))
+    data[np.triu_indices(6, 1)] = -np.inf  # a causal mask
+    view.set_matrix(data, list("abcdef"), levels=(-3, 3))
+    shown = view.image_data()
+    assert np.isnan(shown[np.triu_indices(6, 1)]).all()  # not the colour map's low end
+    np.testing.assert_array_equal(
+        shown[np.tril_indices(6)], data[np.tril_indices(6)].astype(np.float32)
+    )
+    background = view.plot.getViewBox().background
+    assert background.isVisible()
+    assert background.brush().style() == QtCore.Qt.BrushStyle.BDiagPattern
+    view.set_matrix(np.zeros((0, 0)), [])
+    assert not background.isVisible()  # an empty view shows no hatch
