@@ -8,6 +8,12 @@ target paint device, so a figure shows exactly what the window shows:
 * SVG: :class:`QSvgGenerator`; text stays ``<text>``, lines stay paths.
 * PDF: :class:`QPdfWriter`; one page the size of the widget, text kept as text (embedded font).
 
+The single views (heatmap, head grid, pipeline strip, similarity) stay vector in SVG and PDF.
+The whole window is embedded there as one image instead (the PNG picture, at the export's
+resolution, placed at the window's physical size): Qt's form widgets do not draw correctly
+through the SVG and PDF paint engines. The head grid gets a colour bar on its right (see
+:func:`explorer.ui.render.grid_colour_bar`), so a reader can tell what its colours mean.
+
 In SVG and PDF a heatmap is a small bitmap stretched over the plot; it is drawn enlarged by
 pixel repetition (and marked ``image-rendering: pixelated``) so that viewers do not blur the
 cells into each other.
@@ -20,7 +26,6 @@ Matrix export (CSV/NPY) lives in :mod:`explorer.ui.export_io` and is re-exported
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 from pathlib import Path
@@ -31,8 +36,10 @@ from explorer.ui.export_io import (
     MATRIX_SUFFIXES,
     ExportError,
     atomic_write,
+    check_number,
     export_matrix,
     result_matrices,
+    svg_with_png,
 )
 
 __all__ = [
@@ -40,8 +47,10 @@ __all__ = [
     "MATRIX_SUFFIXES",
     "ExportError",
     "copy_image_to_clipboard",
+    "embeds_as_image",
     "export_matrix",
     "export_widget",
+    "image_size",
     "render_image",
     "result_matrices",
 ]
@@ -71,11 +80,13 @@ def export_widget(
     path : str or path-like
         Target file; ``.png``, ``.svg`` or ``.pdf`` (case-insensitive).
     width : int, optional
-        PNG only: the image width in pixels. The height follows the widget's aspect ratio.
+        PNG: the image width in pixels. The height follows the widget's aspect ratio.
+        For the whole window (see :func:`embeds_as_image`) it also sets the pixel width of
+        the image embedded in the SVG or PDF. Ignored for the vector views.
     dpi : float, optional
-        PNG only: resolution stored in the file. Without ``width`` it also sets the size:
-        the figure keeps its on-screen physical size at ``dpi`` dots per inch. Without
-        either, the PNG is twice the on-screen size.
+        Resolution stored in the PNG. Without ``width`` it also sets the size: the figure
+        keeps its on-screen physical size at ``dpi`` dots per inch. Without either, the PNG
+        (and the window's image in SVG/PDF) is twice the on-screen size.
 
     Returns
     -------
@@ -94,13 +105,20 @@ def export_widget(
         raise ExportError(
             f"cannot export a figure as '{path.suffix or path.name}': use .png, .svg or .pdf"
         )
-    if suffix != ".png" and (width is not None or dpi is not None):
+    _prepare(widget)
+    as_image = suffix != ".png" and embeds_as_image(widget)
+    if suffix != ".png" and not as_image:
         # SVG and PDF are vector: a pixel width means nothing there, but is harmless
         width = dpi = None
-    _prepare(widget)
     if suffix == ".png":
         image = render_image(widget, width=width, dpi=dpi)
         data = _png_bytes(image)
+    elif as_image:
+        # the same picture as the PNG, placed at the window's on-screen physical size
+        image = render_image(widget, width=width, dpi=dpi)
+        data = (_svg_image_bytes if suffix == ".svg" else _pdf_image_bytes)(
+            widget, image, path.stem
+        )
     elif suffix == ".svg":
         data = _svg_bytes(widget, title=path.stem)
     else:
@@ -120,12 +138,12 @@ def render_image(
         Format ARGB32 premultiplied, device pixel ratio 1, DPI metadata set.
     """
     _prepare(widget)
-    w, h = _logical_size(widget)
+    w, h = image_size(widget)
     screen_dpi = float(widget.logicalDpiX()) or 96.0
     if width is not None:
-        width = _check_number("width", width, 1, MAX_PIXELS, integer=True)
+        width = check_number("width", width, 1, MAX_PIXELS, integer=True)
     if dpi is not None:
-        dpi = _check_number("dpi", dpi, 1, 100_000)
+        dpi = check_number("dpi", dpi, 1, 100_000)
     if width is None:
         width = round(w * (dpi / screen_dpi if dpi is not None else DEFAULT_SCALE))
     scale = width / w
@@ -158,7 +176,7 @@ def render_image(
 
 def copy_image_to_clipboard(widget: QtWidgets.QWidget, *, scale: float = DEFAULT_SCALE) -> None:
     """Put a picture of ``widget`` (``scale`` × its on-screen size) on the clipboard."""
-    w, _ = _logical_size(_prepare(widget))
+    w, _ = image_size(_prepare(widget))
     image = render_image(widget, width=max(1, round(w * scale)))
     QtGui.QGuiApplication.clipboard().setImage(image)
 
@@ -184,31 +202,57 @@ def _logical_size(widget: QtWidgets.QWidget) -> tuple[int, int]:
     return w, h
 
 
+# Qt form controls draw wrongly through QSvgGenerator and QPdfWriter (white boxes, lost
+# labels and tab titles): a widget holding any of them is embedded as a picture instead.
+_FORM_CONTROLS = tuple(
+    getattr(QtWidgets, name)
+    for name in "QAbstractButton QComboBox QAbstractSpinBox QLineEdit QTabBar QMenuBar "
+    "QTextEdit QPlainTextEdit QSlider".split()
+)
+
+
+def embeds_as_image(widget: QtWidgets.QWidget) -> bool:
+    """True if SVG and PDF exports of ``widget`` hold one image rather than vector drawing.
+
+    That is the whole window (a :class:`QMainWindow`) and any widget with Qt form controls
+    (buttons, combo boxes, spin boxes, tab bars, menus ...). The single views (heatmap, head
+    grid, pipeline strip, similarity) stay vector.
+    """
+    if isinstance(widget, QtWidgets.QMainWindow):
+        return True
+    return any(widget.findChildren(kind) for kind in _FORM_CONTROLS)
+
+
+def image_size(widget: QtWidgets.QWidget) -> tuple[int, int]:
+    """Logical (width, height) of the exported figure: the widget plus its colour bar, if any."""
+    from explorer.ui.render import grid_colour_bar
+
+    w, h = _logical_size(widget)
+    bar = grid_colour_bar(widget)
+    return w + (0 if bar is None else bar.width), h
+
+
 def _background(widget: QtWidgets.QWidget) -> QtGui.QColor:
     return widget.palette().color(QtGui.QPalette.ColorRole.Window)
 
 
-def _check_number(name: str, value, lo: float, hi: float, *, integer: bool = False):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ExportError(f"{name} must be a number, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(number) or not lo <= number <= hi:
-        raise ExportError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}")
-    if integer:
-        if number != int(number):
-            raise ExportError(f"{name} must be a whole number, got {value!r}")
-        return int(number)
-    return number
-
-
 def _paint(widget: QtWidgets.QWidget, painter: QtGui.QPainter) -> None:
-    """Paint the widget and its children (QGraphicsView.render would paint only its scene)."""
+    """Paint the widget and its children (QGraphicsView.render would paint only its scene),
+    then the head grid's colour bar to its right."""
+    from explorer.ui.render import grid_colour_bar
+
     flags = (
         QtWidgets.QWidget.RenderFlag.DrawWindowBackground
         | QtWidgets.QWidget.RenderFlag.DrawChildren
     )
     QtWidgets.QWidget.render(widget, painter, QtCore.QPoint(0, 0), QtGui.QRegion(), flags)
+    bar = grid_colour_bar(widget)
+    if bar is not None:
+        painter.save()
+        try:
+            bar.paint(painter, widget.width(), widget.height())
+        finally:
+            painter.restore()
 
 
 @contextlib.contextmanager
@@ -265,7 +309,7 @@ def _png_bytes(image: QtGui.QImage) -> bytes:
 
 
 def _svg_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
-    w, h = _logical_size(widget)
+    w, h = image_size(widget)
     buf = QtCore.QBuffer()
     buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
     gen = QtSvg.QSvgGenerator()
@@ -314,8 +358,37 @@ def _tidy_svg(data: bytes) -> bytes:
     return _IMAGE_TAG.sub(b'<image style="image-rendering:pixelated"', data)
 
 
-def _pdf_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
+def _svg_image_bytes(widget: QtWidgets.QWidget, image: QtGui.QImage, title: str) -> bytes:
+    """An SVG holding ``image`` (as PNG) at the widget's on-screen physical size."""
     w, h = _logical_size(widget)
+    dpi = float(widget.logicalDpiX()) or 96.0
+    return svg_with_png(_png_bytes(image), w, h, dpi=dpi, title=title)
+
+
+def _pdf_image_bytes(widget: QtWidgets.QWidget, image: QtGui.QImage, title: str) -> bytes:
+    """A one-page PDF holding ``image`` (losslessly) at the widget's physical size."""
+    opaque = image.convertToFormat(QtGui.QImage.Format.Format_RGB32)  # no soft mask needed
+
+    def draw(painter: QtGui.QPainter, w: int, h: int) -> None:
+        painter.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.setRenderHint(QtGui.QPainter.RenderHint.LosslessImageRendering, True)  # no JPEG
+        painter.drawImage(QtCore.QRectF(0, 0, w, h), opaque)
+
+    return _pdf_page(widget, title, _logical_size(widget), draw)
+
+
+def _pdf_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
+    def draw(painter: QtGui.QPainter, w: int, h: int) -> None:
+        painter.fillRect(QtCore.QRectF(0, 0, w, h), _background(widget))
+        with _sharp_bitmaps(widget):
+            _paint(widget, painter)
+
+    return _pdf_page(widget, title, image_size(widget), draw)
+
+
+def _pdf_page(widget: QtWidgets.QWidget, title: str, size: tuple[int, int], draw) -> bytes:
+    """One PDF page of ``size`` (logical pixels at the screen's DPI); ``draw`` fills it."""
+    w, h = size
     dpi = int(widget.logicalDpiX()) or 96
     buf = QtCore.QBuffer()
     buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
@@ -324,8 +397,8 @@ def _pdf_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
     writer.setCreator("Attention Explorer")
     writer.setResolution(dpi)
     # one page exactly the size of the view, at its on-screen physical size
-    size = QtCore.QSizeF(w * 72.0 / dpi, h * 72.0 / dpi)
-    page = QtGui.QPageSize(size, QtGui.QPageSize.Unit.Point, "", QtGui.QPageSize.ExactMatch)
+    page_size = QtCore.QSizeF(w * 72.0 / dpi, h * 72.0 / dpi)
+    page = QtGui.QPageSize(page_size, QtGui.QPageSize.Unit.Point, "", QtGui.QPageSize.ExactMatch)
     writer.setPageSize(page)
     writer.setPageMargins(QtCore.QMarginsF(0, 0, 0, 0), QtGui.QPageLayout.Unit.Point)
     painter = QtGui.QPainter(writer)
@@ -334,9 +407,7 @@ def _pdf_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
     try:
         sx = writer.width() / w
         painter.scale(sx, sx)
-        painter.fillRect(QtCore.QRectF(0, 0, w, h), _background(widget))
-        with _sharp_bitmaps(widget):
-            _paint(widget, painter)
+        draw(painter, w, h)
     finally:
         painter.end()
     return bytes(buf.data())

@@ -4,10 +4,15 @@ Every figure export (and Copy Heatmap Image) behaves the same way: a view that s
 in the background (the Model tab is showing, or Projections hides Similarity) is brought to
 the front first and then exported; when there is nothing computed to show (the text is
 empty), the export is refused with a message saying so instead of a picture of stale data.
+
+The single views are exported black on white whatever the desktop theme, through the same
+:func:`~explorer.ui.render.figure_colours` as ``attention-explorer render``; the window keeps
+its colours. They stay vector in SVG and PDF; the whole window is embedded there as an image.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from PySide6 import QtGui, QtWidgets
@@ -15,10 +20,13 @@ from PySide6 import QtGui, QtWidgets
 from explorer.ui.export import (
     ExportError,
     copy_image_to_clipboard,
+    embeds_as_image,
     export_matrix,
     export_widget,
+    image_size,
     result_matrices,
 )
+from explorer.ui.render import figure_colours
 
 NOTHING_TITLE = "Nothing to export"
 NOTHING_EMPTY = "Nothing to export yet: the text is empty. Type some text first."
@@ -26,22 +34,34 @@ NOTHING_NO_TOKENS = "Nothing to export yet: the text has no tokens. Type some wo
 NOTHING_YET = "Nothing to export yet: the attention is still being computed. Try again shortly."
 
 IMAGE_FILTER = "PNG image (*.png);;SVG vector image (*.svg);;PDF document (*.pdf)"
+# SVG and PDF of the whole window hold its picture (Qt's form widgets do not draw as vectors)
+WINDOW_FILTER = (
+    "PNG image (*.png);;SVG with the window as an embedded image (*.svg)"
+    ";;PDF with the window as an embedded image (*.pdf)"
+)
+WINDOW_TIP = (
+    "Save the whole window as PNG, SVG or PDF (in SVG and PDF the window is embedded as an "
+    "image; the single views stay vector)"
+)
 MATRIX_FILTER = "CSV with token headers (*.csv);;NumPy array (*.npy)"
 
 
 class ExportSizeDialog(QtWidgets.QDialog):
-    """Ask for the pixel width (or DPI) of a PNG."""
+    """Ask for the pixel width (or DPI) of a PNG, or of the window's image in SVG/PDF."""
 
     def __init__(self, parent, default_width: int):
         super().__init__(parent)
         self.setObjectName("exportSizeDialog")
-        self.setWindowTitle("PNG size")
+        self.setWindowTitle("Image size")
         form = QtWidgets.QFormLayout(self)
         self.width = QtWidgets.QSpinBox(objectName="exportWidth")
         self.width.setRange(64, 16384)
         self.width.setValue(default_width)
         self.width.setSuffix(" px")
-        self.width.setToolTip("Width of the image in pixels (default: twice the screen size)")
+        self.width.setToolTip(
+            "Width of the image in pixels (default: twice the screen size). In SVG and PDF the"
+            " whole window is embedded as an image this wide; the single views stay vector."
+        )
         self.dpi = QtWidgets.QSpinBox(objectName="exportDpi")
         self.dpi.setRange(0, 1200)
         self.dpi.setValue(0)
@@ -73,7 +93,9 @@ class ExportActions:
         ]
         for label, stem, get in views:
             act = menu.addAction(label)
-            act.setStatusTip(f"Save the {stem.replace('-', ' ')} as PNG, SVG or PDF")
+            tip = f"Save the {stem.replace('-', ' ')} as PNG, SVG or PDF (vector, black on white)"
+            act.setStatusTip(WINDOW_TIP if stem == "window" else tip)
+            act.setToolTip(act.statusTip())
             act.triggered.connect(lambda _=False, get=get, stem=stem: self.export_view(get(), stem))
         self.matrixMenu = menu.addMenu("&Matrix")
         self.matrixMenu.setObjectName("exportMatrixMenu")
@@ -169,18 +191,31 @@ class ExportActions:
         if not self._ready(widget):
             return None
         if path is None:
-            path = self._ask_path("Export Figure", f"{stem}.png", IMAGE_FILTER)
+            whole = embeds_as_image(widget)
+            path = self._ask_path(
+                "Export Figure", f"{stem}.png", WINDOW_FILTER if whole else IMAGE_FILTER
+            )
             if path is None:
                 return None
-            if path.suffix.lower() == ".png":
-                dialog = ExportSizeDialog(self.w, 2 * max(widget.width(), 1))
+            if path.suffix.lower() == ".png" or whole:
+                dialog = ExportSizeDialog(self.w, 2 * max(image_size(widget)[0], 1))
                 if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
                     return None
                 width = dialog.width.value()
                 dpi = dialog.dpi.value() or None
-        return self._attempt(
-            "Cannot export figure", lambda: export_widget(widget, path, width=width, dpi=dpi)
-        )
+
+        def write():
+            with self.figure_look(widget):
+                return export_widget(widget, path, width=width, dpi=dpi)
+
+        return self._attempt("Cannot export figure", write)
+
+    @staticmethod
+    def figure_look(widget):
+        """Black on white for a single view (as ``render`` draws it); the window as it is."""
+        if embeds_as_image(widget):
+            return contextlib.nullcontext(widget)
+        return figure_colours(widget)
 
     def export_matrix(self, name: str, path: Path | None = None):
         if not self._has_result():
@@ -213,7 +248,8 @@ class ExportActions:
         if not self._ready(self.w.attentionHeatmap):
             return
         try:
-            copy_image_to_clipboard(self.w.attentionHeatmap)
+            with self.figure_look(self.w.attentionHeatmap):
+                copy_image_to_clipboard(self.w.attentionHeatmap)
         except ExportError as exc:
             self.w.error("Cannot copy image", str(exc))
             return

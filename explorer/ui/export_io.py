@@ -5,10 +5,13 @@ No Qt here: :mod:`explorer.ui.export` re-exports everything for the window's men
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import math
 import os
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,15 @@ import numpy as np
 from explorer.io.atomic import atomic_write as _atomic_write
 from explorer.io.atomic import os_reason
 
-__all__ = ["MATRIX_SUFFIXES", "ExportError", "atomic_write", "export_matrix", "result_matrices"]
+__all__ = [
+    "MATRIX_SUFFIXES",
+    "ExportError",
+    "atomic_write",
+    "check_number",
+    "export_matrix",
+    "result_matrices",
+    "svg_with_png",
+]
 
 MATRIX_SUFFIXES = (".csv", ".npy")
 
@@ -35,6 +46,49 @@ def atomic_write(path: Path, data: bytes) -> None:
         _atomic_write(path, data)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {os_reason(exc)}") from None
+
+
+def check_number(name: str, value, lo: float, hi: float, *, integer: bool = False):
+    """``value`` as a number in ``[lo, hi]`` (an int if ``integer``); ExportError if not."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ExportError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number) or not lo <= number <= hi:
+        raise ExportError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}")
+    if integer:
+        if number != int(number):
+            raise ExportError(f"{name} must be a whole number, got {value!r}")
+        return int(number)
+    return number
+
+
+def svg_with_png(png: bytes, width: int, height: int, *, dpi: float, title: str) -> bytes:
+    """An SVG document that is one embedded PNG picture.
+
+    Parameters
+    ----------
+    png : bytes
+        The encoded picture (any pixel size; it is stretched over the page).
+    width, height : int
+        Logical size of the page (its ``viewBox``); the physical size is ``width / dpi`` inches.
+    dpi : float
+        Logical pixels per inch.
+    title : str
+        Document title.
+    """
+    data = base64.b64encode(png).decode("ascii")
+    text = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
+        f'<svg width="{width * 25.4 / dpi:.3f}mm" height="{height * 25.4 / dpi:.3f}mm" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" '
+        'xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1">\n'
+        f"<title>{escape(title)}</title>\n"
+        "<desc>Attention Explorer window (embedded image)</desc>\n"
+        f'<image x="0" y="0" width="{width}" height="{height}" preserveAspectRatio="none" '
+        f'xlink:href="data:image/png;base64,{data}"/>\n</svg>\n'
+    )
+    return text.encode("utf-8")
 
 
 # ---------------------------------------------------------------- matrices

@@ -9,6 +9,7 @@ is shown; with no display it uses Qt's ``offscreen`` platform.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -112,6 +113,106 @@ def figure_theme(root) -> None:
     root.setPalette(palette)
     root.setAutoFillBackground(True)
     paint_views(root, fg, bg)
+
+
+@contextlib.contextmanager
+def figure_colours(root):
+    """Draw ``root`` black on white (:func:`figure_theme`) inside the block, then restore it.
+
+    File › Export of a view in the window goes through here, so a figure has the colours of
+    ``attention-explorer render`` whatever the desktop theme; the window keeps its own colours
+    (each view's background, axis and label colours and the palette are put back as they were).
+    """
+    import pyqtgraph as pg
+    from PySide6 import QtCore, QtGui
+
+    own_palette = root.testAttribute(QtCore.Qt.WidgetAttribute.WA_SetPalette)
+    palette, fill = QtGui.QPalette(root.palette()), root.autoFillBackground()
+    views = [root] if isinstance(root, pg.GraphicsView) else []
+    backgrounds, axes, labels = [], [], []
+    for view in views + root.findChildren(pg.GraphicsView):
+        backgrounds.append((view, QtGui.QBrush(view.backgroundBrush())))
+        for item in view.scene().items():
+            if isinstance(item, pg.AxisItem):
+                axes.append((item, item.textPen(), item.pen()))
+            elif isinstance(item, pg.LabelItem):
+                labels.append((item, dict(item.opts)))
+    figure_theme(root)
+    try:
+        yield root
+    finally:
+        for view, brush in backgrounds:
+            # setBackground keeps pyqtgraph's own record of the colour in step
+            style = brush.style() != QtCore.Qt.BrushStyle.NoBrush
+            view.setBackground(brush.color() if style else None)
+        for item, text_pen, pen in axes:
+            item.setTextPen(text_pen)
+            item.setPen(pen)
+        for item, opts in labels:
+            item.opts = opts
+            item.setText(item.text)
+        # an inherited palette must stay inherited, so that theme changes still reach it
+        root.setPalette(palette if own_palette else QtGui.QPalette())
+        root.setAutoFillBackground(fill)
+
+
+class _ColourBar:
+    """A vertical colour bar from ``lo`` (bottom) to ``hi`` (top), drawn with a QPainter."""
+
+    width = 84  # logical pixels to the right of the grid
+    label = "attention weight"
+
+    def __init__(self, cmap, lo: float, hi: float, fg, font):
+        self.cmap, self.lo, self.hi, self.fg, self.font = cmap, lo, hi, fg, font
+
+    def paint(self, painter, x0: float, height: float) -> None:
+        """Draw into the strip ``[x0, x0 + width] × [0, height]`` of ``painter``."""
+        from PySide6 import QtCore, QtGui
+
+        top, bottom = 22.0, max(height - 22.0, 60.0)
+        bar = QtCore.QRectF(x0 + 12, top, 16, bottom - top)
+        # the gradient runs from the bottom (lo) to the top (hi), stop for stop of the map
+        painter.fillRect(bar, QtGui.QBrush(self.cmap.getGradient(bar.bottomLeft(), bar.topLeft())))
+        painter.setPen(QtGui.QPen(self.fg, 1))
+        painter.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        painter.drawRect(bar)
+        font = QtGui.QFont(self.font)
+        font.setPointSizeF(8.0)
+        painter.setFont(font)
+        for value in (0.0, 0.5, 1.0):
+            y = bottom - value * (bottom - top)
+            painter.drawLine(QtCore.QPointF(bar.right(), y), QtCore.QPointF(bar.right() + 4, y))
+            text = f"{self.lo + value * (self.hi - self.lo):g}"
+            box = QtCore.QRectF(bar.right() + 6, y - 10, 34, 20)
+            painter.drawText(box, QtCore.Qt.AlignmentFlag.AlignVCenter, text)
+        painter.translate(x0 + self.width - 10, (top + bottom) / 2)
+        painter.rotate(-90)
+        box = QtCore.QRectF(-(bottom - top) / 2, -14, bottom - top, 16)
+        painter.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, self.label)
+
+
+def grid_colour_bar(widget) -> _ColourBar | None:
+    """The colour bar exported beside a head grid, or None for any other widget.
+
+    The grid's thumbnails are attention weights drawn with fixed levels (0, 1) and one colour
+    map; the bar shows that map over those levels in the grid's text colour.
+    """
+    import pyqtgraph as pg
+    from PySide6 import QtGui
+
+    from explorer.ui.views import ThumbnailGrid
+
+    if not isinstance(widget, ThumbnailGrid):
+        return None
+    for item in widget.scene().items():
+        if isinstance(item, pg.ImageItem) and item.image is not None:
+            cmap, levels = item.getColorMap(), item.getLevels()
+            if cmap is None:
+                return None
+            lo, hi = (0.0, 1.0) if levels is None else (float(levels[0]), float(levels[1]))
+            fg = widget.palette().color(QtGui.QPalette.ColorRole.WindowText)
+            return _ColourBar(cmap, lo, hi, fg, widget.font())
+    return None
 
 
 def _lay_out(widget) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import errno
 import os
@@ -11,7 +12,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core import projections
 from explorer.core.pipeline import compute
@@ -20,6 +21,7 @@ from explorer.ui.app import create_app
 from explorer.ui.export import (
     ExportError,
     copy_image_to_clipboard,
+    embeds_as_image,
     export_matrix,
     export_widget,
     render_image,
@@ -27,8 +29,10 @@ from explorer.ui.export import (
 )
 from explorer.ui.heatmap import colormap
 from explorer.ui.render import build_view
+from explorer.ui.theme import apply_theme
 
 SVG = "{http://www.w3.org/2000/svg}"
+XLINK = "{http://www.w3.org/1999/xlink}"
 # a quote and a comma become tokens of their own: both must survive CSV and SVG
 TEXT = 'The "dog" chased the cat, then the cat slept.'
 
@@ -165,16 +169,137 @@ def test_pdf_is_one_vector_page_with_text(view, tmp_path):
 
 
 # ---------------------------------------------------------------- window
-def test_whole_window_exports_in_all_formats(make_window, tmp_path):
+def _svg_images(path) -> list[QtGui.QImage]:
+    """The bitmaps embedded in an SVG file, decoded."""
+    out = []
+    for e in ET.parse(path).getroot().iter(f"{SVG}image"):
+        href = e.get(f"{XLINK}href") or e.get("href")
+        img = QtGui.QImage()
+        assert img.loadFromData(base64.b64decode(href.split(",", 1)[1]))
+        out.append(img)
+    return out
+
+
+def _differing_share(a: QtGui.QImage, b: QtGui.QImage) -> float:
+    fmt = QtGui.QImage.Format.Format_RGB32
+    a, b = a.convertToFormat(fmt), b.convertToFormat(fmt)
+    assert a.size() == b.size()
+    x = np.frombuffer(a.constBits(), np.uint8, a.sizeInBytes())
+    y = np.frombuffer(b.constBits(), np.uint8, b.sizeInBytes())
+    return float(np.mean(x != y))
+
+
+def test_whole_window_is_the_png_picture_in_svg_and_pdf(make_window, tmp_path):
+    """Form widgets do not survive Qt's SVG/PDF engines: the window goes in as one image."""
     w = make_window(Session(text="The dog chased the cat off the table."))
     QtCore.QCoreApplication.processEvents()
+    assert embeds_as_image(w)
+    assert not any(embeds_as_image(v) for v in (w.attentionHeatmap, w.headGrid, w.pipelineView))
     png = QtGui.QImage(str(export_widget(w, tmp_path / "win.png", width=1000)))
     assert png.width() == 1000 and png.height() == round(w.height() * 1000 / w.width())
-    texts = set(_svg_texts(export_widget(w, tmp_path / "win.svg")))
-    assert {"dog", "table", "A = softmax(row)"} <= texts
-    assert export_widget(w, tmp_path / "win.pdf").read_bytes().startswith(b"%PDF")
+    dpi = w.logicalDpiX()
+
+    svg = export_widget(w, tmp_path / "win.svg")
+    root = ET.parse(svg).getroot()
+    assert root.get("viewBox") == f"0 0 {w.width()} {w.height()}"
+    assert float(root.get("width").removesuffix("mm")) == pytest.approx(
+        w.width() * 25.4 / dpi, abs=0.01
+    )
+    (picture,) = _svg_images(svg)  # exactly one image: the window, not its parts
+    assert (picture.width(), picture.height()) == (2 * w.width(), 2 * w.height())
+    assert not list(root.iter(f"{SVG}text"))
+    # the same picture as the PNG at that size (a blinking text cursor may differ)
+    same = QtGui.QImage(str(export_widget(w, tmp_path / "same.png", width=2 * w.width())))
+    assert _differing_share(picture, same) < 0.002
+    (wide,) = _svg_images(export_widget(w, tmp_path / "wide.svg", width=1600))
+    assert wide.width() == 1600
+
+    data = export_widget(w, tmp_path / "win.pdf").read_bytes()
+    assert data.startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page\b(?!s)", data)) == 1
+    box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", data)
+    assert float(box.group(1)) == pytest.approx(w.width() * 72 / dpi, abs=0.5)
+    assert float(box.group(2)) == pytest.approx(w.height() * 72 / dpi, abs=0.5)
+    images = re.findall(rb"/Subtype\s*/Image\b", data)
+    sizes = re.findall(rb"/Width\s+(\d+)\s*/Height\s+(\d+)", data)
+    assert len(images) == 1 and sizes == [(b"%d" % (2 * w.width()), b"%d" % (2 * w.height()))]
+    assert b"/DCTDecode" not in data  # lossless: text in the picture stays crisp
     heat = QtGui.QImage(str(export_widget(w.attentionHeatmap, tmp_path / "heat.png")))
     assert heat.width() == 2 * w.attentionHeatmap.width()
+
+
+@pytest.fixture
+def dark_palette():
+    """A dark application palette, restored afterwards."""
+    app = create_app()
+    old = QtGui.QPalette(app.palette())
+    dark = QtGui.QPalette(old)
+    role = QtGui.QPalette.ColorRole
+    for r, colour in (
+        (role.Window, "#2d2d30"),
+        (role.Base, "#1e1e1e"),
+        (role.WindowText, "#e6e6e6"),
+        (role.Text, "#e6e6e6"),
+        (role.Button, "#2d2d30"),
+        (role.ButtonText, "#e6e6e6"),
+    ):
+        dark.setColor(r, QtGui.QColor(colour))
+    app.setPalette(dark)
+    yield dark
+    app.setPalette(old)
+
+
+def test_export_is_black_on_white_under_a_dark_theme(make_window, dark_palette, tmp_path):
+    w = make_window(Session(text="The dog chased the cat off the table."))
+    apply_theme(w)  # what the window does when the desktop turns dark
+    heat = w.attentionHeatmap
+    screen_bg = heat.backgroundBrush().color()
+    axis = next(i for i in heat.scene().items() if i.__class__.__name__ == "AxisItem")
+    screen_fg = axis.textPen().color()
+    assert screen_bg.lightness() < 60 and screen_fg.lightness() > 200  # really dark on screen
+
+    out = w.exports.export_view(heat, "heatmap", tmp_path / "h.png")
+    assert out is not None, getattr(w, "last_error", None)
+    img = QtGui.QImage(str(out)).convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    a = np.frombuffer(img.constBits(), np.uint8, img.sizeInBytes()).reshape(
+        img.height(), img.width(), 4
+    )[..., :3]
+    border = np.concatenate([a[:4].reshape(-1, 3), a[:, :4].reshape(-1, 3)])
+    assert np.all(border == 255)  # the page is white ...
+    title = a[: img.height() // 12]
+    assert np.any(title.max(axis=-1) < 60)  # ... and the title is written in black
+
+    # the window keeps its own colours, and still follows the application palette
+    assert heat.backgroundBrush().color() == screen_bg
+    assert axis.textPen().color() == screen_fg
+    assert not heat.testAttribute(QtCore.Qt.WidgetAttribute.WA_SetPalette)
+    assert heat.palette().color(QtGui.QPalette.ColorRole.Window) == QtGui.QColor("#2d2d30")
+    shown = heat.grab().toImage()
+    assert shown.pixelColor(2, 2).lightness() < 60
+    # the head grid from the menu: the same black-on-white figure, with its colour bar
+    out = w.exports.export_view(w.headGrid, "head-grid", tmp_path / "g.svg")
+    assert {"head 0", "0", "1", "attention weight"} <= set(_svg_texts(out))
+    assert w.headGrid.backgroundBrush().color() == screen_bg
+
+
+def test_window_export_dialog_says_svg_and_pdf_embed_an_image(make_window, monkeypatch):
+    w = make_window(Session(text="The dog chased the cat."))
+    tips = {a.text(): a.statusTip() for a in w.files.exportMenu.actions()}
+    assert "embedded as an image" in tips["Whole &Window…"]
+    assert "single views stay vector" in tips["Whole &Window…"]
+    assert "vector" in tips["Attention &Heatmap…"]
+    asked = []
+
+    def cancel(parent, title, start, file_filter):
+        asked.append(file_filter)
+        return "", ""
+
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", cancel)
+    assert w.exports.export_view(w, "window") is None
+    assert w.exports.export_view(w.attentionHeatmap, "heatmap") is None
+    window_filter, view_filter = asked
+    assert "SVG with the window as an embedded image (*.svg)" in window_filter
+    assert "embedded" not in view_filter and "SVG vector image (*.svg)" in view_filter
 
 
 def test_hidden_view_is_refused_not_garbled(make_window, tmp_path):

@@ -20,6 +20,7 @@ from explorer.core.pipeline import compute
 from explorer.core.session import Session
 from explorer.io.session_file import save_session
 from explorer.ui.app import create_app
+from explorer.ui.heatmap import colormap
 from explorer.ui.render import VIEWS, figure_size, render_main, render_session
 
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
@@ -81,6 +82,35 @@ def test_default_width_is_twice_the_figure(session, session_file, tmp_path):
     w, h = figure_size("heatmap", compute(session).T, session.n_head)
     img = QtGui.QImage(str(png))
     assert (img.width(), img.height()) == (2 * w, 2 * h)
+
+
+def test_grid_has_a_colour_bar_from_0_to_1(session, session_file, tmp_path):
+    """A reader of the head grid must be able to tell what its colours mean."""
+    svg = tmp_path / "g.svg"
+    assert render_main([session_file, "-o", str(svg), "--view", "grid"]) == 0
+    assert {"0", "0.5", "1", "attention weight"} <= _texts(svg)
+    png = tmp_path / "g.png"
+    assert render_main([session_file, "-o", str(png), "--view", "grid", "--width", "900"]) == 0
+    img = QtGui.QImage(str(png)).convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    gw, gh = figure_size("grid", compute(session).T, session.n_head)
+    assert img.width() == 900 and img.width() / img.height() > gw / gh + 0.1  # wider
+    a = (
+        np.frombuffer(img.constBits(), np.uint8, img.sizeInBytes())
+        .reshape(img.height(), img.width(), 4)[..., 2::-1]
+        .astype(int)
+    )  # (H, W, RGB)
+    grid_right = round(gw * img.height() / gh)  # the grid keeps its aspect; the bar is beyond
+    strip = a[:, grid_right:]
+    colourful = (strip.max(axis=-1) - strip.min(axis=-1)) > 40  # (H, W) not grey or white
+    col = int(np.argmax(colourful.sum(axis=0)))
+    rows = np.flatnonzero(colourful[:, col])
+    assert rows.size > img.height() // 2  # a long vertical strip of colour
+    top, bottom = rows[0], rows[-1]
+    cmap = colormap(session.view.colormap)
+    for v in (0.1, 0.3, 0.5, 0.7, 0.9):
+        y = round(bottom - v * (bottom - top))
+        want = cmap.map(v, mode="byte")[:3]
+        assert np.abs(strip[y, col] - want).max() <= 12, v
 
 
 def test_head_option_selects_the_head(session, session_file, tmp_path):
