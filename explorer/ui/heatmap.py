@@ -51,7 +51,7 @@ class RotatedLabelAxis(pg.AxisItem):
 
     def set_labels(self, labels: Sequence[str]) -> None:
         self._labels = list(labels)
-        self.setTicks([[(i, "") for i in range(len(self._labels))], []])
+        self.setTicks([[], []])  # no tick marks: one per column would merge into a bar
         fm = QtGui.QFontMetrics(self.font())
         longest = max((fm.horizontalAdvance(t) for t in self._labels), default=0)
         rad = math.radians(self._angle)
@@ -74,7 +74,9 @@ class RotatedLabelAxis(pg.AxisItem):
         x0 = self.mapFromScene(view.mapViewToScene(QtCore.QPointF(0, 0))).x()
         x1 = self.mapFromScene(view.mapViewToScene(QtCore.QPointF(1, 0))).x()
         cell = abs(x1 - x0)
-        step = max(1, math.ceil(fm.height() / max(cell * math.sin(math.radians(self._angle)), 1)))
+        step = max(
+            1, math.ceil(fm.height() / max(cell * math.sin(math.radians(self._angle)), 1e-6))
+        )
         rect = self.boundingRect()
         half = fm.height() / 2
 

@@ -77,3 +77,18 @@ def test_masked_cells_are_left_empty_and_show_the_hatch(qtbot):
     assert background.brush().style() == QtCore.Qt.BrushStyle.BDiagPattern
     view.set_matrix(np.zeros((0, 0)), [])
     assert not background.isVisible()  # an empty view shows no hatch
+
+
+def test_labels_never_overlap_when_cells_are_under_a_pixel(qtbot):
+    view = HeatmapView(title="S", compact=True)
+    qtbot.addWidget(view)
+    n = 313
+    view.set_matrix(np.random.default_rng(2).normal(size=(n, n)), [f"w{i}" for i in range(n)])
+    view.resize(190, 210)
+    view.show()
+    qtbot.waitExposed(view)
+    axis = view.top_axis
+    xs = [x for _, x in axis.label_positions()]
+    height = QtGui.QFontMetrics(axis.font()).height()
+    assert len(xs) >= 3
+    assert all(b - a >= height - 1e-6 for a, b in itertools.pairwise(xs)), xs[:6]
