@@ -246,6 +246,16 @@ def _stack(session: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return w_q, w_k, w_v
 
 
+def _stage_ms(start: float, ends: list[tuple[str, float]]) -> dict[str, float]:
+    """Milliseconds of each stage from consecutive clock readings, and their ``total``."""
+    out, last = {}, start
+    for name, t in ends:
+        out[name] = (t - last) * 1e3
+        last = t
+    out["total"] = (last - start) * 1e3
+    return out
+
+
 def _freeze(*arrays):
     for a in arrays:
         if a is not None:
@@ -373,17 +383,8 @@ def _recompute_heads(session: Session, prev: Result, heads: list[int]) -> Result
     contextual_sim = cosine_matrix(contextual)  # (T, T)
     t5 = clock()
     _freeze(q, k, v, scores, scaled, masked, weights, y, contextual, contextual_sim)
-    ms = 1e3
-    timings = {
-        "tokenize": 0.0,
-        "embed": 0.0,
-        "reuse": (t1 - t0) * ms,
-        "project": (t2 - t1) * ms,
-        "scores": (t3 - t2) * ms,
-        "attention": (t4 - t3) * ms,
-        "similarity": (t5 - t4) * ms,
-        "total": (t5 - t0) * ms,
-    }
+    stages = [("reuse", t1), ("project", t2), ("scores", t3), ("attention", t4)]
+    timings = {"tokenize": 0.0, "embed": 0.0, **_stage_ms(t0, [*stages, ("similarity", t5)])}
     return replace(
         prev,
         q=q,
@@ -455,16 +456,8 @@ def _compute(session: Session) -> Result:
 
     _freeze(e, p, x, q, k, v, scores, scaled, allowed, masked, weights, y)
     _freeze(contextual, static_sim, contextual_sim)
-    ms = 1e3
-    timings = {
-        "tokenize": (t1 - t0) * ms,
-        "embed": (t2 - t1) * ms,
-        "project": (t3 - t2) * ms,
-        "scores": (t4 - t3) * ms,
-        "attention": (t5 - t4) * ms,
-        "similarity": (t6 - t5) * ms,
-        "total": (t6 - t0) * ms,
-    }
+    stages = [("tokenize", t1), ("embed", t2), ("project", t3), ("scores", t4)]
+    timings = _stage_ms(t0, [*stages, ("attention", t5), ("similarity", t6)])
     notice = " ".join(s for s in (tok.notice, embed_notice) if s)
     return Result(
         tokens=tokens,
