@@ -15,15 +15,15 @@ from explorer.io.session_file import load_session, save_session
 B = QtWidgets.QMessageBox.StandardButton
 
 
-def answer(button, seen: list):
-    """Click ``button`` on the next modal message box, recording its object name."""
+def answer(button, seen: list, record=QtWidgets.QMessageBox.objectName):
+    """Click ``button`` on the next modal message box, recording ``record(box)``."""
 
     def click():
         box = QtWidgets.QApplication.activeModalWidget()
         if not isinstance(box, QtWidgets.QMessageBox):
             QtCore.QTimer.singleShot(10, click)
             return
-        seen.append(box.objectName())
+        seen.append(record(box))
         box.button(button).click()
 
     QtCore.QTimer.singleShot(0, click)
@@ -31,16 +31,7 @@ def answer(button, seen: list):
 
 def answer_recovery(button, texts: list):
     """Click ``button`` on the next recovery box, recording its informative text."""
-
-    def click():
-        box = QtWidgets.QApplication.activeModalWidget()
-        if not isinstance(box, QtWidgets.QMessageBox):
-            QtCore.QTimer.singleShot(10, click)
-            return
-        texts.append(box.informativeText())
-        box.button(button).click()
-
-    QtCore.QTimer.singleShot(0, click)
+    answer(button, texts, QtWidgets.QMessageBox.informativeText)
 
 
 def orphan(folder: Path, pid: int, content: str | Session, age_s: float) -> Path:
