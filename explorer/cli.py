@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "render":
-        from explorer.ui.render import render_main
+        from explorer.ui.export.render import render_main
 
         return render_main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -12,8 +12,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.io.session_file import load_session
 from explorer.ui.app import create_app
-from explorer.ui.examples import example_files
 from explorer.ui.main_window import MainWindow
+from explorer.ui.workbench.examples import example_files
 
 
 def grab_window(window) -> QtGui.QPixmap:

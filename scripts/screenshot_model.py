@@ -17,7 +17,7 @@ from PySide6 import QtCore
 from explorer.core.session import Session
 from explorer.ui.app import create_app
 from explorer.ui.main_window import MainWindow
-from explorer.ui.model_view import install_model_view
+from explorer.ui.model.view import install_model_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from screenshot import grab_window

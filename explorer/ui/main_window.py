@@ -17,17 +17,17 @@ from explorer.core.attention import warm_up
 from explorer.core.pipeline import compute, inputs_of
 from explorer.core.session import D_MODEL_RANGE, Session, check_weights
 from explorer.io.session_file import SessionFileError, load_session
-from explorer.ui.controls import ModelPanel
 from explorer.ui.document import Document, SessionUndoKeys
-from explorer.ui.export_actions import ExportActions
+from explorer.ui.export.actions import ExportActions
 from explorer.ui.file_actions import FileActions
 from explorer.ui.heatmap import HeatmapView
 from explorer.ui.menus import build_menus, build_status_bar
-from explorer.ui.model_view import install_model_view
-from explorer.ui.projection_editor import ProjectionEditor
-from explorer.ui.text_bar import TextBar
+from explorer.ui.model.view import install_model_view
 from explorer.ui.theme import apply_theme, follow_system_theme
-from explorer.ui.views import PipelineView, SimilarityView, ThumbnailGrid
+from explorer.ui.views.composite import PipelineView, SimilarityView, ThumbnailGrid
+from explorer.ui.workbench.controls import ModelPanel
+from explorer.ui.workbench.projection_editor import ProjectionEditor
+from explorer.ui.workbench.text_bar import TextBar
 from explorer.ui.worker import ComputeWorker
 
 EMPTY_TEXT = (

@@ -1,7 +1,7 @@
 """The window's menus (Edit, View, Examples, Help) and status bar.
 
 File › New/Open/Save live in :mod:`explorer.ui.file_actions`, File › Export in
-:mod:`explorer.ui.export_actions`; the Model tab adds its own entries.
+:mod:`explorer.ui.export.actions`; the Model tab adds its own entries.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6 import QtGui, QtWidgets
 
 from explorer import __version__
-from explorer.ui.examples import example_files
+from explorer.ui.workbench.examples import example_files
 
 
 def build_menus(window) -> None:

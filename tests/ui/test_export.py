@@ -18,7 +18,7 @@ from explorer.core import projections
 from explorer.core.pipeline import compute
 from explorer.core.session import Session
 from explorer.ui.app import create_app
-from explorer.ui.export import (
+from explorer.ui.export.figures import (
     ExportError,
     copy_image_to_clipboard,
     embeds_as_image,
@@ -27,8 +27,8 @@ from explorer.ui.export import (
     render_image,
     result_matrices,
 )
+from explorer.ui.export.render import build_view
 from explorer.ui.heatmap import colormap
-from explorer.ui.render import build_view
 from explorer.ui.theme import apply_theme
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -7,7 +7,7 @@ import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.ui.heatmap import HeatmapView
-from explorer.ui.views import PipelineView
+from explorer.ui.views.composite import PipelineView
 
 TOKENS = "the dog chased the cat off the table .".split()
 

@@ -19,7 +19,7 @@ from explorer.core.model_discovery import package_model_dir
 from explorer.core.pipeline import compute
 from explorer.core.session import Head, ModelRef, Session
 from explorer.ui.heatmap import HeatmapView
-from explorer.ui.model_view import SETTINGS_FOLDER, ModelView, install_model_view
+from explorer.ui.model.view import SETTINGS_FOLDER, ModelView, install_model_view
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
 from naive_bert import write_tiny_model

@@ -20,8 +20,8 @@ from explorer.core.pipeline import compute
 from explorer.core.session import Session
 from explorer.io.session_file import save_session
 from explorer.ui.app import create_app
+from explorer.ui.export.render import VIEWS, figure_size, render_main, render_session
 from explorer.ui.heatmap import colormap
-from explorer.ui.render import VIEWS, figure_size, render_main, render_session
 
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
 PREFIX = "attention-explorer render: "
@@ -173,7 +173,7 @@ def test_directory_as_output_is_refused(session_file, tmp_path, capsys):
 def _run(argv, env_drop=("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
     env = {k: v for k, v in os.environ.items() if k not in env_drop}
     return subprocess.run(
-        [sys.executable, "-m", "explorer.ui.render", *argv],
+        [sys.executable, "-m", "explorer.ui.export.render", *argv],
         capture_output=True,
         text=True,
         env=env,

@@ -1,6 +1,6 @@
 import numpy as np
 
-from explorer.ui.views import thumbnail
+from explorer.ui.views.composite import thumbnail
 
 
 def test_thumbnail_is_block_maximum():

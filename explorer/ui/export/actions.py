@@ -6,7 +6,7 @@ the front first and then exported; when there is nothing computed to show (the t
 empty), the export is refused with a message saying so instead of a picture of stale data.
 
 The single views are exported black on white whatever the desktop theme, through the same
-:func:`~explorer.ui.render.figure_colours` as ``attention-explorer render``; the window keeps
+:func:`~explorer.ui.export.render.figure_colours` as ``attention-explorer render``; the window keeps
 its colours. They stay vector in SVG and PDF; the whole window is embedded there as an image.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6 import QtGui, QtWidgets
 
-from explorer.ui.export import (
+from explorer.ui.export.figures import (
     ExportError,
     copy_image_to_clipboard,
     embeds_as_image,
@@ -26,7 +26,7 @@ from explorer.ui.export import (
     image_size,
     result_matrices,
 )
-from explorer.ui.render import figure_colours
+from explorer.ui.export.render import figure_colours
 
 NOTHING_TITLE = "Nothing to export"
 NOTHING_EMPTY = "Nothing to export yet: the text is empty. Type some text first."

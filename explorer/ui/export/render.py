@@ -61,7 +61,7 @@ def build_view(view: str, session, result, head: int | None = None):
         Sized by :func:`figure_size`, laid out, not shown on screen.
     """
     from explorer.ui.heatmap import HeatmapView
-    from explorer.ui.views import PipelineView, SimilarityView, ThumbnailGrid
+    from explorer.ui.views.composite import PipelineView, SimilarityView, ThumbnailGrid
 
     if view not in VIEWS:
         raise ValueError(f"unknown view '{view}': choose one of {', '.join(VIEWS)}")
@@ -200,7 +200,7 @@ def grid_colour_bar(widget) -> _ColourBar | None:
     import pyqtgraph as pg
     from PySide6 import QtGui
 
-    from explorer.ui.views import ThumbnailGrid
+    from explorer.ui.views.composite import ThumbnailGrid
 
     if not isinstance(widget, ThumbnailGrid):
         return None
@@ -260,7 +260,7 @@ def render_session(
     """
     from explorer.core.pipeline import compute
     from explorer.ui.app import create_app
-    from explorer.ui.export import IMAGE_SUFFIXES, ExportError, export_widget
+    from explorer.ui.export.figures import IMAGE_SUFFIXES, ExportError, export_widget
 
     suffix = Path(out_path).suffix.lower()
     if suffix not in IMAGE_SUFFIXES:

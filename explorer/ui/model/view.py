@@ -25,7 +25,7 @@ from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_sessi
 from explorer.core.model_discovery import folder_problem
 from explorer.core.session import HeadScale
 from explorer.ui.heatmap import HeatmapView
-from explorer.ui.model_panels import (
+from explorer.ui.model.panels import (
     EditPanel,
     LayerHeadGrid,
     ModelBanner,
@@ -572,7 +572,7 @@ def _edits_from(stored) -> dict[tuple[int, int], HeadEdit]:
 def install_model_view(window) -> ModelView:
     """Add the model view to ``window`` (a MainWindow) and register the model providers.
 
-    See :func:`explorer.ui.model_install.install` for where it goes and which menu entries
+    See :func:`explorer.ui.model.install.install` for where it goes and which menu entries
     it adds.
 
     Returns
@@ -580,7 +580,7 @@ def install_model_view(window) -> ModelView:
     ModelView
         Also stored as ``window.modelView``.
     """
-    from explorer.ui.model_install import install as _install
+    from explorer.ui.model.install import install as _install
 
     if getattr(window, "modelView", None) is not None:
         return window.modelView  # the window installs it itself; a second call is a no-op

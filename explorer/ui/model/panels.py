@@ -12,7 +12,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.encoder import EncoderError
 from explorer.core.model_analysis import find_word
-from explorer.ui.views import ThumbnailGrid
+from explorer.ui.views.composite import ThumbnailGrid
 
 DEFAULT_WORD = "bank"
 DEFAULT_TEXTS = ("I sat by the river bank.", "I deposited money in the bank.")

@@ -13,7 +13,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.ui.document import close_merge_on_pause
 from explorer.ui.heatmap import colormap
-from explorer.ui.text_bar import clear_layout
+from explorer.ui.workbench.text_bar import clear_layout
 
 PAGE = 16  # rows and columns of sliders shown at once
 STEPS = 100  # slider steps per unit: 0.01 resolution

@@ -12,7 +12,7 @@ The single views (heatmap, head grid, pipeline strip, similarity) stay vector in
 The whole window is embedded there as one image instead (the PNG picture, at the export's
 resolution, placed at the window's physical size): Qt's form widgets do not draw correctly
 through the SVG and PDF paint engines. The head grid gets a colour bar on its right (see
-:func:`explorer.ui.render.grid_colour_bar`), so a reader can tell what its colours mean.
+:func:`explorer.ui.export.render.grid_colour_bar`), so a reader can tell what its colours mean.
 
 In SVG and PDF a heatmap is a small bitmap stretched over the plot; it is drawn enlarged by
 pixel repetition (and marked ``image-rendering: pixelated``) so that viewers do not blur the
@@ -20,7 +20,7 @@ cells into each other.
 
 Files are written atomically (a temporary file beside the target, then :func:`os.replace`),
 so a failed export leaves any old file intact and raises :class:`ExportError` with the reason.
-Matrix export (CSV/NPY) lives in :mod:`explorer.ui.export_io` and is re-exported here.
+Matrix export (CSV/NPY) lives in :mod:`explorer.ui.export.files` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtSvg, QtWidgets
 
-from explorer.ui.export_io import (
+from explorer.ui.export.files import (
     MATRIX_SUFFIXES,
     ExportError,
     atomic_write,
@@ -225,7 +225,7 @@ def embeds_as_image(widget: QtWidgets.QWidget) -> bool:
 
 def image_size(widget: QtWidgets.QWidget) -> tuple[int, int]:
     """Logical (width, height) of the exported figure: the widget plus its colour bar, if any."""
-    from explorer.ui.render import grid_colour_bar
+    from explorer.ui.export.render import grid_colour_bar
 
     w, h = _logical_size(widget)
     bar = grid_colour_bar(widget)
@@ -239,7 +239,7 @@ def _background(widget: QtWidgets.QWidget) -> QtGui.QColor:
 def _paint(widget: QtWidgets.QWidget, painter: QtGui.QPainter) -> None:
     """Paint the widget and its children (QGraphicsView.render would paint only its scene),
     then the head grid's colour bar to its right."""
-    from explorer.ui.render import grid_colour_bar
+    from explorer.ui.export.render import grid_colour_bar
 
     flags = (
         QtWidgets.QWidget.RenderFlag.DrawWindowBackground

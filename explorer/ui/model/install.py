@@ -9,7 +9,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.model_bridge import install as install_providers
 from explorer.core.model_discovery import folder_problem
-from explorer.ui.model_view import SETTINGS_FOLDER, ModelView
+from explorer.ui.model.view import SETTINGS_FOLDER, ModelView
 from explorer.ui.theme import apply_theme
 
 

@@ -1,6 +1,6 @@
 """Matrices out of the explorer (CSV with token headers, NPY), and atomic file writes.
 
-No Qt here: :mod:`explorer.ui.export` re-exports everything for the window's menus.
+No Qt here: :mod:`explorer.ui.export.figures` re-exports everything for the window's menus.
 """
 
 from __future__ import annotations
