@@ -37,6 +37,7 @@ import numpy as np
 
 from explorer.core import attention as _attention
 from explorer.core.embeddings import cosine_matrix, embed
+from explorer.core.labels import token_labels
 from explorer.core.positional import combine, positions
 from explorer.core.session import Session, ViewOptions, check_weights
 from explorer.core.tokenizer import Token, tokenize
@@ -176,6 +177,11 @@ class Result:
     def labels(self) -> list[str]:
         """Token texts, for axis ticks."""
         return [t.text for t in self.tokens]
+
+    @property
+    def display_labels(self) -> list[str]:
+        """Token texts with subscripts on repeated words (``bank₁``, ``bank₂``), for views."""
+        return token_labels(self.labels)
 
 
 def attention_scale(d_head: int, temperature: float) -> float:
