@@ -27,6 +27,7 @@ TEMPERATURE_RANGE = (0.05, 20.0)
 #: The largest weight magnitude attention is computed with. Far beyond anything useful
 #: (sliders span ±3), yet small enough that scores stay finite in float32 for every input
 #: the explorer builds, so attention never silently turns into NaN.
+MAX_TEXT_CHARS = 1_000_000  # longest text a session may hold (about 200k word pieces)
 MAX_ABS_WEIGHT = 1e6
 
 
