@@ -22,12 +22,12 @@ DEFAULT_TEXT = "The dog chased the cat off the table."
 D_MODEL_RANGE = (2, 64)
 MAX_HEADS = 12
 TEMPERATURE_RANGE = (0.05, 20.0)
+MAX_TEXT_CHARS = 1_000_000  # longest text a session may hold (about 200k word pieces)
 
 
 #: The largest weight magnitude attention is computed with. Far beyond anything useful
 #: (sliders span ±3), yet small enough that scores stay finite in float32 for every input
 #: the explorer builds, so attention never silently turns into NaN.
-MAX_TEXT_CHARS = 1_000_000  # longest text a session may hold (about 200k word pieces)
 MAX_ABS_WEIGHT = 1e6
 
 
