@@ -9,7 +9,8 @@ from __future__ import annotations
 from PySide6 import QtGui, QtWidgets
 
 from explorer import __version__
-from explorer.ui.workbench.examples import example_files
+from explorer.ui.help import install_help
+from explorer.ui.workbench.examples import example_description, example_files
 
 
 def build_menus(window) -> None:
@@ -48,14 +49,17 @@ def build_menus(window) -> None:
 
     window.examplesMenu = bar.addMenu("E&xamples")
     window.examplesMenu.setObjectName("examplesMenu")
+    window.examplesMenu.setToolTipsVisible(True)
     for title, path in example_files():
         act = window.examplesMenu.addAction(title)
-        act.setStatusTip(f"Open the example session {path.name}")
+        act.setStatusTip(example_description(path))
+        act.setToolTip(example_description(path))
         act.triggered.connect(lambda _=False, p=path: window.open_example(p))
 
-    help_menu = bar.addMenu("&Help")
+    window.helpMenu = help_menu = bar.addMenu("&Help")
     about = help_menu.addAction("&About Attention Explorer")
     about.triggered.connect(lambda: show_about(window))
+    install_help(window)
 
 
 def build_status_bar(window) -> None:

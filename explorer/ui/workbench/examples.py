@@ -17,6 +17,33 @@ TITLES = {
     "long-paragraph": "A 300-token paragraph",
 }
 
+#: One line per example: what it demonstrates, and why it sets what it sets.
+DESCRIPTIONS = {
+    "bank-two-sentences": (
+        "One static vector, two meanings: each sentence is read on its own (per-sentence "
+        "mask) with identity projections, and τ = 4 spreads attention so each “bank” takes "
+        "in “river” or “money” and the two drift apart."
+    ),
+    "dog-cat-table": (
+        "Similar words attend to each other: built-in embeddings with identity projections "
+        "make the weights plain similarities, and sinusoidal positions make word order count."
+    ),
+    "causal-mask": (
+        "A language model cannot see the future: the causal mask empties the upper triangle; "
+        "head 1 doubles W_Q and W_K (4× the scores) and τ = 0.5 sharpens the rows."
+    ),
+    "long-paragraph": (
+        "Attention over 300 tokens: four heads with random orthogonal projections, each "
+        "attending differently; cell values are off because they would not fit."
+    ),
+}
+
+
+def example_description(path: Path) -> str:
+    """The one-line description of an example file (its name for unknown files)."""
+    stem = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.stem
+    return DESCRIPTIONS.get(stem, f"Open the example session {path.name}")
+
 
 def example_files() -> list[tuple[str, Path]]:
     """(title, path) for every shipped example, in menu order."""
