@@ -54,14 +54,37 @@ def session_input_width(session: Session) -> int:
     return input_width(session.d_model, session.positional, session.positional_mode)
 
 
-def _orthonormal(rng: np.random.Generator, d_in: int, d_head: int) -> np.ndarray:
-    """A random ``(d_in, d_head)`` matrix with orthonormal columns (rows if d_head > d_in)."""
-    tall = d_in >= d_head
-    a = rng.standard_normal((d_in, d_head) if tall else (d_head, d_in))
-    q, r = np.linalg.qr(a)  # q: (max, min)
-    # the sign fix makes the draw uniform (Haar), not biased by QR's sign convention
-    q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
-    return q if tall else q.T
+def _orthonormal_columns(a: np.ndarray) -> np.ndarray:
+    """Q factors of a stack of ``(n, m)`` matrices (n >= m), with a positive diagonal in R.
+
+    Parameters
+    ----------
+    a : ndarray, shape (B, n, m), float64
+
+    Returns
+    -------
+    ndarray, shape (B, n, m), float64
+        Orthonormal columns. For Gaussian ``a`` the positive diagonal makes each draw uniform
+        (Haar), free of a sign convention.
+
+    Classical Gram-Schmidt, run twice per column ("twice is enough": orthonormal to
+    rounding), from elementwise products and NumPy sums along the last axis, not LAPACK's
+    QR: BLAS kernels differ between CPUs in their last bits, while this gives the same bits
+    on every machine, whatever ``B``. So a seed always makes the same matrices and files
+    written from a preset can be regenerated exactly.
+    """
+    B, n, m = a.shape
+    rows = np.zeros((B, m, n))  # (B, m, n) the orthonormal vectors as rows...
+    cols = np.zeros((B, n, m))  # (B, n, m) ...and as columns, so every sum runs along axis -1
+    for j in range(m):
+        v = a[:, :, j].copy()  # (B, n)
+        for _ in range(2):
+            c = np.sum(rows[:, :j] * v[:, None, :], axis=2)  # (B, j) components along 0..j-1
+            v = v - np.sum(cols[:, :, :j] * c[:, None, :], axis=2)  # (B, n)
+        v = v / np.sqrt(np.sum(v * v, axis=1))[:, None]  # (B, n)
+        rows[:, j] = v
+        cols[:, :, j] = v
+    return cols
 
 
 def preset_heads(
@@ -120,12 +143,14 @@ def preset_heads(
     if preset == "orthogonal":
         if int(seed) < 0:
             raise ValueError(f"seed must be non-negative, got {seed}")
-        rng = np.random.default_rng(int(seed))
-        heads = []
-        for _ in range(n_head):
-            w_q, w_k, w_v = (_orthonormal(rng, d_in, d_head) for _ in range(3))
-            heads.append(Head(w_q, w_k, w_v))
-        return tuple(heads)
+        tall = d_in >= d_head
+        shape = (d_in, d_head) if tall else (d_head, d_in)  # (n, m), n >= m
+        # head h takes draws 3h, 3h+1, 3h+2 (q, k, v) of one generator
+        a = np.random.default_rng(int(seed)).standard_normal((3 * n_head, *shape))
+        m = _orthonormal_columns(a)  # (3 n_head, n, m)
+        if not tall:
+            m = m.transpose(0, 2, 1)  # orthonormal rows
+        return tuple(Head(m[3 * h], m[3 * h + 1], m[3 * h + 2]) for h in range(n_head))
     # preset == "model"
     if model is None or _model_heads is None:
         raise ValueError("no model loaded: the 'model' preset copies heads of a pretrained encoder")
