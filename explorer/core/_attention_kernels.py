@@ -170,17 +170,33 @@ def _softmax_row(row, lim, mrow, has_mask, scale):
 
 @njit(fastmath=FASTMATH, cache=True)
 def _attend_block(q, k, v, scale, causal, offset, mask, has_mask, y, w, h, i0, i1):
-    att = w[h, i0:i1]  # (B, S) and contiguous
-    np.dot(q[h, i0:i1], k[h].T, att)  # raw scores q kᵀ
-    mh = h if mask.shape[0] > 1 else 0
     S = w.shape[2]
+    mh = h if mask.shape[0] > 1 else 0
+    # Under a causal mask the block's last row sees keys < i1 + offset: the keys beyond are
+    # never computed. Scores then go to a contiguous scratch (B, kmax), since w[h, i0:i1, :kmax]
+    # is not contiguous and np.dot(..., out=) would silently write into a copy of it.
+    kmax = min(i1 + offset, S) if causal else S
+    if kmax < S:
+        att = np.empty((i1 - i0, max(kmax, 0)), dtype=w.dtype)  # (B, kmax)
+    else:
+        att = w[h, i0:i1]  # (B, S) and contiguous
+    if kmax > 0:
+        np.dot(q[h, i0:i1], k[h, :kmax].T, att)  # raw scores q kᵀ
     empty = np.zeros(i1 - i0, dtype=np.bool_)
     for r in range(i1 - i0):
         i = i0 + r
         lim = i + offset + 1 if causal else S
         mrow = mask[mh, i if has_mask else 0]
         empty[r] = not _softmax_row(att[r], lim, mrow, has_mask, scale)
-    np.dot(att, v[h], y[h, i0:i1])  # (B, d_v)
+    if kmax < S:
+        zero = w.dtype.type(0)
+        for r in range(i1 - i0):
+            w[h, i0 + r, : max(kmax, 0)] = att[r]
+            w[h, i0 + r, max(kmax, 0) :] = zero
+    if kmax > 0:
+        np.dot(att, v[h, :kmax], y[h, i0:i1])  # (B, d_v)
+    else:
+        y[h, i0:i1] = 0
     for r in range(i1 - i0):
         if empty[r]:
             y[h, i0 + r] = 0  # zero even if v holds NaN or inf
@@ -209,6 +225,8 @@ def attention_parallel(q, k, v, scale, causal, offset, mask, has_mask, y, w, blo
     n_blocks = (T + block - 1) // block
     for task in prange(n_head * n_blocks):
         h, b = task // n_blocks, task % n_blocks
+        if causal:  # interleave cheap top blocks with costly bottom ones across the threads
+            b = b // 2 if b % 2 == 0 else n_blocks - 1 - b // 2
         i0 = b * block
         i1 = min(i0 + block, T)
         _attend_block(q, k, v, scale, causal, offset, mask, has_mask, y, w, h, i0, i1)
