@@ -21,7 +21,6 @@ the workbench's convention for ``w_q``, ``w_k`` and ``w_v`` of shape ``(d_model,
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,11 +32,22 @@ from explorer.core.encoder_config import (
     WEIGHTS_FILE,
     EncoderConfig,
     EncoderError,
+    check_weights,
     parse_config,
     read_config,
     read_tensors,
 )
 from explorer.core.encoder_edits import HeadEdit, HeadWeights, with_ones
+from explorer.core.encoder_files import (
+    MAX_TOKENIZER_CONFIG_BYTES,
+    MAX_TOKENIZER_JSON_BYTES,
+    MAX_VOCAB_BYTES,
+    checked_size,
+    one_line,
+    read_json,
+    rust_failure,
+    shown,
+)
 from explorer.core.encoder_forward import (
     EncoderOutput,
     LayerWeights,
@@ -96,37 +106,55 @@ def _layers(t: dict[str, np.ndarray], cfg: EncoderConfig) -> tuple[LayerWeights,
 
 
 def _lowercase_setting(folder: Path) -> bool:
-    """``do_lower_case`` from ``tokenizer_config.json``; BERT's default is True."""
+    """``do_lower_case`` from ``tokenizer_config.json``; BERT's default is True.
+
+    A missing file gives the default; a file that is there but unreadable, too large, nested
+    too deeply or holding a non-boolean setting is refused, naming that file.
+    """
     path = folder / "tokenizer_config.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    if not path.exists():
         return True
-    value = raw.get("do_lower_case", True) if isinstance(raw, dict) else True
-    return bool(value)
+    raw = read_json(path, MAX_TOKENIZER_CONFIG_BYTES)
+    if not isinstance(raw, dict):
+        raise EncoderError(f"{path}: expected a JSON object, got {type(raw).__name__}")
+    value = raw.get("do_lower_case", True)
+    if not isinstance(value, bool):
+        raise EncoderError(f"{path}: 'do_lower_case' must be true or false, got {shown(value)}")
+    return value
 
 
-def _load_tokenizer(folder: Path, cfg: EncoderConfig):
-    """A ``tokenizers.Tokenizer`` that adds [CLS]/[SEP], never pads, truncates at max_positions."""
+def _read_tokenizer(folder: Path):
+    """The raw ``tokenizers.Tokenizer`` of ``folder``, every file refused by size first."""
     from tokenizers import Tokenizer
     from tokenizers.implementations import BertWordPieceTokenizer
 
     tj, vocab = folder / "tokenizer.json", folder / "vocab.txt"
+    if tj.is_file():
+        path, limit = tj, MAX_TOKENIZER_JSON_BYTES
+    elif vocab.is_file():
+        path, limit = vocab, MAX_VOCAB_BYTES
+    else:
+        raise EncoderError(f"{folder}: no tokenizer.json or vocab.txt")
+    checked_size(path, limit)
+    lowercase = _lowercase_setting(folder) if path is vocab else True
     try:
-        if tj.is_file():
-            tok = Tokenizer.from_file(str(tj))
-        elif vocab.is_file():
-            # the wrapper's inner Tokenizer has the same API as one read from tokenizer.json
-            tok = BertWordPieceTokenizer(
-                str(vocab), lowercase=_lowercase_setting(folder)
-            )._tokenizer
-        else:
-            raise EncoderError(f"{folder}: no tokenizer.json or vocab.txt")
-    except EncoderError:
-        raise
+        if path is tj:
+            return Tokenizer.from_file(str(tj))
+        # the wrapper's inner Tokenizer has the same API as one read from tokenizer.json
+        return BertWordPieceTokenizer(str(vocab), lowercase=lowercase)._tokenizer
+    except MemoryError:
+        raise EncoderError(f"{path}: not enough memory to read the tokenizer") from None
     except Exception as exc:  # tokenizers raises plain Exception subclasses on bad files
-        name = tj.name if tj.is_file() else vocab.name
-        raise EncoderError(f"{folder / name}: not a readable tokenizer ({exc})") from exc
+        raise EncoderError(f"{path}: not a readable tokenizer ({one_line(exc)})") from exc
+    except BaseException as exc:
+        if not rust_failure(exc):
+            raise
+        raise EncoderError(f"{path}: the tokenizer reader failed on this file") from None
+
+
+def _load_tokenizer(folder: Path, cfg: EncoderConfig):
+    """A ``tokenizers.Tokenizer`` that adds [CLS]/[SEP], never pads, truncates at max_positions."""
+    tok = _read_tokenizer(folder)
     # tokenizer.json files often pin padding to 128; the explorer wants the real length.
     tok.no_padding()
     tok.enable_truncation(max_length=cfg.max_positions)
@@ -340,15 +368,24 @@ def load_encoder(folder, name: str | None = None) -> Encoder:
     Raises
     ------
     EncoderError
-        With a message naming the file and what is wrong.
+        With a one-line message naming the file and what is wrong. Every size is bounded
+        before anything is allocated (see :mod:`~explorer.core.encoder_files` and
+        :data:`~explorer.core.encoder_config.CONFIG_LIMITS`).
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise EncoderError(f"{folder}: not a folder")
-    cfg = read_config(folder)
-    weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise EncoderError(f"{folder}: no {WEIGHTS_FILE} (only safetensors weights are read)")
-    tokenizer = _load_tokenizer(folder, cfg)
-    tensors = read_tensors(weights, cfg)
-    return Encoder(folder, name or model_name_for(folder), cfg, tensors, tokenizer)
+    try:
+        cfg = read_config(folder)
+        weights = folder / WEIGHTS_FILE
+        if not weights.is_file():
+            raise EncoderError(f"{folder}: no {WEIGHTS_FILE} (only safetensors weights are read)")
+        prefix = check_weights(weights, cfg)  # from the header: nothing large is read yet
+        tokenizer = _load_tokenizer(folder, cfg)
+        tensors = read_tensors(weights, cfg, prefix)
+        return Encoder(folder, name or model_name_for(folder), cfg, tensors, tokenizer)
+    except MemoryError:
+        raise EncoderError(f"{folder}: not enough memory to load this model") from None
+    except OSError as exc:  # a file vanished or became unreadable while loading
+        where = exc.filename or folder
+        raise EncoderError(f"{where}: cannot be read ({exc.strerror or exc})") from None

@@ -2,21 +2,30 @@
 
 Anything we cannot run raises :class:`EncoderError` (a ``ValueError``) whose message names the
 file and the problem: another architecture, an activation or position embedding we do not
-implement, inconsistent sizes, missing or misshapen tensors, or a corrupt file.
+implement, a size outside :data:`CONFIG_LIMITS`, inconsistent sizes, missing or misshapen
+tensors, a model too large for the memory available, or a corrupt file. Files are read through
+:mod:`~explorer.core.encoder_files`, which bounds every size before reading.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-
-class EncoderError(ValueError):
-    """A model folder or an input that the encoder cannot handle, with a message for the user."""
-
+from explorer.core.encoder_files import (
+    MAX_CONFIG_BYTES,
+    EncoderError,
+    check_memory,
+    one_line,
+    read_json,
+    read_safetensors_header,
+    rust_failure,
+    shown,
+    tensor_problem,
+)
 
 WEIGHTS_FILE = "model.safetensors"
 SUPPORTED_MODEL_TYPES = ("bert",)
@@ -32,6 +41,21 @@ BERT_ARCHITECTURES = (
     "BertForNextSentencePrediction",
 )
 SUPPORTED_ACTIVATIONS = ("gelu",)  # exact erf GELU, as BERT uses
+
+#: Largest value accepted for each size in ``config.json``. Far above any published BERT
+#: (BERT-large: 24 layers, 16 heads, width 1024, feed-forward 4096, 512 positions; multilingual
+#: vocabularies reach 250 000), and small enough that a hostile file fails at once instead of
+#: building millions of tensor names. The memory check then bounds their product.
+CONFIG_LIMITS = {
+    "vocab_size": 1 << 20,  # 1 048 576 tokens
+    "hidden_size": 1 << 14,  # 16 384
+    "num_hidden_layers": 128,
+    "num_attention_heads": 256,
+    "intermediate_size": 1 << 16,  # 65 536
+    "max_position_embeddings": 1 << 16,  # 65 536 positions
+    "type_vocab_size": 1024,
+    "pad_token_id": (1 << 20) - 1,
+}
 
 
 @dataclass(frozen=True)
@@ -59,8 +83,32 @@ def _int_field(raw: dict, key: str, source: str, *, default=None, minimum: int =
     if value is None:
         raise EncoderError(f"{source}: missing '{key}'")
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise EncoderError(f"{source}: '{key}' must be an integer >= {minimum}, got {value!r}")
+        raise EncoderError(f"{source}: '{key}' must be an integer >= {minimum}, got {shown(value)}")
+    if value > CONFIG_LIMITS[key]:
+        raise EncoderError(
+            f"{source}: '{key}' is {shown(value, 30)}, more than the {CONFIG_LIMITS[key]} "
+            "the explorer accepts"
+        )
     return value
+
+
+def _named(value) -> str:
+    """A name from config.json for a message: strings as they are (cut at 40), else repr."""
+    return shown(value, 40)[1:-1] if isinstance(value, str) else shown(value, 40)
+
+
+def _eps_field(raw: dict, source: str) -> float:
+    """``layer_norm_eps``: a number with 0 < eps < 1 (default 1e-12)."""
+    value = raw.get("layer_norm_eps", 1e-12)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EncoderError(f"{source}: 'layer_norm_eps' must be a number, got {shown(value)}")
+    try:
+        eps = float(value)
+    except OverflowError:  # an integer too large for a float
+        eps = math.inf
+    if not (0.0 < eps < 1.0):
+        raise EncoderError(f"{source}: layer_norm_eps {shown(value, 30)} is out of range (0, 1)")
+    return eps
 
 
 def parse_config(raw: dict, source: str = "config.json") -> EncoderConfig:
@@ -77,7 +125,8 @@ def parse_config(raw: dict, source: str = "config.json") -> EncoderConfig:
     ------
     EncoderError
         When the model is not a BERT encoder we can run (other architecture, activation,
-        position embedding type, or inconsistent sizes).
+        position embedding type, a size outside :data:`CONFIG_LIMITS`, or inconsistent
+        sizes).
     """
     if not isinstance(raw, dict):
         raise EncoderError(f"{source}: expected a JSON object, got {type(raw).__name__}")
@@ -87,21 +136,24 @@ def parse_config(raw: dict, source: str = "config.json") -> EncoderConfig:
         raise EncoderError(f"{source}: no 'model_type' or 'architectures'; cannot tell the model")
     if model_type is not None and model_type not in SUPPORTED_MODEL_TYPES:
         raise EncoderError(
-            f"{source}: model_type '{model_type}' is not supported; "
+            f"{source}: model_type '{_named(model_type)}' is not supported; "
             f"only BERT encoders ({', '.join(SUPPORTED_MODEL_TYPES)}) can be run"
         )
     if not isinstance(archs, list) or any(a not in BERT_ARCHITECTURES for a in archs):
         raise EncoderError(
-            f"{source}: architectures {archs!r} are not a BERT encoder; "
+            f"{source}: architectures {shown(archs)} are not a BERT encoder; "
             f"supported: {', '.join(BERT_ARCHITECTURES)}"
         )
     act = raw.get("hidden_act", "gelu")
     if act not in SUPPORTED_ACTIVATIONS:
-        raise EncoderError(f"{source}: hidden_act '{act}' is not supported (only exact 'gelu')")
+        raise EncoderError(
+            f"{source}: hidden_act '{_named(act)}' is not supported (only exact 'gelu')"
+        )
     pos_type = raw.get("position_embedding_type", "absolute")
     if pos_type != "absolute":
         raise EncoderError(
-            f"{source}: position_embedding_type '{pos_type}' is not supported (only 'absolute')"
+            f"{source}: position_embedding_type '{_named(pos_type)}' is not supported "
+            "(only 'absolute')"
         )
     if raw.get("is_decoder") or raw.get("add_cross_attention"):
         raise EncoderError(f"{source}: decoder configurations are not supported")
@@ -113,7 +165,7 @@ def parse_config(raw: dict, source: str = "config.json") -> EncoderConfig:
         intermediate_size=_int_field(raw, "intermediate_size", source),
         max_positions=_int_field(raw, "max_position_embeddings", source),
         type_vocab_size=_int_field(raw, "type_vocab_size", source, default=2),
-        layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
+        layer_norm_eps=_eps_field(raw, source),
         pad_token_id=_int_field(raw, "pad_token_id", source, default=0, minimum=0),
     )
     if cfg.hidden_size % cfg.num_heads:
@@ -121,21 +173,19 @@ def parse_config(raw: dict, source: str = "config.json") -> EncoderConfig:
             f"{source}: hidden_size {cfg.hidden_size} is not divisible by "
             f"num_attention_heads {cfg.num_heads}"
         )
-    if not (0.0 < cfg.layer_norm_eps < 1.0):
-        raise EncoderError(f"{source}: layer_norm_eps {cfg.layer_norm_eps} is out of range")
     return cfg
 
 
 def read_config(folder) -> EncoderConfig:
-    """Read and validate ``folder/config.json`` (cheap: no weights are touched)."""
+    """Read and validate ``folder/config.json`` (cheap: no weights are touched).
+
+    The file is refused by size (:data:`~explorer.core.encoder_files.MAX_CONFIG_BYTES`)
+    before it is read, and by nesting depth after.
+    """
     path = Path(folder) / "config.json"
     if not path.is_file():
         raise EncoderError(f"{folder}: no config.json")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EncoderError(f"{path}: not readable JSON ({exc})") from exc
-    return parse_config(raw, str(path))
+    return parse_config(read_json(path, MAX_CONFIG_BYTES), str(path))
 
 
 def expected_shapes(cfg: EncoderConfig) -> dict[str, tuple[int, ...]]:
@@ -166,33 +216,76 @@ def expected_shapes(cfg: EncoderConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def read_tensors(path: Path, cfg: EncoderConfig) -> dict[str, np.ndarray]:
-    """Read the tensors the encoder needs as float32, checking names, shapes and dtypes."""
+def parameter_count(cfg: EncoderConfig) -> int:
+    """Number of parameters in the tensors the encoder reads (Python int, never overflows)."""
+    return sum(math.prod(shape) for shape in expected_shapes(cfg).values())
+
+
+def check_weights(path: Path, cfg: EncoderConfig) -> str:
+    """Check ``model.safetensors`` against ``cfg`` from its header alone, before any reading.
+
+    The memory the model needs must be available, and every tensor the encoder needs must be
+    in the header with the shape ``cfg`` implies, a float dtype and a byte range that lies
+    inside the file and holds exactly that many values.
+
+    Returns
+    -------
+    str
+        The tensor name prefix: ``"bert."`` for checkpoints saved from a task model
+        (``BertForMaskedLM``, ...), else ``""``.
+    """
+    check_memory(parameter_count(cfg), path.parent / "config.json")
+    header, data_len = read_safetensors_header(path)
+    shapes = expected_shapes(cfg)
+    prefix = "bert." if "bert.embeddings.word_embeddings.weight" in header else ""
+    missing = [n for n in shapes if prefix + n not in header]
+    if missing:
+        names = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
+        raise EncoderError(
+            f"{path}: {len(missing)} tensor(s) missing for a {cfg.num_layers}-layer "
+            f"BERT encoder: {names}"
+        )
+    wrong = []
+    for n, shape in shapes.items():
+        entry = header[prefix + n]
+        got = entry.get("shape") if isinstance(entry, dict) else None
+        if isinstance(got, list) and got != list(shape):
+            wrong.append(f"{n} is {shown(tuple(got), 40)}, expected {shape}")
+    if wrong:
+        raise EncoderError(
+            f"{path}: tensor shapes do not match config.json: " + "; ".join(wrong[:8])
+        )
+    for n, shape in shapes.items():
+        problem = tensor_problem(n, header[prefix + n], data_len, shape)
+        if problem:
+            raise EncoderError(f"{path}: {problem}")
+    return prefix
+
+
+def read_tensors(path: Path, cfg: EncoderConfig, prefix: str | None = None) -> dict:
+    """Read the tensors the encoder needs as float32, checking names, shapes and dtypes.
+
+    Parameters
+    ----------
+    path : Path
+        The ``model.safetensors`` file.
+    cfg : EncoderConfig
+    prefix : str, optional
+        What :func:`check_weights` returned; it is called when not given.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Names without the prefix; float32 arrays of the shapes :func:`expected_shapes` gives.
+    """
     from safetensors import safe_open
 
+    if prefix is None:
+        prefix = check_weights(path, cfg)
     shapes = expected_shapes(cfg)
+    tensors = {}
     try:
         with safe_open(str(path), framework="numpy") as f:
-            keys = set(f.keys())
-            # Checkpoints saved from a task model (BertForMaskedLM, ...) prefix the encoder.
-            prefix = "bert." if "bert.embeddings.word_embeddings.weight" in keys else ""
-            missing = [n for n in shapes if prefix + n not in keys]
-            if missing:
-                shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
-                raise EncoderError(
-                    f"{path}: {len(missing)} tensor(s) missing for a {cfg.num_layers}-layer "
-                    f"BERT encoder: {shown}"
-                )
-            wrong = []
-            for n, shape in shapes.items():
-                got = tuple(f.get_slice(prefix + n).get_shape())
-                if got != shape:
-                    wrong.append(f"{n} is {got}, expected {shape}")
-            if wrong:
-                raise EncoderError(
-                    f"{path}: tensor shapes do not match config.json: " + "; ".join(wrong[:8])
-                )
-            tensors = {}
             for n in shapes:
                 a = f.get_tensor(prefix + n)
                 if a.dtype.kind != "f":
@@ -200,8 +293,18 @@ def read_tensors(path: Path, cfg: EncoderConfig) -> dict[str, np.ndarray]:
                 tensors[n] = np.asarray(a, dtype=np.float32)
     except EncoderError:
         raise
+    except MemoryError:
+        raise EncoderError(f"{path}: not enough memory to read the weights") from None
     except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise EncoderError(f"{path}: not a readable safetensors file ({exc})") from exc
+        raise EncoderError(f"{path}: not a readable safetensors file ({one_line(exc)})") from exc
+    except BaseException as exc:
+        if not rust_failure(exc):
+            raise
+        # the Rust reader panics, for example, when it cannot allocate a tensor's buffer
+        raise EncoderError(
+            f"{path}: the safetensors reader failed on this file (damaged, or too large "
+            "for the memory available)"
+        ) from None
     bad = [n for n, a in tensors.items() if not np.isfinite(a).all()]
     if bad:
         raise EncoderError(f"{path}: non-finite values in {', '.join(bad[:8])}")

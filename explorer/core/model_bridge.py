@@ -69,7 +69,7 @@ def _key(folder) -> Path:
     folder = Path(folder).expanduser()
     try:
         return folder.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
         return folder
 
 

@@ -10,7 +10,9 @@ Search order (first match of a name wins in :func:`find_model`):
    ``~/.cache/huggingface/hub``): ``models--ORG--NAME/snapshots/REVISION/``.
 
 This module reads only ``config.json`` (through :func:`explorer.core.encoder_config.read_config`)
-to decide whether a folder holds a model we can run; weights are never touched.
+to decide whether a folder holds a model we can run; weights are never touched. One bad folder
+never hides the others: whatever goes wrong while checking a folder becomes that folder's
+``problem`` (listed with ``include_unusable=True``), and every good model stays listed.
 """
 
 from __future__ import annotations
@@ -21,10 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.core.encoder_config import EncoderError, read_config
+from explorer.core.encoder_files import (
+    MAX_TOKENIZER_JSON_BYTES,
+    MAX_VOCAB_BYTES,
+    checked_size,
+)
 
 SOURCES = ("user", "package", "hf-cache")
 REQUIRED_FILES = ("config.json", "model.safetensors")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+_TOKENIZER_LIMITS = {"tokenizer.json": MAX_TOKENIZER_JSON_BYTES, "vocab.txt": MAX_VOCAB_BYTES}
+# a refs/main file holds one commit hash (40 hex digits and a newline)
+_MAX_REF_BYTES = 256
 
 # Python packages that ship a model folder: (import name, folder inside it, model name).
 # The name is the hub id, so a session saved with the package finds the same model in the
@@ -105,7 +115,7 @@ def model_name_for(folder) -> str:
         return hub_id
     try:
         resolved = folder.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
         resolved = folder
     for package, sub, name in MODEL_PACKAGES:
         # compare paths, not import names, so a copied folder keeps its own name
@@ -115,20 +125,37 @@ def model_name_for(folder) -> str:
 
 
 def folder_problem(folder) -> str:
-    """Why ``folder`` cannot be loaded ("" when it looks fine). Reads only config.json."""
+    """Why ``folder`` cannot be loaded ("" when it looks fine); never raises.
+
+    Reads only config.json (bounded in size and nesting) and the sizes of the tokenizer
+    files; the weights are checked when the model is loaded.
+    """
     folder = Path(folder)
-    if not folder.is_dir():
-        return f"{folder} is not a folder"
-    missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
-    if not any((folder / f).is_file() for f in TOKENIZER_FILES):
-        missing.append(" or ".join(TOKENIZER_FILES))
-    if missing:
-        return f"{folder} has no {', '.join(missing)}"
     try:
+        if not folder.is_dir():
+            return f"{folder} is not a folder"
+        missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
+        tokenizer = next((f for f in TOKENIZER_FILES if (folder / f).is_file()), None)
+        if tokenizer is None:
+            missing.append(" or ".join(TOKENIZER_FILES))
+        if missing:
+            return f"{folder} has no {', '.join(missing)}"
         read_config(folder)
+        checked_size(folder / tokenizer, _TOKENIZER_LIMITS[tokenizer])
     except EncoderError as exc:
         return str(exc)
+    except Exception as exc:  # one unreadable folder must not hide the others
+        return f"{folder}: cannot be checked ({type(exc).__name__})"
     return ""
+
+
+def _read_ref(ref: Path) -> str | None:
+    """The snapshot name in a ``refs/main`` file, or None when it is not a plain name."""
+    with open(ref, "rb") as f:
+        name = f.read(_MAX_REF_BYTES + 1).decode("utf-8").strip()
+    if not name or len(name) > _MAX_REF_BYTES or name in (".", "..") or "/" in name:
+        return None
+    return name
 
 
 def _hf_snapshots(cache: Path):
@@ -144,14 +171,13 @@ def _hf_snapshots(cache: Path):
         chosen = None
         ref = repo / "refs" / "main"
         try:
-            if ref.is_file():
-                candidate = snaps / ref.read_text(encoding="utf-8").strip()
-                if candidate.is_dir():
-                    chosen = candidate
+            name = _read_ref(ref) if ref.is_file() else None
+            if name is not None and (snaps / name).is_dir():
+                chosen = snaps / name
             if chosen is None:
                 dirs = [d for d in snaps.iterdir() if d.is_dir()]
                 chosen = max(dirs, key=lambda d: d.stat().st_mtime, default=None)
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError, ValueError):
             continue
         if chosen is not None:
             yield chosen
@@ -185,7 +211,7 @@ def discover_models(
     def add(folder: Path, name: str, source: str, *, quiet: bool = False):
         try:
             key = folder.resolve()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
             key = folder
         if key in seen:
             return
