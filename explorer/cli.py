@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,45 @@ from pathlib import Path
 from explorer import __version__
 
 _T0 = time.perf_counter()
+
+# Qt platform plugins that draw through a display server (prefixes: "wayland-egl" too);
+# the others (offscreen, minimal, vnc, eglfs, linuxfb, ...) need none.
+_DISPLAY_PLATFORMS = ("xcb", "wayland")
+
+NO_DISPLAY = (
+    "attention-explorer: no display was found (DISPLAY and WAYLAND_DISPLAY are unset); set "
+    "DISPLAY to open the window, or use 'attention-explorer render SESSION.attn.json -o "
+    "FIGURE.png' for headless figures"
+)
+
+
+def missing_display(environ=None, platform: str | None = None) -> bool:
+    """True when opening the window would need a display server and none is set.
+
+    Without one, Qt's platform plugin aborts the whole process (exit 134) with a misleading
+    hint about ``xcb-cursor0``, so the launch checks first. Only Linux and the BSDs are
+    checked: macOS and Windows always have their native platform.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        The environment to read (``os.environ`` by default).
+    platform : str, optional
+        ``sys.platform`` by default.
+    """
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return False
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return False
+    # QT_QPA_PLATFORM is "name[:options]", or several separated by ";" tried in turn
+    spec = environ.get("QT_QPA_PLATFORM", "")
+    names = [part.split(":", 1)[0].strip().lower() for part in spec.split(";")]
+    names = [name for name in names if name]
+    if not names:  # Qt's default on these systems is xcb (or wayland)
+        return True
+    return all(name.startswith(_DISPLAY_PLATFORMS) for name in names)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return render_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if missing_display():
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
 
     session = None
     if args.file:
