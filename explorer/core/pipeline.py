@@ -136,7 +136,9 @@ class Result:
     notice : str
         Messages for the user (truncation, one-hot running out of axes), or ``""``.
     n_total : int
-        Word pieces in the whole text (before truncation, specials not counted).
+        Word pieces in the text (before truncation, specials not counted); a lower bound
+        when the text is longer than the part that was read to fill the window (see
+        :class:`~explorer.core.tokenizer.Tokenization`).
     """
 
     tokens: tuple[Token, ...]
@@ -245,7 +247,10 @@ def _stack(session: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Head matrices stacked: (n_head, d_in, d_head) ×2 and (n_head, d_in, d_v), float64."""
     shapes = {(h.w_q.shape, h.w_v.shape) for h in session.heads}
     if len(shapes) != 1:
-        raise ValueError("all heads must have the same shape; call projections.conform()")
+        raise ValueError(
+            "the heads do not all have the same shape; change the number of heads or the "
+            "head size to rebuild them"
+        )
     w_q = np.stack([h.w_q for h in session.heads])  # (n_head, d_in, d_head)
     w_k = np.stack([h.w_k for h in session.heads])  # (n_head, d_in, d_head)
     w_v = np.stack([h.w_v for h in session.heads])  # (n_head, d_in, d_v)
@@ -425,7 +430,8 @@ def _compute(session: Session) -> Result:
     if x.shape[1] != w_q.shape[1]:
         raise ValueError(
             f"the heads read vectors of width {w_q.shape[1]} but the inputs have width "
-            f"{x.shape[1]}; call explorer.core.projections.conform(session)"
+            f"{x.shape[1]}; change the dimension or the number of heads to rebuild the "
+            "projections"
         )
     e, x = e.astype(dtype, copy=False), x.astype(dtype, copy=False)
     p = None if p is None else p.astype(dtype, copy=False)

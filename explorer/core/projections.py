@@ -131,7 +131,7 @@ def preset_heads(
     if not 1 <= n_head <= MAX_HEADS:
         raise ValueError(f"number of heads must be between 1 and {MAX_HEADS}, got {n_head}")
     if d_in < 1 or d_head < 1:
-        raise ValueError(f"d_in and d_head must be positive, got {d_in} and {d_head}")
+        raise ValueError(f"input width and head size must be positive, got {d_in} and {d_head}")
     if preset == "identity":
         eye = np.eye(d_in, d_head)
         return tuple(Head(eye, eye, eye) for _ in range(n_head))
@@ -156,7 +156,7 @@ def preset_heads(
         raise ValueError("no model loaded: the 'model' preset copies heads of a pretrained encoder")
     heads = tuple(_model_heads(model, n_head, d_in, d_head))
     if len(heads) != n_head or any(h.w_q.shape != (d_in, d_head) for h in heads):
-        raise ValueError(f"the model gave heads that do not fit ({n_head}, {d_in}, {d_head})")
+        raise ValueError(f"the model's heads do not fit {n_head} heads of shape {d_in}×{d_head}")
     return heads
 
 
