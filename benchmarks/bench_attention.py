@@ -2,12 +2,15 @@
 
 Prints:
 
-1. One table for n_head in {1, 12}, d = 64, T in {8, 32, 128, 512, 2048} (and 4096 for one
-   head), float32: the median ms of our core (output buffers reused, and allocating), of a
+1. One table for n_head in {1, 12}, d = 64, T in {8, 32, 128, 512, 2048} (and 4096 and 8192
+   for one head), float32: the median ms of our core (output buffers reused, and allocating), of a
    float32 NumPy implementation (``softmax(q kᵀ·scale) v`` with matmul, weights materialised),
    of torch with the weights materialised and of torch's SDPA (output only), the ratios, and
    the flop floor (4·h·T²·d + 5·h·T² flops at 360 GFLOP/s, from PERFORMANCE.md). The variants
    are interleaved: each round times every variant once, and the median is over rounds.
+   A second table times causal attention: ours with the causal mask (which skips the keys
+   above the diagonal) against ours without it, NumPy with a −∞ mask, and torch (weights
+   materialised with a mask, and SDPA with ``is_causal``).
 2. First-call compile time (fresh cache folder, fresh process) and the cached load in a
    second fresh process.
 3. The latency of one call after 20 ms of idle at h=12 T=128 (the slider case).
@@ -36,7 +39,9 @@ from explorer.core import attention as A
 from explorer.core import numba_config
 
 FLOOR_FLOPS = 360e9
-SIZES = [(1, T) for T in (8, 32, 128, 512, 2048, 4096)] + [(12, T) for T in (8, 32, 128, 512, 2048)]
+SIZES = [(1, T) for T in (8, 32, 128, 512, 2048, 4096, 8192)]
+SIZES += [(12, T) for T in (8, 32, 128, 512, 2048)]
+CAUSAL_SIZES = [(12, 512), (12, 2048), (4, 4096), (1, 8192)]
 D = 64
 GAP_S = 0.15  # see interleaved()
 
@@ -137,6 +142,65 @@ def table(quick: bool):
         if torch is not None:
             line += f" {ms['ours'] / ms['torch']:>7.2f}"
         line += f" {ms['ours'] / floor_ms(h, T):>7.2f}"
+        print(line, flush=True)
+
+
+def numpy_causal(q, k, v, scale):
+    """The float32 NumPy way under a causal mask: −∞ above the diagonal, then softmax."""
+    T = q.shape[1]
+    att = np.matmul(q, k.transpose(0, 2, 1))  # (n_head, T, T)
+    att *= scale
+    att[:, ~np.tri(T, dtype=bool)] = -np.inf
+    att -= att.max(axis=-1, keepdims=True)
+    np.exp(att, out=att)
+    att /= att.sum(axis=-1, keepdims=True)
+    return np.matmul(att, v), att
+
+
+def causal_variants(h, T):
+    rng = np.random.default_rng(T + h + 1)
+    q, k, v = (rng.standard_normal((h, T, D)).astype(np.float32) for _ in range(3))
+    scale = np.float32(1 / np.sqrt(D))
+    y, w = np.empty((h, T, D), np.float32), np.empty((h, T, T), np.float32)
+    out = {
+        "causal": lambda: A.attention(q, k, v, causal=True, out=y, weights_out=w),
+        "full": lambda: A.attention(q, k, v, out=y, weights_out=w),
+        "numpy": lambda: numpy_causal(q, k, v, scale),
+    }
+    if torch is not None:
+        tq, tk, tv = (torch.from_numpy(a) for a in (q, k, v))
+        upper = torch.from_numpy(~np.tri(T, dtype=bool))
+
+        def materialised():
+            with torch.inference_mode():
+                att = (tq @ tk.transpose(-2, -1)) * float(scale)
+                att = torch.softmax(att.masked_fill(upper, float("-inf")), dim=-1)
+                return att @ tv, att
+
+        def sdpa():
+            with torch.inference_mode():
+                return F.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+
+        out["torch"] = materialised
+        out["sdpa"] = sdpa
+    return out
+
+
+def causal_table(quick: bool):
+    cols = ["causal", "full", "numpy"] + (["torch", "sdpa"] if torch is not None else [])
+    head = f"{'h':>3} {'T':>5} " + " ".join(f"{c:>10}" for c in cols)
+    head += f" {'full/causal':>11} {'/numpy':>7}" + (f" {'/torch':>7}" if torch else "")
+    print("\ncausal mask: median ms per call, float32, d=64")
+    print(head)
+    for h, T in CAUSAL_SIZES:
+        if quick and T > 512:
+            continue
+        med = interleaved(causal_variants(h, T), 1.0 if quick else 3.0, gap_s=GAP_S, max_rounds=9)
+        ms = {k: v * 1e3 for k, v in med.items()}
+        line = f"{h:>3} {T:>5} " + " ".join(f"{ms[c]:>10.3f}" for c in cols)
+        line += f" {ms['full'] / ms['causal']:>11.2f} {ms['causal'] / ms['numpy']:>7.2f}"
+        if torch is not None:
+            line += f" {ms['causal'] / ms['torch']:>7.2f}"
         print(line, flush=True)
 
 
@@ -258,6 +322,7 @@ def main():
         torch.set_num_threads(numba_config.thread_count())
         print(f"  torch {torch.__version__}, {torch.get_num_threads()} threads")
     table(args.quick)
+    causal_table(args.quick)
     idle_latency()
     compile_times()
     if args.crossover:
