@@ -448,3 +448,34 @@ def arrow_segments(starts: np.ndarray, ends: np.ndarray, head: float) -> np.ndar
     right = np.stack([u[:, 0] * cos + u[:, 1] * sin, -u[:, 0] * sin + u[:, 1] * cos], axis=1)
     out = np.stack([s, e, e, e - barb * left, e, e - barb * right], axis=1)  # (m, 6, 2)
     return out.reshape(-1, 2)
+
+
+def group_labels(points: np.ndarray, tol: float) -> list[np.ndarray]:
+    """Groups of labelled points that would print on top of each other.
+
+    Parameters
+    ----------
+    points : ndarray, shape (n, 2)
+        Where each label goes.
+    tol : float
+        Points closer than this (in both coordinates) share one label, for example both
+        banks before attention, whose value vectors are one point.
+
+    Returns
+    -------
+    list of ndarray of int
+        Each group's members in input order; groups ordered by their first member. A point
+        joins the first group whose first member is within ``tol``.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    groups: list[list[int]] = []
+    anchors: list[np.ndarray] = []
+    for i, p in enumerate(pts):
+        for g, a in zip(groups, anchors, strict=True):
+            if np.abs(p - a).max() <= tol:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+            anchors.append(p)
+    return [np.array(g, dtype=int) for g in groups]

@@ -337,3 +337,12 @@ def test_arrow_segments_shafts_and_barbs():
     c, s25 = np.cos(np.radians(25)), np.sin(np.radians(25))
     np.testing.assert_allclose(seg[0, 3], [3 - 0.5 * c, -0.5 * s25])
     assert maps.arrow_segments(np.zeros((0, 2)), np.zeros((0, 2)), 1.0).shape == (0, 2)
+
+
+def test_group_labels_merges_points_that_coincide():
+    pts = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1e-9], [1.0, 1.05], [5.0, 5.0]])
+    groups = maps.group_labels(pts, tol=0.01)
+    assert [g.tolist() for g in groups] == [[0, 2], [1], [3], [4]]
+    groups = maps.group_labels(pts, tol=0.1)
+    assert [g.tolist() for g in groups] == [[0, 2], [1, 3], [4]]
+    assert maps.group_labels(np.zeros((0, 2)), 1.0) == []

@@ -1,0 +1,245 @@
+"""``embeddingMap``: the value space of the selected head, where attention moves each word.
+
+Each dot is a token's value vector ``v_i``; an arrow runs to its contextual vector
+``y_i = Σ_j a_ij v_j``, which lies inside the convex hull of the ``v``'s. With identity W_V it
+is the static-embedding picture of the article: both banks on one dot before attention and
+apart after it. The numbers come from :func:`explorer.core.maps.value_map`.
+
+Reference words (dog, cat, table, ...) go through the same W_V of the same session. The view
+reads that session from :meth:`EmbeddingMapView.set_session_source`, or else from the
+window's document (``window().doc.session``), and uses it only when it is the session of the
+Result on screen (``x @ W_V`` must give the Result's ``v``); otherwise it keeps the reference
+points of the last matching session until the next result arrives.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtWidgets
+
+from explorer.core import maps
+from explorer.ui.views.plane import (
+    ACCENT,
+    BLUE,
+    GREY,
+    ORANGE,
+    PlaneMapView,
+    pen,
+    thinned_note,
+)
+
+
+class EmbeddingMapView(PlaneMapView):
+    """Value vectors ``v_i`` and arrows to ``y_i`` of one head (objectName ``embeddingMap``)."""
+
+    def __init__(self, parent=None, session_source: Callable[[], object] | None = None):
+        super().__init__("embeddingMap", parent)
+        self._session_source = session_source
+        self.setToolTip(
+            "Each dot is a token's value vector v_i; its arrow ends at y_i = Σ_j a_ij v_j, "
+            "the weighted average attention makes. Click a dot to pick that query."
+        )
+        self.referenceCheck = QtWidgets.QCheckBox("Reference words", self)
+        self.referenceCheck.setObjectName("embeddingMapReferences")
+        self.referenceCheck.setToolTip(
+            "Show dog, cat, table, king, queen, apple, river and money, embedded like the "
+            "text's words (without positions) and sent through the same W_V."
+        )
+        self.referenceCheck.toggled.connect(self._on_references_toggled)
+        self.controls.addWidget(self.referenceCheck, 0)
+
+        self.legend = self.plot.addLegend(offset=(8, 8), labelTextSize="9pt")
+        self.arrows = pg.PlotCurveItem(pen=pen(GREY, 1.2), connect="pairs")
+        self.selected_arrow = pg.PlotCurveItem(pen=pen(ACCENT, 2.5), connect="pairs")
+        self.values = pg.ScatterPlotItem(
+            size=10,
+            pen=pen((255, 255, 255), 1),
+            brush=pg.mkBrush(*BLUE),
+            name="v<sub>i</sub>  value vector",
+        )
+        self.outputs = pg.ScatterPlotItem(
+            size=8,
+            pen=pen(ORANGE, 2),
+            brush=pg.mkBrush(*ORANGE, 60),
+            name="y<sub>i</sub> = Σ<sub>j</sub> a<sub>ij</sub> v<sub>j</sub>  after attention",
+        )
+        self.selected = pg.ScatterPlotItem(size=17, pen=pen(ACCENT, 2.5), brush=None)
+        self.references = pg.ScatterPlotItem(
+            size=10, symbol="d", pen=pen(GREY, 1), brush=pg.mkBrush(*GREY, 120)
+        )
+        for item in (self.references, self.arrows, self.selected_arrow, self.values):
+            self.plot.addItem(item)
+        self.plot.addItem(self.outputs)
+        self.plot.addItem(self.selected)
+        self.values.setZValue(5)  # dots over the arrows that leave them
+        self.selected.setZValue(6)
+        self.references.setVisible(False)
+        self.values.sigClicked.connect(self._on_points_clicked)
+        self.outputs.sigClicked.connect(self._on_outputs_clicked)
+        self._active_rows = np.zeros(0, dtype=int)
+        self._ref_cache: tuple[tuple, maps.ReferenceInputs] | None = None
+        self._ref_values: tuple[tuple[str, ...], np.ndarray] | None = None
+        self.data: maps.ValueMap | None = None
+        self.reference_points = np.zeros((0, 2))
+        self.reference_words: tuple[str, ...] = ()
+
+    # ----------------------------------------------------------------- session
+    def set_session_source(self, source: Callable[[], object] | None) -> None:
+        """Where reference words read the session (embedding source and W_V) from."""
+        self._session_source = source
+        self._ref_cache = self._ref_values = None
+
+    def _session(self):
+        if self._session_source is not None:
+            return self._session_source()
+        doc = getattr(self.window(), "doc", None)
+        return getattr(doc, "session", None)
+
+    # ------------------------------------------------------------------ drawing
+    def compute(self, result, head: int, projection):
+        return maps.value_map(result, head, projection)
+
+    def clear_items(self) -> None:
+        super().clear_items()
+        empty = np.zeros(0)
+        for item in (self.arrows, self.selected_arrow):
+            item.setData(empty, empty)
+        for item in (self.values, self.outputs, self.selected, self.references):
+            item.setData(pos=np.zeros((0, 2)))
+        self.data = None
+        self._active_rows = np.zeros(0, dtype=int)
+        self.reference_points = np.zeros((0, 2))
+        self.reference_words = ()
+
+    def draw(self, result, head: int, query, data: maps.ValueMap, refit: bool) -> None:
+        self.data = data
+        T = result.T
+        pts, ends, active = data.points, data.ends, data.active
+        self._active_rows = np.flatnonzero(active)
+        notes = []
+        ref_pts = np.zeros((0, 2))
+        words: tuple[str, ...] = ()
+        if self.referenceCheck.isChecked():
+            words, ref_pts, note = self._reference_points(result, head, data.projection)
+            if note:
+                notes.append(note)
+        self.reference_points, self.reference_words = ref_pts, words
+        self.fit_range(np.concatenate([pts, ends[active], ref_pts]), refit)
+
+        seg = maps.arrow_segments(pts[active], ends[active], self._head_len)
+        self.arrows.setData(seg[:, 0], seg[:, 1])
+        self.values.setData(pos=pts)
+        self.outputs.setData(pos=ends[active])
+        self.references.setData(pos=ref_pts)
+        if query is not None:
+            sel = maps.arrow_segments(
+                pts[query : query + 1], ends[query : query + 1], self._head_len
+            )
+            self.selected_arrow.setData(sel[:, 0], sel[:, 1])
+            rings = [pts[query], ends[query]] if active[query] else [pts[query]]
+            self.selected.setData(pos=np.array(rings))
+        else:
+            self.selected_arrow.setData(np.zeros(0), np.zeros(0))
+            self.selected.setData(pos=np.zeros((0, 2)))
+
+        shown = self._draw_labels(result, head, query, data, words, ref_pts)
+        pct = 100.0 * data.explained
+        text = (
+            f"Value space of head {head}: v<sub>i</sub> → y<sub>i</sub> "
+            "(y<sub>i</sub> = Σ<sub>j</sub> a<sub>ij</sub> v<sub>j</sub>), PCA of the v's and y's, "
+            f"{pct:.0f}% of variance shown."
+        )
+        if not refit:
+            text += " Plane held while the slider is down."
+        masked = T - int(active.sum())
+        if masked:
+            text += f" {masked} fully masked row{'s' if masked > 1 else ''}: no arrow."
+        text += thinned_note(T, shown)
+        self.caption.setText(" ".join([text, *(html.escape(n) for n in notes)]))
+
+    def _draw_labels(self, result, head, query, data, words, ref_pts) -> int:
+        """Token labels, the query's y label and reference words; labels whose points
+        coincide (both banks before attention, a reference word that is in the text) are
+        printed once."""
+        T = result.T
+        row = result.weights[head][query] if query is not None else None
+        idx = maps.label_subset(T, query, row)
+        names = result.display_labels
+        texts = [names[i] for i in idx]
+        points = [data.points[idx]]
+        kinds = ["query" if i == query else "token" for i in idx]
+        if query is not None and data.active[query]:
+            texts.append(f"y({names[query]})")
+            points.append(data.ends[query : query + 1])
+            kinds.append("query")
+        texts += list(words)
+        points.append(ref_pts)
+        kinds += ["reference"] * len(words)
+        points = np.concatenate(points)
+        out_texts, out_pos, colors = [], [], []
+        for group in maps.group_labels(points, self._head_len / 3):
+            members = dict.fromkeys(texts[i] for i in group)  # in order, repeats once
+            out_texts.append(", ".join(members))
+            out_pos.append(points[group[0]])
+            group_kinds = {kinds[i] for i in group}
+            colors.append(
+                ACCENT if "query" in group_kinds else None if "token" in group_kinds else GREY
+            )
+        self.set_labels(out_texts, np.array(out_pos).reshape(-1, 2), colors)
+        return len(idx)
+
+    # ------------------------------------------------------------ references
+    def _reference_points(self, result, head: int, projection: maps.Projection):
+        """(words, plane points, note) of the reference words for this result's head."""
+        none = ((), np.zeros((0, 2)))
+        session = self._session()
+        if session is None:
+            return (*none, "Reference words need an open session.")
+        try:
+            w_v = np.asarray(session.heads[head].w_v, dtype=np.float64)
+            x = np.asarray(result.x, dtype=np.float64)
+            v = np.asarray(result.v[head], dtype=np.float64)
+            fits = w_v.shape == (x.shape[1], v.shape[1]) and np.allclose(
+                x @ w_v, v, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(v).max()))
+            )
+            if fits:
+                key = maps.reference_key(session, result.tokens)
+                if self._ref_cache is None or self._ref_cache[0] != key:
+                    self._ref_cache = (key, maps.reference_inputs(session, result.tokens))
+                ref = self._ref_cache[1]
+                self._ref_values = (ref.words, maps.reference_values(ref, w_v))
+                note = ref.notice
+            elif self._ref_values is None:
+                return (*none, "")  # the next result brings this session's W_V
+            else:
+                note = ""
+        except Exception as exc:  # a source that cannot embed: say so in one line
+            self._ref_cache = self._ref_values = None
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return (*none, f"Reference words unavailable: {first}")
+        words, values = self._ref_values
+        if values.shape[1] != projection.d:
+            return (*none, "")
+        return words, projection.project(values), note
+
+    def _on_references_toggled(self, on: bool) -> None:
+        self.references.setVisible(on)
+        if on:
+            self.legend.addItem(self.references, "reference word (same W_V)")
+        else:
+            self.legend.removeItem(self.references)
+        if self.result is not None:
+            self.show_result(self.result, self.head, self.query)
+
+    # ------------------------------------------------------------------ clicks
+    def _on_points_clicked(self, _item, points, _ev) -> None:
+        if len(points):
+            self.querySelected.emit(int(points[0].index()))
+
+    def _on_outputs_clicked(self, _item, points, _ev) -> None:
+        if len(points) and len(self._active_rows):
+            self.querySelected.emit(int(self._active_rows[points[0].index()]))

@@ -1,0 +1,212 @@
+"""What the two 2-D maps share: caption, plot, a label pool, a held projection and range.
+
+:class:`PlaneMapView` is the base of ``embeddingMap`` (value space) and ``qkMap`` (queries
+and keys). It follows the "Inside the sum" contract: ``show_result(result, head, query,
+dragging=...)`` and ``querySelected``. The plane comes from :mod:`explorer.core.maps`; this
+module only keeps it fixed while a slider is held down, so points move only because their
+vectors moved, and refits when a call comes with ``dragging=False``, another head, or new
+token texts. A hidden view stores the call and draws when it is shown.
+
+Updates reuse the items (``setData``, ``setPos``); labels are thinned to
+:data:`~explorer.core.maps.MAX_LABELS` on long texts, and the caption says so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from explorer.core import maps
+
+BLUE = (31, 119, 180)
+ORANGE = (230, 110, 0)
+GREY = (140, 140, 140)
+ACCENT = (214, 39, 40)
+LABEL_PT = 9
+
+
+class PlaneMapView(QtWidgets.QWidget):
+    """A caption over a 2-D plot with locked aspect (distances in the plane are true)."""
+
+    querySelected = QtCore.Signal(int)
+
+    def __init__(self, name: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName(name)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        self.controls = QtWidgets.QHBoxLayout()
+        self.caption = QtWidgets.QLabel(self)
+        self.caption.setObjectName(f"{name}Caption")
+        self.caption.setWordWrap(True)
+        self.caption.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.caption.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Preferred
+        )
+        self.controls.addWidget(self.caption, 1)
+        layout.addLayout(self.controls)
+        self.plot = pg.PlotWidget(self)
+        self.plot.setObjectName(f"{name}Plot")
+        self.plot.setAspectLocked(True)
+        self.plot.setMenuEnabled(False)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setLabel("bottom", "PCA axis 1")
+        self.plot.setLabel("left", "PCA axis 2")
+        self.plot.setMinimumSize(200, 160)
+        layout.addWidget(self.plot, 1)
+        self.view_box = self.plot.getViewBox()
+        self._projection: maps.Projection | None = None
+        self._fit_key: tuple | None = None
+        self._last: tuple | None = None  # (result, head) of the last fit: redraws keep it
+        self._pending: tuple | None = None
+        self._labels: list[pg.TextItem] = []
+        self._shown_labels = 0
+        self._head_len = 0.1
+        self.result = None
+        self.head = 0
+        self.query: int | None = None
+        self.draws = 0  # how many times the view drew (tests check hidden views do not)
+
+    # ----------------------------------------------------------------- contract
+    def show_result(self, result, head: int, query, *, dragging: bool = False) -> None:
+        """Draw ``result``'s head ``head`` with ``query`` highlighted (None: no query).
+
+        While ``dragging`` the plane of the last fit is kept (unless the head or the token
+        texts changed); otherwise it is refitted.
+        """
+        if not self.isVisible():
+            self._pending = (result, head, query, dragging)
+            return
+        self._pending = None
+        T = result.T if result is not None else 0
+        head = min(max(int(head), 0), result.n_head - 1) if result is not None else 0
+        query = int(query) if query is not None and 0 <= int(query) < T else None
+        self.result, self.head, self.query = result, head, query
+        self.draws += 1
+        if result is None or T == 0:
+            self._projection = None
+            self._fit_key = self._last = None
+            self.clear_items()
+            self.caption.setText(self.empty_text())
+            return
+        key = (tuple(result.labels), head)
+        same = self._last is not None and self._last[0] is result and self._last[1] == head
+        keep = key == self._fit_key and (dragging or same)
+        data = self.compute(result, head, self._projection if keep else None)
+        refit = data.refitted
+        self._projection, self._fit_key = data.projection, key
+        if refit:
+            self._last = (result, head)
+        self.draw(result, head, query, data, refit)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._pending is not None:
+            QtCore.QTimer.singleShot(0, self._flush)
+
+    def _flush(self) -> None:
+        if self._pending is not None and self.isVisible():
+            self.show_result(*self._pending[:3], dragging=self._pending[3])
+
+    @property
+    def projection(self) -> maps.Projection | None:
+        """The plane on screen (kept during a drag)."""
+        return self._projection
+
+    # ------------------------------------------------------------- subclass API
+    def empty_text(self) -> str:
+        return "No tokens: type some text to see the map."
+
+    def compute(self, result, head: int, projection):
+        raise NotImplementedError
+
+    def draw(self, result, head: int, query, data, refit: bool) -> None:
+        raise NotImplementedError
+
+    def clear_items(self) -> None:
+        self.set_labels([], np.zeros((0, 2)))
+
+    # ------------------------------------------------------------------ helpers
+    def set_labels(self, texts, positions, colors=None) -> None:
+        """Show ``texts`` at ``positions`` (n, 2), reusing the pool of text items."""
+        n = len(texts)
+        while len(self._labels) < n:
+            item = pg.TextItem(anchor=(-0.08, 1.0))
+            font = item.textItem.font()
+            font.setPointSize(LABEL_PT)
+            item.setFont(font)
+            item.setZValue(20)
+            self.plot.addItem(item, ignoreBounds=True)
+            self._labels.append(item)
+        fg = pg.mkColor(pg.getConfigOption("foreground"))
+        for i, item in enumerate(self._labels[:n]):
+            color = fg if colors is None or colors[i] is None else pg.mkColor(colors[i])
+            if item.toPlainText() != texts[i] or item.color != color:
+                item.setText(texts[i], color=color)
+            item.setPos(float(positions[i, 0]), float(positions[i, 1]))
+            if not item.isVisible():
+                item.setVisible(True)
+        for item in self._labels[n : self._shown_labels]:
+            item.setVisible(False)
+        self._shown_labels = n
+
+    def label_texts(self) -> list[str]:
+        """The labels on screen, in pool order (for tests and screen readers)."""
+        return [item.toPlainText() for item in self._labels[: self._shown_labels]]
+
+    def fit_range(self, points: np.ndarray, refit: bool) -> None:
+        """Frame ``points`` after a refit; during a drag only grow the range to keep them in."""
+        pts = points[np.isfinite(points).all(axis=1)] if len(points) else points
+        if not len(pts):
+            return
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        span = float(max(hi[0] - lo[0], hi[1] - lo[1], 1e-6))
+        if refit:
+            self._head_len = 0.03 * span
+            pad = 0.08 * span
+            self.view_box.setRange(
+                xRange=(lo[0] - pad, hi[0] + pad), yRange=(lo[1] - pad, hi[1] + pad), padding=0
+            )
+            return
+        (x0, x1), (y0, y1) = self.view_box.viewRange()
+        if lo[0] < x0 or hi[0] > x1 or lo[1] < y0 or hi[1] > y1:
+            pad = 0.05 * span
+            self.view_box.setRange(
+                xRange=(min(x0, lo[0] - pad), max(x1, hi[0] + pad)),
+                yRange=(min(y0, lo[1] - pad), max(y1, hi[1] + pad)),
+                padding=0,
+            )
+
+    def nearest(self, points: np.ndarray, scene_pos, max_px: float = 10.0) -> int | None:
+        """Index of the point within ``max_px`` screen pixels of ``scene_pos``, or None."""
+        if points is None or not len(points):
+            return None
+        if not self.view_box.sceneBoundingRect().contains(scene_pos):
+            return None
+        p = self.view_box.mapSceneToView(scene_pos)
+        px, py = self.view_box.viewPixelSize()
+        d = np.hypot(
+            (points[:, 0] - p.x()) / max(px, 1e-12), (points[:, 1] - p.y()) / max(py, 1e-12)
+        )
+        i = int(np.argmin(d))
+        return i if d[i] <= max_px else None
+
+    def scene_pos_of(self, point) -> QtCore.QPointF:
+        """Scene position of a plane point (for tests that hover or click it)."""
+        return self.view_box.mapViewToScene(QtCore.QPointF(float(point[0]), float(point[1])))
+
+    def widget_pos_of(self, point) -> QtCore.QPoint:
+        """Position of a plane point in the plot widget's coordinates."""
+        return self.plot.mapFromScene(self.scene_pos_of(point))
+
+
+def pen(color, width: float = 1.0, alpha: int = 255) -> QtGui.QPen:
+    p = pg.mkPen((*color, alpha), width=width)
+    p.setCosmetic(True)
+    return p
+
+
+def thinned_note(T: int, shown: int) -> str:
+    return f" Labels on {shown} of {T} tokens." if shown < T else ""
