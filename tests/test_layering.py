@@ -1,4 +1,5 @@
-"""The Qt-free core: ``explorer.core`` and ``explorer.io`` never import Qt or pyqtgraph."""
+"""The Qt-free core: ``explorer.core``, ``explorer.io`` and ``explorer.lessons`` never import
+Qt or pyqtgraph."""
 
 import pkgutil
 import subprocess
@@ -6,6 +7,7 @@ import sys
 
 import explorer.core
 import explorer.io
+import explorer.lessons
 
 FORBIDDEN = ("PySide6", "pyqtgraph", "shiboken6")
 
@@ -17,7 +19,7 @@ def _modules(package) -> list[str]:
 
 
 def test_core_and_io_do_not_import_qt():
-    modules = _modules(explorer.core) + _modules(explorer.io)
+    modules = _modules(explorer.core) + _modules(explorer.io) + _modules(explorer.lessons)
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"
