@@ -258,7 +258,7 @@ def test_load_lesson_names_the_file_and_limits_its_size(tmp_path):
     big.write_bytes(b" " * (M.MAX_FILE_BYTES + 1))
     with pytest.raises(LessonFileError, match=r"^big.json: larger than 1 MB$"):
         M.load_lesson(big)
-    with pytest.raises(LessonFileError, match="cannot read missing.json"):
+    with pytest.raises(LessonFileError, match=r"cannot read missing\.json"):
         M.load_lesson(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(_mutated(["id"], 5)), encoding="utf-8")
