@@ -5,6 +5,9 @@
 * :func:`word_curve` follows one word through the layers in two texts: the cosine of its two
   contextual vectors per layer, the seed's "bank" experiment on a real model.
 * :func:`head_pattern` names what a head mostly does, after Clark et al. (2019).
+* :func:`attention_rollout`, :func:`mean_over_heads`, :func:`pool_words` and
+  :func:`classify_heads` summarise across heads and layers (from
+  :mod:`explorer.core.attention_aggregates`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.core.attention_aggregates import (  # noqa: F401 (part of this module's API)
+    attention_rollout,
+    classify_heads,
+    mean_over_heads,
+    pool_words,
+)
 from explorer.core.encoder import Encoder, EncoderError, EncoderOutput, HeadEdit, Tokens, cosine
 from explorer.core.encoder_stats import HeadSummary, head_summary
 from explorer.core.model_bridge import ModelUnavailable
