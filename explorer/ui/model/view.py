@@ -169,17 +169,26 @@ class ModelView(QtWidgets.QWidget):
 
     # ------------------------------------------------------------- models
     def populate_models(self) -> None:
-        """List the models on disk in the combo (reads only their config files)."""
-        infos = self.bridge.available()
+        """List the models on disk in the combo (reads only their config files).
+
+        Folders that cannot be loaded follow the usable ones, disabled, with the reason as
+        their tooltip, so one broken download never hides the others.
+        """
+        infos = self.bridge.available(include_unusable=True)
+        usable = [info for info in infos if info.usable]
+        tip = QtCore.Qt.ItemDataRole.ToolTipRole
         self.modelCombo.blockSignals(True)
         self.modelCombo.clear()
-        for info in infos:
-            self.modelCombo.addItem(f"{info.name}  ({info.source})", str(info.path))
-            self.modelCombo.setItemData(
-                self.modelCombo.count() - 1, str(info.path), QtCore.Qt.ItemDataRole.ToolTipRole
-            )
-        if not infos:
+        if not usable:
             self.modelCombo.addItem("(no model found)")
+        for info in usable:
+            self.modelCombo.addItem(f"{info.name}  ({info.source})", str(info.path))
+            self.modelCombo.setItemData(self.modelCombo.count() - 1, str(info.path), tip)
+        for info in infos:
+            if not info.usable:
+                self.modelCombo.addItem(f"{info.name}  ({info.source}, cannot be loaded)")
+                self.modelCombo.setItemData(self.modelCombo.count() - 1, info.problem, tip)
+                self.modelCombo.model().item(self.modelCombo.count() - 1).setEnabled(False)
         self.modelCombo.blockSignals(False)
         self._sync_combo()
 
