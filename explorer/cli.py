@@ -1,6 +1,6 @@
 """The ``attention-explorer`` command: launch the window, open a session, or render one.
 
-attention-explorer [SESSION.attn.json]
+attention-explorer [SESSION.attn.json] [--lesson LESSON.json]
 attention-explorer --smoke-test
 attention-explorer render SESSION.attn.json -o OUT.png [--view ...] [--head N] [--width PX]
 """
@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"attention-explorer {__version__}")
     parser.add_argument("file", nargs="?", help="a session file (*.attn.json) to open")
     parser.add_argument(
+        "--lesson",
+        metavar="FILE",
+        help="open a lesson file (see docs/lessons.md) and start it",
+    )
+    parser.add_argument(
         "--smoke-test",
         action="store_true",
         help="open the window, paint once, print the time to first paint and exit",
@@ -95,6 +100,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"attention-explorer: {exc}", file=sys.stderr)
             return 2
 
+    lesson = None
+    if args.lesson:
+        from explorer.lessons.model import load_lesson
+        from explorer.lessons.params import LessonFileError
+
+        try:
+            lesson = load_lesson(args.lesson)
+        except LessonFileError as exc:
+            print(f"attention-explorer: {exc}", file=sys.stderr)
+            return 2
+
     from PySide6 import QtCore
 
     from explorer.ui.app import create_app
@@ -106,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     reporter = install_excepthook(lambda: window)  # noqa: F841 - lives as long as the app
     window.show()
+    if lesson is not None:
+        window.lessons.start(lesson)
     if args.smoke_test:
 
         def painted():
@@ -119,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             window.resultShown.connect(lambda: QtCore.QTimer.singleShot(0, painted))
         QtCore.QTimer.singleShot(60_000, lambda: (print("no first paint within 60 s"), app.exit(1)))
-    elif session is None:
+    elif session is None and lesson is None:
         QtCore.QTimer.singleShot(0, window.files.offer_recovery)
     rc = app.exec()
     # Tear the window down while Qt is still alive: leaving it to interpreter shutdown

@@ -188,7 +188,9 @@ def v_model_curve(ctx) -> str:
 
 
 def v_model_name(ctx) -> str:
-    return ctx.model_name or "no model"
+    if ctx.model_name:
+        return ctx.model_name
+    return "not installed here" if ctx.model_state == "absent" else "loading…"
 
 
 # ------------------------------------------------------------------ checks

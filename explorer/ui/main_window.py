@@ -21,6 +21,7 @@ from explorer.ui.document import Document, SessionUndoKeys
 from explorer.ui.export.actions import ExportActions
 from explorer.ui.file_actions import FileActions
 from explorer.ui.heatmap import HeatmapView
+from explorer.ui.lessons.install import install_lessons
 from explorer.ui.menus import build_menus, build_status_bar
 from explorer.ui.model.view import install_model_view
 from explorer.ui.theme import apply_theme, follow_system_theme
@@ -91,6 +92,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.exports = ExportActions(self)
         build_status_bar(self)
         install_model_view(self)
+        install_lessons(self)
         apply_theme(self)
         follow_system_theme(self)
 
