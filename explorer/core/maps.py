@@ -468,14 +468,12 @@ def group_labels(points: np.ndarray, tol: float) -> list[np.ndarray]:
         joins the first group whose first member is within ``tol``.
     """
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    groups: list[list[int]] = []
-    anchors: list[np.ndarray] = []
-    for i, p in enumerate(pts):
-        for g, a in zip(groups, anchors, strict=True):
-            if np.abs(p - a).max() <= tol:
-                g.append(i)
-                break
-        else:
-            groups.append([i])
-            anchors.append(p)
-    return [np.array(g, dtype=int) for g in groups]
+    near = np.abs(pts[:, None, :] - pts[None, :, :]).max(axis=2) <= tol  # (n, n)
+    free = np.ones(len(pts), dtype=bool)
+    groups = []
+    for i in range(len(pts)):
+        if free[i]:  # the first free point anchors a group and takes every free point near it
+            members = np.flatnonzero(near[i] & free)
+            free[members] = False
+            groups.append(members)
+    return groups

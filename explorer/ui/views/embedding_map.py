@@ -168,7 +168,7 @@ class EmbeddingMapView(PlaneMapView):
         T = result.T
         row = result.weights[head][query] if query is not None else None
         idx = maps.label_subset(T, query, row)
-        names = result.display_labels
+        names = self.names
         texts = [names[i] for i in idx]
         points = [data.points[idx]]
         kinds = ["query" if i == query else "token" for i in idx]

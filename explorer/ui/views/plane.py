@@ -51,7 +51,7 @@ class PlaneMapView(QtWidgets.QWidget):
         self.plot.setObjectName(f"{name}Plot")
         self.plot.setAspectLocked(True)
         self.plot.setMenuEnabled(False)
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        # no grid: PCA units mean nothing, and a grid cost 60 ms a frame in measurements
         self.plot.setLabel("bottom", "PCA axis 1")
         self.plot.setLabel("left", "PCA axis 2")
         self.plot.setMinimumSize(200, 160)
@@ -62,9 +62,11 @@ class PlaneMapView(QtWidgets.QWidget):
         self._last: tuple | None = None  # (result, head) of the last fit: redraws keep it
         self._pending: tuple | None = None
         self._labels: list[pg.TextItem] = []
+        self._label_state: list[tuple | None] = []  # (text, colour) each label shows
         self._shown_labels = 0
         self._head_len = 0.1
         self.result = None
+        self.names: list[str] = []  # display labels of the result on screen (bank₁, bank₂)
         self.head = 0
         self.query: int | None = None
         self.draws = 0  # how many times the view drew (tests check hidden views do not)
@@ -83,6 +85,8 @@ class PlaneMapView(QtWidgets.QWidget):
         T = result.T if result is not None else 0
         head = min(max(int(head), 0), result.n_head - 1) if result is not None else 0
         query = int(query) if query is not None and 0 <= int(query) < T else None
+        if result is not self.result:
+            self.names = result.display_labels if result is not None else []
         self.result, self.head, self.query = result, head, query
         self.draws += 1
         if result is None or T == 0:
@@ -130,7 +134,8 @@ class PlaneMapView(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ helpers
     def set_labels(self, texts, positions, colors=None) -> None:
-        """Show ``texts`` at ``positions`` (n, 2), reusing the pool of text items."""
+        """Show ``texts`` at ``positions`` (n, 2), reusing the pool of text items; a slot's
+        text and colour are set only when they change (``setPos`` alone on a drag tick)."""
         n = len(texts)
         while len(self._labels) < n:
             item = pg.TextItem(anchor=(-0.08, 1.0))
@@ -140,11 +145,14 @@ class PlaneMapView(QtWidgets.QWidget):
             item.setZValue(20)
             self.plot.addItem(item, ignoreBounds=True)
             self._labels.append(item)
-        fg = pg.mkColor(pg.getConfigOption("foreground"))
+            self._label_state.append(None)
+        fg = pg.getConfigOption("foreground")
         for i, item in enumerate(self._labels[:n]):
-            color = fg if colors is None or colors[i] is None else pg.mkColor(colors[i])
-            if item.toPlainText() != texts[i] or item.color != color:
-                item.setText(texts[i], color=color)
+            color = fg if colors is None or colors[i] is None else colors[i]
+            state = (texts[i], str(color))
+            if self._label_state[i] != state:
+                item.setText(texts[i], color=pg.mkColor(color))
+                self._label_state[i] = state
             item.setPos(float(positions[i, 0]), float(positions[i, 1]))
             if not item.isVisible():
                 item.setVisible(True)

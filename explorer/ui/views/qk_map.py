@@ -110,7 +110,7 @@ class QKMapView(PlaneMapView):
         T = result.T
         row = result.weights[head][query] if query is not None else None
         idx = maps.label_subset(T, query, row, maps.MAX_LABELS // 2)
-        names = result.display_labels
+        names = self.names
         texts = [names[i] for i in idx] * 2
         points = np.concatenate([data.queries[idx], data.keys[idx]])
         kinds = ["q"] * len(idx) + ["k"] * len(idx)
@@ -152,7 +152,7 @@ class QKMapView(PlaneMapView):
                 "Hover a query to see the keys it attends to." if r is not None and r.T else ""
             )
             return
-        names = r.display_labels
+        names = self.names
         top = " · ".join(f"{names[j]} {w:.2f}" for j, w in zip(keys[:6], weights[:6], strict=True))
         self.readout.setText(f"Query {names[query]} attends to: {top}")
 
