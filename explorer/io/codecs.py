@@ -150,14 +150,30 @@ class FloatCodec(Codec):
 
 
 class StrCodec(Codec):
-    """A string, optionally one of ``choices``; it must be encodable as UTF-8."""
+    """A string, optionally one of ``choices``, of at most ``max_chars`` code points; it must
+    be encodable as UTF-8."""
 
-    def __init__(self, choices: tuple[str, ...] | None = None, *, nonempty: bool = False):
-        self.choices, self.nonempty = choices, nonempty
+    def __init__(
+        self,
+        choices: tuple[str, ...] | None = None,
+        *,
+        nonempty: bool = False,
+        max_chars: int | None = None,
+    ):
+        self.choices, self.nonempty, self.max_chars = choices, nonempty, max_chars
+
+    def check_length(self, value, where) -> None:
+        """Refuse a string longer than ``max_chars`` (cheap: no copy is made)."""
+        if self.max_chars is not None and isinstance(value, str) and len(value) > self.max_chars:
+            raise SessionFileError(
+                f"{len(value):,} characters, more than the {self.max_chars:,} allowed",
+                where=where,
+            )
 
     def _check(self, value, where):
         if not isinstance(value, str):
             raise SessionFileError(f"expected a string, got {_kind(value)}", where=where)
+        self.check_length(value, where)  # before the UTF-8 check copies the string
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:

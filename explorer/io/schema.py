@@ -123,6 +123,7 @@ class HeadsCodec(Codec):
 
 
 _OVERRIDES: dict[str, Codec] = {
+    "text": StrCodec(max_chars=S.MAX_TEXT_CHARS),
     "embedding": StrCodec(S.EMBEDDING_SOURCES),
     "d_model": IntCodec(1, MAX_D_MODEL),
     "embedding_seed": IntCodec(0, MAX_SEED),

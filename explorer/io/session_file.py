@@ -17,17 +17,16 @@ that turns a version-N document into a version-N+1 one, and keeps a version-N sa
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from explorer.core.session import Session
 from explorer.io.atomic import atomic_write, os_reason
 from explorer.io.codecs import SessionFileError, _kind
-from explorer.io.schema import decode_session, encode_session
+from explorer.io.reading import decode_utf8, read_regular_file, too_large_message
+from explorer.io.schema import SESSION, decode_session, encode_session
 
 __all__ = [
     "FORMAT",
@@ -48,8 +47,9 @@ FORMAT = "attention-explorer-session"
 VERSION = 1  # the version this code writes
 OLDEST_VERSION = 1  # the oldest version it still reads (through _MIGRATIONS)
 SUFFIX = ".attn.json"
-MAX_FILE_BYTES = 64 * 1024 * 1024  # refused before parsing; a 12-head 768-wide session is ~35 MB
+MAX_FILE_BYTES = 64 * 1024 * 1024  # refused before parsing, and never written
 _HEADER = ("format", "version")
+_TEXT = SESSION.codecs["text"]
 
 # _MIGRATIONS[v] upgrades a version-v document (a dict, header included) to version v + 1.
 _MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
@@ -115,6 +115,7 @@ def session_from_dict(doc) -> Session:
         )
     if version < OLDEST_VERSION:
         raise SessionFileError(f"unknown format version {version}", where="version")
+    _TEXT.check_length(doc.get("text"), "text")  # first: before any other work on the file
     doc = migrate(doc)
     return decode_session({k: v for k, v in doc.items() if k not in _HEADER})
 
@@ -129,11 +130,23 @@ def session_to_json(session: Session) -> str:
     ------
     SessionFileError
         If the session holds something the format cannot store (NaN weights, a value out of
-        range, a field of an unsupported type).
+        range, a field of an unsupported type, a text over ``MAX_TEXT_CHARS``), or its file
+        would be larger than :data:`MAX_FILE_BYTES`.
     """
+    _TEXT.check_length(session.text, "text")
     doc = session_to_dict(session)
     session_from_dict(doc)  # never write a file that would be refused on load
-    return _dump(doc, 0) + "\n"
+    text = _dump(doc, 0) + "\n"
+    _check_size(len(text) if text.isascii() else len(text.encode("utf-8")))
+    return text
+
+
+def _check_size(n_bytes: int) -> None:
+    if n_bytes > MAX_FILE_BYTES:
+        raise SessionFileError(
+            too_large_message(n_bytes, MAX_FILE_BYTES, "the file would be")
+            + "; use fewer heads or a smaller d_head"
+        )
 
 
 def _dump(obj, indent: int) -> str:
@@ -151,8 +164,14 @@ def _dump(obj, indent: int) -> str:
     return _scalar(obj)
 
 
+# one encoder for every value: json.dumps with options builds a new one on each call
+_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
 def _scalar(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    if type(obj) is list and all(type(x) is int for x in obj):  # index pairs, shapes: fast
+        return "[" + ", ".join(map(str, obj)) + "]"
+    return _ENCODE(obj)
 
 
 def _refuse_constant(name: str):
@@ -168,19 +187,6 @@ def _refuse_duplicates(pairs: list) -> dict:
     return out
 
 
-def _decode_text(data: bytes) -> str:
-    if data.startswith(codecs.BOM_UTF8):  # some editors add one; it carries no meaning
-        data = data[len(codecs.BOM_UTF8) :]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or (
-            len(data) >= 4 and ((data[1] == 0 and data[3] == 0) or (data[0] == 0 and data[2] == 0))
-        )
-        hint = " (it looks like UTF-16; save it as UTF-8)" if utf16 else ""
-        raise SessionFileError(f"not UTF-8 text: bad byte at offset {exc.start}{hint}") from None
-
-
 def session_from_json(data: bytes | str) -> Session:
     """Parse session file content (bytes are decoded as UTF-8) into a Session.
 
@@ -189,7 +195,7 @@ def session_from_json(data: bytes | str) -> Session:
     SessionFileError
         For anything that is not a valid session; see :func:`session_from_dict`.
     """
-    text = _decode_text(data) if isinstance(data, (bytes, bytearray)) else data
+    text = decode_utf8(data) if isinstance(data, (bytes, bytearray)) else data
     if not text.strip():
         raise SessionFileError("the file is empty")
     try:
@@ -221,6 +227,9 @@ def load_session(path: str | os.PathLike, *, max_bytes: int = MAX_FILE_BYTES) ->
     max_bytes : int
         Files larger than this are refused before they are read.
 
+    The file is opened without blocking and checked through the open descriptor, so a path
+    that is (or has just become) a FIFO, device or folder is refused instead of hanging.
+
     Returns
     -------
     Session
@@ -232,26 +241,17 @@ def load_session(path: str | os.PathLike, *, max_bytes: int = MAX_FILE_BYTES) ->
         wrong format, future version, or invalid content.
     """
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise SessionFileError("not a regular file", path=os.fspath(path))
-        if info.st_size > max_bytes:
-            raise SessionFileError(_too_large(info.st_size, max_bytes), path=os.fspath(path))
-        with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)  # bounded even if the file grows meanwhile
+        data = read_regular_file(path, max_bytes)
     except OSError as exc:
         raise SessionFileError(f"cannot read: {os_reason(exc)}", path=os.fspath(path)) from None
-    if len(data) > max_bytes:
-        raise SessionFileError(_too_large(len(data), max_bytes), path=os.fspath(path))
-    try:
-        return session_from_json(data)
     except SessionFileError as exc:
         raise exc.with_path(os.fspath(path)) from None
-
-
-def _too_large(size: int, limit: int) -> str:
-    mb = 1024 * 1024
-    return f"the file is {size / mb:.1f} MB, more than the {limit / mb:g} MB a session may have"
+    try:
+        text = decode_utf8(data)
+        del data  # the file's bytes are not needed while the text is parsed
+        return session_from_json(text)
+    except SessionFileError as exc:
+        raise exc.with_path(os.fspath(path)) from None
 
 
 def save_session(session: Session, path: str | os.PathLike) -> Path:

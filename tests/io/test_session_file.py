@@ -150,7 +150,8 @@ def test_pipeline_results_after_reload_match_to_the_last_bit(tmp_path, path):
 def test_written_text_is_readable_and_deterministic():
     text = session_to_json(S.Session())
     assert text == session_to_json(S.Session())
-    assert text.startswith('{\n  "format": "attention-explorer-session",\n  "version": 1,')
+    header = f'{{\n  "format": "attention-explorer-session",\n  "version": {session_file.VERSION},'
+    assert text.startswith(header)
     assert "        [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],\n" in text  # one row per line
 
 
