@@ -56,6 +56,8 @@ CONFIG_LIMITS = {
     "type_vocab_size": 1024,
     "pad_token_id": (1 << 20) - 1,
 }
+#: Layers × heads: every head is a thumbnail in the Model tab (BERT-large has 384).
+MAX_TOTAL_HEADS = 4096
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,12 @@ def parse_config(raw: dict, source: str = "config.json") -> EncoderConfig:
         layer_norm_eps=_eps_field(raw, source),
         pad_token_id=_int_field(raw, "pad_token_id", source, default=0, minimum=0),
     )
+    if cfg.num_layers * cfg.num_heads > MAX_TOTAL_HEADS:
+        raise EncoderError(
+            f"{source}: {cfg.num_layers} layers × {cfg.num_heads} heads make "
+            f"{cfg.num_layers * cfg.num_heads} heads, more than the {MAX_TOTAL_HEADS} the "
+            "explorer accepts"
+        )
     if cfg.hidden_size % cfg.num_heads:
         raise EncoderError(
             f"{source}: hidden_size {cfg.hidden_size} is not divisible by "

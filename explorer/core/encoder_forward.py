@@ -23,9 +23,36 @@ from math import sqrt
 import numpy as np
 from numba import njit
 
+from explorer.core import encoder_files
 from explorer.core.attention import attention
 from explorer.core.encoder_config import EncoderError
 from explorer.core.encoder_edits import checked_edits
+
+#: Outputs smaller than this are allocated without asking how much memory is free.
+FORWARD_CHECK_BYTES = 64 << 20
+
+
+def forward_bytes(cfg, T: int) -> int:
+    """Bytes of the arrays one forward pass of ``T`` tokens keeps (float32).
+
+    Hidden states ``(L + 1, T, H)``, attentions ``(L, n_head, T, T)`` and head outputs
+    ``(L, n_head, T, d_head)``; the attentions dominate for long texts.
+    """
+    L, nh, H = cfg.num_layers, cfg.num_heads, cfg.hidden_size
+    return 4 * ((L + 1) * T * H + L * nh * T * T + L * nh * T * cfg.d_head)
+
+
+def _check_forward_memory(cfg, T: int) -> None:
+    need = forward_bytes(cfg, T)
+    if need <= FORWARD_CHECK_BYTES:
+        return
+    free = encoder_files.available_memory()
+    if free is not None and need > free:
+        raise EncoderError(
+            f"{T} tokens need about {encoder_files.size_text(need)} for this model's "
+            f"{cfg.num_layers} × {cfg.num_heads} attention maps, but only "
+            f"{encoder_files.size_text(free)} is available; shorten the text"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,6 +290,7 @@ def run_encoder(enc, ids, names, special, *, edits, attention_mask, type_ids, ba
     if type_ids.shape != (T,) or type_ids.min() < 0 or type_ids.max() >= cfg.type_vocab_size:
         raise EncoderError(f"type_ids must be ({T},) integers in [0, {cfg.type_vocab_size})")
     by_layer = checked_edits(edits, cfg)
+    _check_forward_memory(cfg, T)
     # padding keys are hidden from every query; an unpadded text needs no mask at all
     mask = None if valid.all() else np.ascontiguousarray(np.broadcast_to(valid, (T, T)))
 

@@ -15,12 +15,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from naive_bert import TINY_CONFIG, TINY_VOCAB, tiny_tensors, write_tiny_model
 
 from explorer.core import encoder_files
 from explorer.core.encoder import EncoderError, load_encoder
-from explorer.core.encoder_config import CONFIG_LIMITS, expected_shapes, parse_config
+from explorer.core.encoder_config import (
+    CONFIG_LIMITS,
+    MAX_TOTAL_HEADS,
+    expected_shapes,
+    parse_config,
+)
 from explorer.core.encoder_files import (
     MAX_CONFIG_BYTES,
     MAX_HEADER_BYTES,
@@ -31,6 +37,7 @@ from explorer.core.encoder_files import (
     rust_failure,
     size_text,
 )
+from explorer.core.encoder_forward import forward_bytes
 
 GB = 1 << 30
 
@@ -117,6 +124,34 @@ def test_a_billion_layers_fails_at_once(tmp_path):
     t0 = time.perf_counter()
     refused(folder, "'num_hidden_layers' is 1000000000, more than the 128", blame="config.json")
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_layers_times_heads_is_bounded():
+    cfg = {**TINY_CONFIG, "num_hidden_layers": 128, "num_attention_heads": 32, "hidden_size": 32}
+    assert parse_config(cfg).num_layers * parse_config(cfg).num_heads == MAX_TOTAL_HEADS
+    cfg["num_attention_heads"] = cfg["hidden_size"] = 64
+    with pytest.raises(EncoderError, match="128 layers × 64 heads make 8192 heads, more than"):
+        parse_config(cfg)
+
+
+def test_forward_memory_is_checked_before_allocating(tmp_path, monkeypatch):
+    """128 layers × 16 heads of 2048 × 2048 attention weights: 34 GB for one text."""
+    cfg = {
+        **TINY_CONFIG,
+        "num_hidden_layers": 128,
+        "num_attention_heads": 16,
+        "max_position_embeddings": 2048,
+    }
+    write_tiny_model(tmp_path / "m", cfg=cfg)
+    enc = load_encoder(tmp_path / "m")
+    assert forward_bytes(enc.config, 2048) == 4 * (129 * 2048 * 16 + 128 * 16 * 2048 * (2048 + 1))
+    monkeypatch.setattr(encoder_files, "available_memory", lambda: 1 << 30)
+    t0 = time.perf_counter()
+    with pytest.raises(EncoderError, match=r"2048 tokens need about 34\.4 GB .* 1\.1 GB is"):
+        enc.forward(np.full(2048, 5))
+    assert time.perf_counter() - t0 < 1.0
+    # a short text stays below the check and runs
+    assert enc.forward("the cat").attentions.shape == (128, 16, 4, 4)
 
 
 @pytest.mark.parametrize("key", sorted(CONFIG_LIMITS))
