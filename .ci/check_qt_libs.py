@@ -153,7 +153,7 @@ def main(argv: list[str]) -> int:
 
     needed_by: dict[tuple[str, str | None], set[str]] = defaultdict(set)
     pyside, files = qt_files()
-    wheel = pyside.parent  # site-packages: libraries shipped inside the wheels
+    wheel = pyside.parent.resolve()  # site-packages: libraries shipped inside the wheels
     for f in files:
         for name, target in ldd(f):
             if target is None or not Path(target).resolve().is_relative_to(wheel):
