@@ -223,7 +223,8 @@ def head_lines(
     weights: np.ndarray,
     threshold: float = LINE_THRESHOLD,
     *,
-    token: int | None = None,
+    query: int | None = None,
+    key: int | None = None,
     max_lines: int = MAX_LINES,
 ) -> HeadLines:
     """The lines of BertViz's head view for one or more heads.
@@ -234,8 +235,10 @@ def head_lines(
         Attention weights (query rows, key columns); a 2-D matrix is head 0.
     threshold : float
         Lines whose weight is below this are left out (they would be invisible).
-    token : int, optional
-        Keep only the lines of this token: as the query, or as the key (hovering a token).
+    query : int, optional
+        Keep only the lines from this query (hovering a token on the left).
+    key : int, optional
+        Keep only the lines into this key (hovering a token on the right).
     max_lines : int
         Keep at most this many lines, the heaviest (ties: lower head, query, key first).
 
@@ -250,11 +253,12 @@ def head_lines(
     if w.ndim != 3 or w.shape[1] != w.shape[2]:
         raise ValueError("head_lines needs (T, T) or (n_head, T, T) weights")
     keep = w >= threshold  # (n_head, T, T)
-    if token is not None:
-        mine = np.zeros(w.shape[1:], dtype=bool)  # (T, T)
-        if 0 <= token < w.shape[1]:
-            mine[token, :] = True
-            mine[:, token] = True
+    if query is not None or key is not None:
+        mine = np.ones(w.shape[1:], dtype=bool)  # (T, T)
+        if query is not None:
+            mine[np.arange(w.shape[1]) != query, :] = False
+        if key is not None:
+            mine[:, np.arange(w.shape[2]) != key] = False
         keep &= mine[None]
     h, i, j = np.nonzero(keep)  # each (n,), in (head, query, key) order
     a = w[h, i, j]

@@ -14,18 +14,20 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.core import projections
 from explorer.core.attention import warm_up
+from explorer.core.mechanism import resolve_query
 from explorer.core.pipeline import compute, inputs_of
 from explorer.core.session import D_MODEL_RANGE, Session, check_weights
 from explorer.io.session_file import SessionFileError, load_session
 from explorer.ui.document import Document, SessionUndoKeys
 from explorer.ui.export.actions import ExportActions
 from explorer.ui.file_actions import FileActions
-from explorer.ui.heatmap import HeatmapView
+from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView
 from explorer.ui.lessons.install import install_lessons
 from explorer.ui.menus import build_menus, build_status_bar
 from explorer.ui.model.view import install_model_view
 from explorer.ui.theme import apply_theme, follow_system_theme
 from explorer.ui.views.composite import PipelineView, SimilarityView, ThumbnailGrid
+from explorer.ui.views.inside import InsideView
 from explorer.ui.workbench.controls import ModelPanel
 from explorer.ui.workbench.projection_editor import ProjectionEditor
 from explorer.ui.workbench.text_bar import TextBar
@@ -83,6 +85,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._result_session: Session | None = None
         self._shown_generation = 0
         self._hover_token = -1
+        self._dragging = False  # a projection slider or matrix cell is held down
         self._preset_cache: dict = {}
         self.frame_ms = 0.0
 
@@ -140,6 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.attentionHeatmap.setObjectName("attentionHeatmap")
         self.attentionHeatmap.setToolTip("")
         self.attentionHeatmap.set_readout(self._attention_readout)
+        self.attentionHeatmap.set_axis_captions(ATTENTION_CAPTIONS)
         self.attentionHeatmap.cellHovered.connect(self._on_cell_hovered)
         self.attentionHeatmap.cellClicked.connect(self._on_cell_clicked)
         self.attentionHeatmap.cellToggled.connect(self.toggle_cut)
@@ -147,12 +151,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.projectionEditor = ProjectionEditor()
         self.projectionEditor.weightEdited.connect(self._on_weight_edited)
         self.projectionEditor.dragFinished.connect(self.doc.end_merge)
+        self.projectionEditor.dragFinished.connect(self._on_drag_finished)
         self.projectionEditor.matrixEdited.connect(self._on_matrix_edited)
 
         self.pipelineView = PipelineView()
         self.pipelineView.cellHovered.connect(self._on_cell_hovered)
         self.similarityView = SimilarityView()
-        self.similarityView.cellHovered.connect(self._on_cell_hovered)
+        self.similarityView.hoverText.connect(self._show_hover_text)  # cosines, not weights
+        self.insideView = InsideView()
+        self.insideView.querySelected.connect(self._select_query)
 
         self.emptyState = QtWidgets.QLabel(PREPARING_TEXT, objectName="emptyState")
         self.emptyState.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
@@ -161,7 +168,7 @@ class MainWindow(QtWidgets.QMainWindow):
         font.setPointSizeF(font.pointSizeF() * 1.3)
         self.emptyState.setFont(font)
         self.attentionStack = QtWidgets.QStackedWidget()
-        self.attentionStack.addWidget(self.attentionHeatmap)
+        self.attentionStack.addWidget(self._heatmap_page())
         self.attentionStack.addWidget(self.emptyState)
         self.attentionStack.setCurrentWidget(self.emptyState)  # until the first Result
 
@@ -188,6 +195,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.rightTabs.addTab(self.similarityView, "Similarity")
         self.rightTabs.setTabToolTip(0, "Edit W_Q, W_K and W_V of the selected head")
         self.rightTabs.setTabToolTip(1, "Static versus contextual cosine similarity of tokens")
+        self.rightTabs.addTab(self.insideView, "Inside the sum")
+        self.rightTabs.setTabToolTip(2, "X, Q, K, V, the weighted sum of values, maps and lines")
 
         self.topSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal, objectName="topSplit")
         self.topSplit.addWidget(left_scroll)
@@ -220,6 +229,35 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.addWidget(self.textBar)
         lay.addWidget(self.mainSplit, 1)
         self.setCentralWidget(central)
+
+    def _heatmap_page(self) -> QtWidgets.QWidget:
+        """The heatmap with one-click ways into the "Inside the sum" tabs above it."""
+        page = QtWidgets.QWidget()
+        box = QtWidgets.QVBoxLayout(page)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        row = QtWidgets.QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addStretch(1)
+        for name, text, view, tip in (
+            ("sumButton", "Σ weighted sum", "weightedSumView",
+             "Show how the selected query's output is summed from the value vectors"),
+            ("mapButton", "map", "embeddingMap",
+             "Show the value vectors and the outputs as points in a plane"),
+        ):  # fmt: skip
+            button = QtWidgets.QToolButton(objectName=name, text=text)
+            button.setToolTip(tip + ". Click a heatmap row to pick the query.")
+            button.setEnabled(view in self.insideView.views)
+            button.clicked.connect(lambda _=False, v=view: self.show_inside(v))
+            row.addWidget(button)
+        box.addLayout(row)
+        box.addWidget(self.attentionHeatmap, 1)
+        return page
+
+    def show_inside(self, name: str) -> None:
+        """Bring the "Inside the sum" view ``name`` (an object name) forward."""
+        self.insideView.show_view(name)
+        self.rightTabs.setCurrentWidget(self.insideView)
 
     # ----------------------------------------------------------- settings
     def _restore_geometry(self) -> None:
@@ -290,6 +328,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_weight_edited(self, which: str, row: int, col: int, value: float) -> None:
         s = self.doc.session
         h = s.selected_head
+        buttons = QtWidgets.QApplication.mouseButtons()
+        self._dragging = bool(buttons & QtCore.Qt.MouseButton.LeftButton)
         new = s.with_head(h, s.heads[h].with_weight(which, row, col, value))
         self.apply(
             new, f"W_{which.upper()}[{row}, {col}] of head {h}", f"w_{which}_{h}_{row}_{col}"
@@ -320,13 +360,25 @@ class MainWindow(QtWidgets.QMainWindow):
         q = None if s.selected_query == row else row
         self.apply(replace(s, selected_query=q), "Select query", "select")
 
+    def _select_query(self, row: int) -> None:
+        s = self.doc.session
+        if row != s.selected_query:
+            self.apply(replace(s, selected_query=row), "Select query", "select")
+
+    def _on_drag_finished(self) -> None:
+        self._dragging = False
+        r, s = self.result, self._result_session
+        if r is not None and s is not None and r.T:  # maps refit once the drag ends
+            h = min(s.selected_head, r.weights.shape[0] - 1)
+            self.insideView.show_result(r, h, resolve_query(r, s.selected_query))
+
     def toggle_cut(self, row: int, col: int) -> None:
         """Cut the pair query ``row`` → key ``col`` out of attention, or restore it."""
         s = self.doc.session
         pair = (int(row), int(col))
         cut = pair not in s.blocked
         blocked = (*s.blocked, pair) if cut else tuple(p for p in s.blocked if p != pair)
-        labels = self.result.labels if self.result is not None else []
+        labels = self.result.display_labels if self.result is not None else []
         names = f"{labels[row]}→{labels[col]}" if max(pair) < len(labels) else f"{row}→{col}"
         self.apply(replace(s, blocked=blocked), f"{'Cut' if cut else 'Restore'} {names}")
 
@@ -406,7 +458,8 @@ class MainWindow(QtWidgets.QMainWindow):
         t0 = time.perf_counter()
         self.result = result
         self._result_session = s
-        tokens = result.labels
+        self._show_hover_text("")  # a hover message from the last Result is stale now
+        tokens = result.display_labels  # bank₁, bank₂: repeated words get subscripts
         T = len(tokens)
         self.textBar.set_tokens(result.tokens, result.notice)
         if not T and self.worker.ready:
@@ -431,10 +484,12 @@ class MainWindow(QtWidgets.QMainWindow):
             )
             self.headGrid.select(h)
             self.pipelineView.show_head(result, h, tokens)
-            self.similarityView.show_result(result, tokens)
+            self.similarityView.show_result(result, tokens, h, s.selected_query)
             self._apply_hover()
         else:
             self._clear_views()
+        q = resolve_query(result, s.selected_query)
+        self.insideView.show_result(result, h, q, dragging=self._dragging)
         self._update_status(result, s, T)
         self.frame_ms = (time.perf_counter() - t0) * 1e3
         self._update_timing()
@@ -454,7 +509,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if r is None or self._result_session is None:
             return ""
         h = min(self._result_session.selected_head, r.weights.shape[0] - 1)
-        q, k = r.tokens[i].text, r.tokens[j].text
+        labels = r.display_labels
+        q, k = labels[i], labels[j]
         allowed = bool(r.allowed[i, j])
         scaled = f"{float(r.scaled[h, i, j]):+.3f}" if allowed else "masked (−∞)"
         return (
@@ -466,10 +522,22 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_cell_hovered(self, i: int, j: int) -> None:
         if i >= 0 and self.result is not None:
-            text = self._attention_readout(i, j).replace("\n", "   ")
-            self.statusBar().showMessage(text)
+            self._show_hover_text(self._attention_readout(i, j).replace("\n", "   "))
         else:
-            self.statusBar().clearMessage()
+            self._show_hover_text("")
+
+    _hover_text = ""  # the status message the pointer put there last
+
+    def _show_hover_text(self, text: str) -> None:
+        """Say what is under the pointer; ``""`` clears it (and only a message it put there)."""
+        bar = self.statusBar()
+        if text:
+            self._hover_text = text
+            bar.showMessage(text)
+        elif self._hover_text:
+            if bar.currentMessage() == self._hover_text:
+                bar.clearMessage()
+            self._hover_text = ""
 
     def _on_token_hovered(self, index: int) -> None:
         self._hover_token = index
@@ -510,6 +578,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.headGrid.set_matrices(np.zeros((0, 0, 0)), [])
         self.pipelineView.clear()
         self.similarityView.clear()
+        self.insideView.clear()
 
     def _update_title(self, *_args) -> None:
         name = self.doc.path.name if self.doc.path is not None else "Untitled"

@@ -141,28 +141,32 @@ def test_bad_indices_raise():
         weighted_sum_terms(r, 0, r.T)
 
 
-def _naive_lines(w, threshold, token=None):
+def _naive_lines(w, threshold, query=None, key=None):
     out = []
     for h in range(w.shape[0]):
         for i in range(w.shape[1]):
             for j in range(w.shape[2]):
-                if w[h, i, j] >= threshold and (token is None or token in (i, j)):
+                if query is not None and i != query or key is not None and j != key:
+                    continue
+                if w[h, i, j] >= threshold:
                     out.append((h, i, j, w[h, i, j]))
     return out
 
 
-@pytest.mark.parametrize("token", [None, 0, 5])
-def test_head_lines_match_naive_loop(token):
+@pytest.mark.parametrize("query,key", [(None, None), (0, None), (5, None), (None, 2), (7, 2)])
+def test_head_lines_match_naive_loop(query, key):
     r = compute(_session(causal=True))
-    lines = head_lines(r.weights, 0.05, token=token)
-    ref = _naive_lines(np.asarray(r.weights), 0.05, token)
+    lines = head_lines(r.weights, 0.05, query=query, key=key)
+    ref = _naive_lines(np.asarray(r.weights), 0.05, query, key)
+    assert len(ref) > 0
     got = list(zip(lines.head.tolist(), lines.query.tolist(), lines.key.tolist(), strict=True))
     assert got == [line[:3] for line in ref]
     np.testing.assert_allclose(lines.weight, [line[3] for line in ref], rtol=1e-15)
     assert lines.dropped == 0
     one = head_lines(r.weights[1], 0.05)
     assert list(one.head) == [0] * len(one)
-    assert len(one) == sum(1 for line in _naive_lines(r.weights[1:2], 0.05))
+    assert len(one) == len(_naive_lines(r.weights[1:2], 0.05))
+    assert len(head_lines(r.weights, 0.05, query=r.T)) == 0  # out of range: nothing
 
 
 def test_head_lines_cap_keeps_heaviest():

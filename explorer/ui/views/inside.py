@@ -1,0 +1,112 @@
+"""``insideView``: the "Inside the sum" tabs, which draw only the tab that is on screen.
+
+Tabs, in order: Vectors (``vectorsView``), Weighted sum (``weightedSumView``), Value map
+(``embeddingMap``), Q·K map (``qkMap``) and Lines (``headLines``). The two maps are added when
+their modules are present. Every view follows one contract::
+
+    querySelected = QtCore.Signal(int)
+    def show_result(self, result, head, query, *, dragging=False) -> None
+
+The container keeps the latest (result, head, query) and hands it to the current tab only:
+a hidden tab, or the whole container while hidden, draws nothing. A tab that comes forward is
+drawn then, unless it already shows that very call.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from PySide6 import QtCore, QtWidgets
+
+from explorer.ui.views.head_lines import HeadLinesView
+from explorer.ui.views.vectors import VectorsView
+from explorer.ui.views.weighted_sum import WeightedSumView
+
+#: (module, class, tab title, tooltip) of the views; a missing module leaves its tab out.
+TABS = (
+    ("explorer.ui.views.vectors", "VectorsView", "Vectors",
+     "X and the selected head's Q, K and V, one labelled row per token"),
+    ("explorer.ui.views.weighted_sum", "WeightedSumView", "Weighted sum",
+     "One token's output y = Σ a·v: the value vectors, scaled by their weights, added up"),
+    ("explorer.ui.views.embedding_map", "EmbeddingMapView", "Value map",
+     "Value vectors in a plane, and where each token's output lands"),
+    ("explorer.ui.views.qk_map", "QKMapView", "Q·K map",
+     "Queries and keys in one plane: near and aligned means a strong score"),
+    ("explorer.ui.views.head_lines", "HeadLinesView", "Lines",
+     "Token-to-token lines, opacity = attention weight"),
+)  # fmt: skip
+_BUILT_IN = {"VectorsView": VectorsView, "WeightedSumView": WeightedSumView,
+             "HeadLinesView": HeadLinesView}  # fmt: skip
+
+
+def _view_class(module: str, name: str):
+    if name in _BUILT_IN:
+        return _BUILT_IN[name]
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None  # that view is not part of this build yet
+
+
+class InsideView(QtWidgets.QTabWidget):
+    """The "Inside the sum" views as tabs; forwards their query picks."""
+
+    querySelected = QtCore.Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("insideView")
+        self.setDocumentMode(True)
+        self.views: dict[str, QtWidgets.QWidget] = {}
+        for module, cls_name, title, tip in TABS:
+            cls = _view_class(module, cls_name)
+            if cls is None:
+                continue
+            view = cls()
+            self.views[view.objectName()] = view
+            self.addTab(view, title)
+            self.setTabToolTip(self.count() - 1, tip)
+            view.querySelected.connect(self.querySelected)
+        self._args: tuple | None = None  # (result, head, query, dragging) last given
+        self._drawn: dict[str, tuple] = {}  # what each view last drew
+        self.currentChanged.connect(self._draw_current)
+
+    def show_view(self, name: str) -> None:
+        """Bring the view with object name ``name`` forward (``weightedSumView``, …)."""
+        view = self.views.get(name)
+        if view is None:
+            raise KeyError(f"no view named {name!r}")
+        self.setCurrentWidget(view)
+
+    def show_result(self, result, head: int, query: int, *, dragging: bool = False) -> None:
+        """Keep the latest Result; draw it in the current tab when that is on screen."""
+        self._args = (result, int(head), int(query), bool(dragging))
+        self._draw_current()
+
+    def clear(self) -> None:
+        """No Result (a compute failed): every view forgets what it showed."""
+        self._args = None
+        self._drawn.clear()
+        for view in self.views.values():
+            if hasattr(view, "clear"):
+                view.clear()
+
+    def drawn_state(self, name: str) -> tuple | None:
+        """What view ``name`` last drew: (result, head, query, dragging), or None."""
+        return self._drawn.get(name)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._draw_current()
+
+    def _draw_current(self, *_args) -> None:
+        view = self.currentWidget()
+        if self._args is None or view is None or not self.isVisible():
+            return
+        name = view.objectName()
+        drawn = self._drawn.get(name)
+        if drawn is not None and drawn[0] is self._args[0] and drawn[1:] == self._args[1:]:
+            return  # this tab already shows exactly this call
+        result, head, query, dragging = self._args
+        view.show_result(result, head, query, dragging=dragging)
+        self._drawn[name] = self._args
