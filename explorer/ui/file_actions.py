@@ -135,6 +135,9 @@ class FileActions(QtCore.QObject):
     # --------------------------------------------------------------- prompts
     def confirm_discard(self) -> bool:
         """Ask Save / Discard / Cancel when there are unsaved changes; True = go on."""
+        lessons = getattr(self.w, "lessons", None)
+        if lessons is not None and lessons.running:
+            lessons.stop()  # the learner's own session comes back first, then the question
         if not self.doc.modified:
             return True
         self.w.textBar.flush()

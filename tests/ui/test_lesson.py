@@ -264,3 +264,25 @@ def test_lesson_values_never_break_on_odd_texts(qtbot, make_window, text):
     qtbot.waitUntil(lambda: w.result is not None and w.result.T == len(text), timeout=10_000)
     assert "dog" in panel.lessonText.toPlainText() and M.MISSING in panel.lessonText.toPlainText()
     assert math.isfinite(w.doc.session.temperature)
+
+
+def test_new_during_a_lesson_asks_about_the_learners_own_changes(qtbot, make_window):
+    w = make_window()
+    mine = w.doc.session.evolve(temperature=3.0)
+    w.apply(mine, "warm")
+    _start(qtbot, w)
+    seen = []
+
+    def cancel():
+        box = QtWidgets.QApplication.activeModalWidget()
+        if not isinstance(box, QtWidgets.QMessageBox):
+            QtCore.QTimer.singleShot(10, cancel)
+            return
+        seen.append((box.objectName(), w.doc.session))
+        box.button(QtWidgets.QMessageBox.StandardButton.Cancel).click()
+
+    QtCore.QTimer.singleShot(0, cancel)
+    w.files.newAction.trigger()
+    # the lesson ended first: the question is about the learner's session, which stays
+    assert seen == [("unsavedDialog", mine)]
+    assert not w.lessons.running and w.doc.session == mine and w.doc.modified
