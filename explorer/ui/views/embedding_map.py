@@ -28,6 +28,7 @@ from explorer.ui.views.plane import (
     GREY,
     ORANGE,
     PlaneMapView,
+    legend_html,
     pen,
     thinned_note,
 )
@@ -52,20 +53,18 @@ class EmbeddingMapView(PlaneMapView):
         self.referenceCheck.toggled.connect(self._on_references_toggled)
         self.controls.addWidget(self.referenceCheck, 0)
 
-        self.legend = self.plot.addLegend(offset=(8, 8), labelTextSize="9pt")
+        self._set_legend(False)
         self.arrows = pg.PlotCurveItem(pen=pen(GREY, 1.2), connect="pairs")
         self.selected_arrow = pg.PlotCurveItem(pen=pen(ACCENT, 2.5), connect="pairs")
         self.values = pg.ScatterPlotItem(
             size=10,
             pen=pen((255, 255, 255), 1),
             brush=pg.mkBrush(*BLUE),
-            name="v<sub>i</sub>  value vector",
         )
         self.outputs = pg.ScatterPlotItem(
             size=8,
             pen=pen(ORANGE, 2),
             brush=pg.mkBrush(*ORANGE, 60),
-            name="y<sub>i</sub> = Σ<sub>j</sub> a<sub>ij</sub> v<sub>j</sub>  after attention",
         )
         self.selected = pg.ScatterPlotItem(size=17, pen=pen(ACCENT, 2.5), brush=None)
         self.references = pg.ScatterPlotItem(
@@ -228,12 +227,19 @@ class EmbeddingMapView(PlaneMapView):
 
     def _on_references_toggled(self, on: bool) -> None:
         self.references.setVisible(on)
-        if on:
-            self.legend.addItem(self.references, "reference word (same W_V)")
-        else:
-            self.legend.removeItem(self.references)
+        self._set_legend(on)
         if self.result is not None:
             self.show_result(self.result, self.head, self.query)
+
+    def _set_legend(self, references: bool) -> None:
+        entries = [
+            ("●", BLUE, "v<sub>i</sub> value vector"),
+            ("○", ORANGE, "y<sub>i</sub> after attention"),
+            ("→", GREY, "where attention moves each word"),
+        ]
+        if references:
+            entries.append(("◆", GREY, "reference word (same W_V, not in the PCA fit)"))
+        self.legend.setText(legend_html(entries))
 
     # ------------------------------------------------------------------ clicks
     def _on_points_clicked(self, _item, points, _ev) -> None:

@@ -47,6 +47,12 @@ class PlaneMapView(QtWidgets.QWidget):
         )
         self.controls.addWidget(self.caption, 1)
         layout.addLayout(self.controls)
+        # the key to the symbols sits above the plot, where it can never cover a dot
+        self.legend = QtWidgets.QLabel(self)
+        self.legend.setObjectName(f"{name}Legend")
+        self.legend.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        layout.addWidget(self.legend)
         self.plot = pg.PlotWidget(self)
         self.plot.setObjectName(f"{name}Plot")
         self.plot.setAspectLocked(True)
@@ -214,6 +220,14 @@ def pen(color, width: float = 1.0, alpha: int = 255) -> QtGui.QPen:
     p = pg.mkPen((*color, alpha), width=width)
     p.setCosmetic(True)
     return p
+
+
+def legend_html(entries) -> str:
+    """One line of ``(symbol, rgb, text)`` entries: coloured symbols, then their meaning."""
+    return "&nbsp;&nbsp;&nbsp;".join(
+        f'<span style="color: rgb{tuple(rgb)}; font-size: large">{sym}</span>&nbsp;{text}'
+        for sym, rgb, text in entries
+    )
 
 
 def thinned_note(T: int, shown: int) -> str:

@@ -14,7 +14,15 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core import maps
-from explorer.ui.views.plane import ACCENT, BLUE, ORANGE, PlaneMapView, pen, thinned_note
+from explorer.ui.views.plane import (
+    ACCENT,
+    BLUE,
+    ORANGE,
+    PlaneMapView,
+    legend_html,
+    pen,
+    thinned_note,
+)
 
 
 def line_width(weight: float) -> float:
@@ -32,14 +40,14 @@ class QKMapView(PlaneMapView):
             "plane. Hover a query to draw lines to the keys it attends to, thicker where the "
             "weight is larger; click it to pick that query."
         )
-        self.legend = self.plot.addLegend(offset=(8, 8), labelTextSize="9pt")
+        self.legend.setText(
+            legend_html([("●", BLUE, "query q<sub>i</sub>"), ("▲", ORANGE, "key k<sub>j</sub>")])
+        )
         self.keys = pg.ScatterPlotItem(
             size=16, symbol="t1", pen=pen((255, 255, 255), 1), brush=pg.mkBrush(*ORANGE),
-            name="key k<sub>j</sub>",
         )  # fmt: skip
         self.queries = pg.ScatterPlotItem(
             size=9, symbol="o", pen=pen((255, 255, 255), 1), brush=pg.mkBrush(*BLUE),
-            name="query q<sub>i</sub>",
         )  # fmt: skip
         self.selected = pg.ScatterPlotItem(size=18, pen=pen(ACCENT, 2.5), brush=None)
         self.lines: list[pg.PlotCurveItem] = []
@@ -92,13 +100,12 @@ class QKMapView(PlaneMapView):
         d_head = result.q.shape[2]
         text = (
             f"Queries ● and keys ▲ of head {head}, one PCA of both, "
-            f"{100.0 * data.explained:.0f}% of variance shown. Score of query i and key j = "
-            f"(q<sub>i</sub> · k<sub>j</sub>) × s, with s = 1/(√{d_head}·τ) = "
-            f"<b>{data.scale:.4g}</b>; lines run from a "
-            "query to its keys, thicker where the weight is larger."
+            f"{100.0 * data.explained:.0f}% of variance shown. Score = (q<sub>i</sub> · "
+            f"k<sub>j</sub>) × s, s = 1/(√{d_head}·τ) = <b>{data.scale:.4g}</b>. Lines: query → "
+            "keys, thicker where the weight is larger."
         )
         if T and np.allclose(data.queries, data.keys):
-            text += " Here each query sits on its own key (W_Q and W_K agree on these tokens)."
+            text += " Each query sits on its own key here (W_Q and W_K agree on these tokens)."
         if not refit:
             text += " Plane held while the slider is down."
         text += thinned_note(T, shown)
