@@ -50,15 +50,16 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def second(current: list[str]) -> str:
-    machine = platform.machine().lower()
+def second(current: list[str], flags: set[str] | None = None, machine: str | None = None) -> str:
+    """A kernel not in ``current`` (nor of its family) that a CPU with ``flags`` runs, or ""."""
+    machine = (machine or platform.machine()).lower()
     if machine in ("x86_64", "amd64"):
         kernels = X86_KERNELS
     elif machine in ("aarch64", "arm64"):
         kernels = ARM_KERNELS
     else:
         return ""
-    flags = cpu_flags()
+    flags = cpu_flags() if flags is None else flags
     taken = {name.lower() for name in current}
     taken |= {FAMILY[name] for name in taken if name in FAMILY}
     for name, need in kernels.items():
