@@ -2,7 +2,9 @@
 
 The examples are built as :class:`~explorer.core.session.Session` values and written with
 :func:`~explorer.io.session_file.save_session`, so they are valid by construction; a test
-checks that the shipped files equal what this script writes. Rerun it after a change to the
+checks that the shipped files equal what this script writes, byte for byte. That holds on every
+machine because no number here goes through BLAS or LAPACK (whose last bits depend on the CPU
+kernel): the orthogonal preset is built from NumPy sums. Rerun it after a change to the
 Session or the file format::
 
     python scripts/make_examples.py
