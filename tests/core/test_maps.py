@@ -346,3 +346,39 @@ def test_group_labels_merges_points_that_coincide():
     groups = maps.group_labels(pts, tol=0.1)
     assert [g.tolist() for g in groups] == [[0, 2], [1, 3], [4]]
     assert maps.group_labels(np.zeros((0, 2)), 1.0) == []
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    """A tiny random BERT on disk, with a bridge whose providers are installed."""
+    from naive_bert import write_tiny_model
+
+    from explorer.core import embeddings, positional, projections
+    from explorer.core.model_bridge import ModelBridge
+
+    bridge = ModelBridge(hf_cache=tmp_path / "no-hf-cache", packages=())
+    bridge.install()
+    cfg, tensors = write_tiny_model(tmp_path / "tiny")
+    yield bridge.load(tmp_path / "tiny"), cfg, tensors
+    embeddings.register_model_embeddings(None)
+    positional.register_learned_positions(None)
+    projections.register_model_heads(None)
+
+
+def test_reference_words_from_a_model_source_are_each_word_on_its_own(tiny_model):
+    from naive_bert import naive_bert
+
+    from explorer.core.model_bridge import copy_head_session
+
+    enc, cfg, t = tiny_model
+    layer = 1
+    s = copy_head_session(Session(text="the dog sat in the river ."), enc, layer, 2)
+    ref = maps.reference_inputs(s, compute(s).tokens, words=("dog", "river", "money"))
+    assert ref.words == ("dog", "river", "money")
+    for w, row in zip(ref.words, ref.x, strict=True):
+        ids = enc.tokenize(w).ids  # [CLS] w [SEP]
+        hidden, _, _ = naive_bert(t, cfg, ids)
+        np.testing.assert_allclose(row[:-1], hidden[layer, 1], rtol=1e-4, atol=1e-5)
+        assert row[-1] == 1.0  # the bias column
+    values = maps.reference_values(ref, s.heads[0].w_v)
+    np.testing.assert_allclose(values, ref.x @ s.heads[0].w_v, rtol=1e-12)

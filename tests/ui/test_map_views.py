@@ -285,3 +285,16 @@ def test_hovering_a_query_draws_lines_to_its_keys(shown, qtbot):
     assert r.display_labels[i] in view.readout.text()
     view.hover_query(None)
     assert not any(line.isVisible() for line in view.lines)
+
+
+def test_reference_words_that_cannot_be_embedded_say_so_in_one_line(shown, bank):
+    from explorer.core.session import ModelRef
+
+    no_model = Session(**{**bank.__dict__, "embedding": "model", "model": ModelRef("gone")})
+    view = shown(EmbeddingMapView, session_source=lambda: no_model)
+    view.referenceCheck.setChecked(True)
+    view.show_result(compute(bank), 0, None)
+    text = view.caption.text()
+    assert "Reference words unavailable: no model loaded" in text
+    assert "Traceback" not in text and "\n" not in text
+    assert len(view.reference_points) == 0 and len(scatter_pos(view.values)) == 14

@@ -44,6 +44,7 @@ class EmbeddingMapView(PlaneMapView):
             "Each dot is a token's value vector v_i; its arrow ends at y_i = Σ_j a_ij v_j, "
             "the weighted average attention makes. Click a dot to pick that query."
         )
+        self.plot.setToolTip(self.toolTip())
         self.referenceCheck = QtWidgets.QCheckBox("Reference words", self)
         self.referenceCheck.setObjectName("embeddingMapReferences")
         self.referenceCheck.setToolTip(

@@ -40,6 +40,7 @@ class QKMapView(PlaneMapView):
             "plane. Hover a query to draw lines to the keys it attends to, thicker where the "
             "weight is larger; click it to pick that query."
         )
+        self.plot.setToolTip(self.toolTip())
         self.legend.setText(
             legend_html([("●", BLUE, "query q<sub>i</sub>"), ("▲", ORANGE, "key k<sub>j</sub>")])
         )
