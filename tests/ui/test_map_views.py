@@ -298,3 +298,50 @@ def test_reference_words_that_cannot_be_embedded_say_so_in_one_line(shown, bank)
     assert "Reference words unavailable: no model loaded" in text
     assert "Traceback" not in text and "\n" not in text
     assert len(view.reference_points) == 0 and len(scatter_pos(view.values)) == 14
+
+
+@pytest.mark.parametrize("cls", [EmbeddingMapView, QKMapView])
+def test_clear_forgets_the_result(shown, cls):
+    view = shown(cls)
+    view.show_result(compute(random_session(7)), 0, 1)
+    assert view.label_texts()
+    view.clear()
+    assert view.projection is None and view.result is None
+    assert view.label_texts() == [] and view.caption.text() == ""
+    pos = scatter_pos(view.values if cls is EmbeddingMapView else view.queries)
+    assert len(pos) == 0
+
+
+# ------------------------------------------------------------------ in the window
+def test_maps_in_the_window_follow_sliders_and_pick_queries(make_window, qtbot, bank):
+    w = make_window(bank)
+    w.show_inside("embeddingMap")
+    view = w.findChild(EmbeddingMapView, "embeddingMap")
+    qtbot.waitUntil(lambda: view.result is w.result, timeout=10_000)
+    weights = np.array(w.result.weights)
+    before = scatter_pos(view.values)
+    view.referenceCheck.setChecked(True)  # reads the window's session: same W_V
+    assert view.reference_words == maps.REFERENCE_WORDS
+    w.findChild(QtWidgets.QSlider, "weightSlider_v_0_1").setValue(150)
+    qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=30_000)
+    qtbot.waitUntil(lambda: view.result is w.result, timeout=10_000)
+    np.testing.assert_allclose(w.result.weights, weights, rtol=0, atol=1e-12)
+    assert np.abs(scatter_pos(view.values) - before).max() > 1e-2
+    p = view.projection
+    expected = (
+        maps.reference_values(maps.reference_inputs(w.doc.session), w.doc.session.heads[0].w_v)
+        - p.mean
+    ) @ p.basis
+    np.testing.assert_allclose(scatter_pos(view.references), expected, atol=1e-9)
+    # clicking a dot picks that query in the session
+    river = w.result.labels.index("river")
+    qtbot.mouseClick(
+        view.plot.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        pos=view.widget_pos_of(scatter_pos(view.values)[river]),
+    )
+    qtbot.waitUntil(lambda: w.doc.session.selected_query == river, timeout=5_000)
+    w.show_inside("qkMap")
+    qk = w.findChild(QKMapView, "qkMap")
+    qtbot.waitUntil(lambda: qk.result is w.result and qk.query == river, timeout=10_000)
+    assert "river" in qk.readout.text()

@@ -111,6 +111,15 @@ class PlaneMapView(QtWidgets.QWidget):
             self._last = (result, head)
         self.draw(result, head, query, data, refit)
 
+    def clear(self) -> None:
+        """Forget the Result on screen (a compute failed): no dots, no plane, no caption."""
+        self._pending = None
+        self._projection = None
+        self._fit_key = self._last = None
+        self.result, self.names, self.query = None, [], None
+        self.clear_items()
+        self.caption.setText("")
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._pending is not None:
