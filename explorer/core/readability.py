@@ -39,17 +39,21 @@ STOP_WORDS = frozenset(
 # ------------------------------------------------------------------ labels
 @dataclass(frozen=True)
 class LabelPlan:
-    """Which labels of an axis are drawn.
+    """Which labels of an axis are drawn, and where.
 
     Attributes
     ----------
     indices : tuple of int
         Token indices to label, ascending.
+    centres : tuple of float
+        Where each label is centred, in pixels from the start of the axis: the middle of its
+        cell, moved inwards just enough at either end to keep the label inside the axis.
     step : int
         1 when every label is drawn, else the k of "every k-th label".
     """
 
     indices: tuple[int, ...]
+    centres: tuple[float, ...]
     step: int
 
 
@@ -81,37 +85,49 @@ def label_plan(
     cell_px : float
         Size of one cell along the axis, in pixels.
     min_px : float
-        The smallest spacing between two drawn labels, in pixels (the line height of the
-        smallest font the axis will use).
+        The room one label needs along the axis, in pixels (the line height of the smallest
+        font the axis uses): thinned labels are at least this far apart.
     selected : int, optional
-        A token that is always labelled (the selected query); thinned labels closer to it
-        than ``min_px`` are left out so that it stays legible.
+        A token that is always labelled (the selected query); thinned labels that would
+        crowd it are left out.
     thin_small_cells : bool
         Small multiples only: also thin up to :data:`MAX_UNTHINNED` tokens when cells are
-        narrower than ``min_px``. Full-size views never do.
+        smaller than ``min_px``. Full-size views never do.
 
     Returns
     -------
     LabelPlan
-        Up to ``MAX_UNTHINNED`` tokens (and cells of at least ``min_px``, or
-        ``thin_small_cells`` off): every index, step 1. Otherwise every k-th index from 0,
-        where k is the smallest 1-2-5 step that leaves at most ``MAX_UNTHINNED`` labels and
-        keeps them ``min_px`` apart, plus ``selected``.
+        Up to ``MAX_UNTHINNED`` tokens (with cells of at least ``min_px``, or
+        ``thin_small_cells`` off): every index, step 1. Otherwise ``selected`` and every k-th
+        index from 0 that has room, where k is the smallest 1-2-5 step that leaves at most
+        ``MAX_UNTHINNED`` labels and keeps them ``min_px`` apart; a label at either end that
+        had to move inwards is left out when it would crowd its neighbour.
     """
     n = int(n)
     if n <= 0:
-        return LabelPlan((), 1)
+        return LabelPlan((), (), 1)
     cell = max(float(cell_px), 1e-6)
+    length = n * cell
+    half = min(min_px / 2.0, length / 2.0)
+
+    def centre(i: int) -> float:  # inside the axis, whatever the cell size
+        return min(max((i + 0.5) * cell, half), length - half)
+
     room = math.ceil(min_px / cell - 1e-9)  # cells between two labels that do not overlap
     if n <= MAX_UNTHINNED and (room <= 1 or not thin_small_cells):
-        return LabelPlan(tuple(range(n)), 1)
+        return LabelPlan(tuple(range(n)), tuple(centre(i) for i in range(n)), 1)
     step = nice_step(max(math.ceil(n / MAX_UNTHINNED), room, 1))
-    if step == 1:
-        return LabelPlan(tuple(range(n)), 1)
-    indices = set(range(0, n, step))
-    if selected is not None and 0 <= selected < n:
-        indices = {i for i in indices if abs(i - selected) >= room} | {int(selected)}
-    return LabelPlan(tuple(sorted(indices)), step)
+    first = [int(selected)] if selected is not None and 0 <= selected < n else []
+    grid = list(range(0, n, step))
+    # labels moved inwards at the ends give way to the grid rather than push it apart
+    moved = [i for i in grid if centre(i) != (i + 0.5) * cell]
+    kept: list[tuple[float, int]] = []
+    for i in first + [i for i in grid if i not in moved] + moved:
+        c = centre(i)
+        if all(abs(c - other) >= min_px - 1e-9 for other, _ in kept):
+            kept.append((c, i))
+    kept.sort(key=lambda ci: ci[1])
+    return LabelPlan(tuple(i for _, i in kept), tuple(c for c, _ in kept), step)
 
 
 # -------------------------------------------------------------- similarity

@@ -1,5 +1,9 @@
 """A token × token heatmap: labelled axes, a colour bar, hover readout, click and highlight.
 
+Axis labels follow :mod:`explorer.core.readability`: every token up to 64 (shrunk or
+abbreviated, full name on hover), every k-th past that, the selected query always. Numbers
+are written in cells only when each one fits its cell (measured with ``QFontMetrics``).
+
 Follows pyqtgraph's ``MatrixDisplayExample``: row-major ``ImageItem`` shifted by half a cell,
 ``invertY`` so that row 0 is at the top, token names as ticks and a ``ColorBarItem`` bound to
 the image. Updates reuse the items (``setImage(..., autoLevels=False)``); the scene is never
@@ -10,13 +14,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.core.readability import label_plan
+
 MAX_VALUE_OVERLAY = 14  # write numbers in cells only up to this many rows and columns
-MIN_CELL_PX = (22, 14)  # ... and only when a cell is wide and tall enough for ".25"
+VALUE_PAD_PX = 2  # ... and only when every number fits its cell with this much room each side
+
+
+@dataclass(frozen=True)
+class AxisCaptions:
+    """Plain-words captions of a heatmap's axes, and a note under it."""
+
+    row: str = ""
+    col: str = ""
+    note: str = ""
+
+
+#: What the rows, columns and values of an attention-weights heatmap mean.
+ATTENTION_CAPTIONS = AxisCaptions(
+    row="row: query, the word being updated",
+    col="column: key, the word it looks at",
+    note="each row sums to 1",
+)
 
 
 def value_text(v: float) -> str:
@@ -36,84 +60,290 @@ def colormap(name: str) -> pg.ColorMap:
     return pg.colormap.get(name)
 
 
-class RotatedLabelAxis(pg.AxisItem):
-    """A top or bottom axis whose tick labels are drawn at an angle, thinned to fit."""
+MIN_FONT_PX = 6  # token labels shrink down to this pixel size, never below
+_PX_METRICS: dict[tuple[str, int, bool], QtGui.QFontMetricsF] = {}
+
+
+def _sized(base: QtGui.QFont, px: int, bold: bool = False) -> QtGui.QFont:
+    font = QtGui.QFont(base)
+    font.setPixelSize(max(int(px), 1))
+    font.setBold(bold)
+    return font
+
+
+def _metrics(font: QtGui.QFont) -> QtGui.QFontMetricsF:
+    key = (font.key(), font.pixelSize(), font.bold())
+    fm = _PX_METRICS.get(key)
+    if fm is None:
+        fm = _PX_METRICS[key] = QtGui.QFontMetricsF(font)
+    return fm
+
+
+class TokenAxis(pg.AxisItem):
+    """Token labels along the top (keys) or the left (queries) of a heatmap, with a caption.
+
+    Up to :data:`~explorer.core.readability.MAX_UNTHINNED` tokens every label is drawn: the
+    font shrinks to the cell (down to :data:`MIN_FONT_PX`) and long tokens are abbreviated
+    with "…". Past that, every k-th label (:func:`~explorer.core.readability.label_plan`) and
+    always the selected token, in bold. Hovering the axis shows the full token under the
+    pointer as a tooltip. Top labels are rotated to read upwards. The caption (for example
+    "column: key, the word it looks at") sits on the outer side.
+    """
+
+    PAD = 4
 
     def __init__(
-        self, orientation: str = "top", angle: float = 90.0, max_label_px: int = 160, **kwargs
+        self,
+        orientation: str = "top",
+        *,
+        max_label_px: int = 160,
+        thin_small_cells: bool = False,
+        **kwargs,
     ):
         super().__init__(orientation, **kwargs)
         self._max_px = max_label_px
+        self._thin_small = thin_small_cells
         self._labels: list[str] = []
-        self._angle = angle
-        # one tick per column would paint a solid band over long texts: labels only
+        self._selected: int | None = None
+        self._caption = ""
+        self._plan_key: tuple | None = None
+        self._plan = None
+        self._fits = 0
+        self._extent_now = 0
+        self._font_for_px: dict[float, QtGui.QFont] = {}
+        # no tick marks and no pyqtgraph values: one mark per cell would merge into a bar
         self.setStyle(showValues=False, tickLength=0)
+        self.setAcceptHoverEvents(True)
 
+    # ----------------------------------------------------------- contents
     def set_labels(self, labels: Sequence[str]) -> None:
-        self._labels = list(labels)
-        self.setTicks([[], []])  # no tick marks: one per column would merge into a bar
-        fm = QtGui.QFontMetrics(self.font())
-        longest = max((fm.horizontalAdvance(t) for t in self._labels), default=0)
-        rad = math.radians(self._angle)
-        self.setHeight(int(min(longest, self._max_px) * math.sin(rad) + fm.height() + 6))
+        labels = list(labels)
+        if labels == self._labels:
+            return
+        self._labels = labels
+        self._refit()
+
+    def labels(self) -> list[str]:
+        return list(self._labels)
+
+    def set_selected(self, index: int | None) -> None:
+        """Always label token ``index`` (the selected query), in bold; None for none."""
+        if index == self._selected:
+            return
+        self._selected = index
+        self._plan_key = None
+        self.picture = None
         self.update()
 
-    def font(self) -> QtGui.QFont:
+    def set_caption(self, text: str) -> None:
+        if text == self._caption:
+            return
+        self._caption = text
+        self._refit()
+
+    def caption(self) -> str:
+        return self._caption
+
+    def base_font(self) -> QtGui.QFont:
         return self.style.get("tickFont") or QtGui.QFont()
 
-    def label_positions(self) -> list[tuple[int, float]]:
-        """(label index, x in axis coordinates) of every label drawn, thinned to fit.
+    def font(self) -> QtGui.QFont:
+        """The font the labels are drawn in now (shrunk to the cells)."""
+        plan = self._layout()
+        return plan[1] if plan is not None else self.base_font()
 
-        Each label is centred on its column, evenly spaced; a label that would not fit whole
-        inside the axis at either edge is left out rather than clipped.
+    def setStyle(self, **kwargs):
+        super().setStyle(**kwargs)
+        if "tickFont" in kwargs and hasattr(self, "_labels"):
+            self._font_for_px = {}
+            self._refit()
+
+    def _extent(self, font: QtGui.QFont) -> int:
+        """Room across the axis for the longest label in ``font`` and the caption."""
+        fm = _metrics(_sized(font, font.pixelSize(), bold=True))  # the selected one is bold
+        longest = max((fm.horizontalAdvance(t) for t in self._labels), default=0.0)
+        extent = min(longest, self._max_px) + 2 * self.PAD + 2
+        if self._caption:
+            lines = self._caption_room()
+            extent += lines * _metrics(self._caption_font()).height() + self.PAD
+        return math.ceil(extent)
+
+    def _caption_room(self) -> int:
+        """Lines kept for the caption: a side caption may break after its comma."""
+        side = self.orientation in ("left", "right")
+        return 2 if side and ", " in self._caption else 1
+
+    def _caption_lines(self, length: float) -> list[str]:
+        """The caption in lines of at most ``length`` pixels (abbreviated with … if need be)."""
+        fm = _metrics(self._caption_font())
+        if fm.horizontalAdvance(self._caption) <= length or self._caption_room() == 1:
+            lines = [self._caption]
+        else:
+            head, tail = self._caption.split(", ", 1)
+            lines = [head + ",", tail]
+        return [fm.elidedText(t, QtCore.Qt.TextElideMode.ElideRight, length) for t in lines]
+
+    def _set_extent(self, extent: int) -> None:
+        self._extent_now = extent
+        if self.orientation in ("top", "bottom"):
+            self.setHeight(extent)
+        else:
+            self.setWidth(extent)
+
+    def _refit(self) -> None:
+        """Reserve room for the longest label and the caption; only when they change."""
+        self._fits = 0
+        base = self.base_font()
+        self._set_extent(self._extent(_sized(base, QtGui.QFontInfo(base).pixelSize())))
+        self._plan_key = None
+        self.picture = None
+        self.update()
+
+    def fit_to_cells(self) -> None:
+        """After a resize, give back the room that labels in a shrunk font do not need.
+
+        At most twice per set of labels, so that the layout settles even where the font
+        would flip between two sizes.
         """
+        layout = self._layout()
+        if layout is None or self._fits >= 2:
+            return
+        extent = self._extent(layout[1])
+        if abs(extent - self._extent_now) >= 3:
+            self._fits += 1
+            self._set_extent(extent)
+
+    def _caption_font(self) -> QtGui.QFont:
+        font = QtGui.QFont(self.base_font())
+        font.setPointSizeF(max(font.pointSizeF() - 0.5, 6.0))
+        font.setItalic(True)
+        return font
+
+    # ------------------------------------------------------------ layout
+    def _span(self) -> tuple[float, float] | None:
+        """(axis coordinate of cell 0's start, signed cell size), or None without a view."""
         view = self.linkedView()
-        if view is None or not self._labels:
+        if view is None:
+            return None
+        top = self.orientation in ("top", "bottom")
+        a = self.mapFromScene(view.mapViewToScene(QtCore.QPointF(0, 0)))
+        b = self.mapFromScene(view.mapViewToScene(QtCore.QPointF(1, 1)))
+        return (a.x(), b.x() - a.x()) if top else (a.y(), b.y() - a.y())
+
+    def _fit_font(self, cell: float) -> QtGui.QFont:
+        """The largest font, up to the base font, whose line fits in ``cell`` pixels."""
+        key = round(cell, 1)
+        font = self._font_for_px.get(key)
+        if font is None:
+            base = self.base_font()
+            px = QtGui.QFontInfo(base).pixelSize()
+            while px > MIN_FONT_PX and _metrics(_sized(base, px)).height() > cell:
+                px -= 1
+            font = self._font_for_px[key] = _sized(base, px)
+        return font
+
+    def _layout(self):
+        """(plan, font, origin, sign) for the current size, cached until it changes."""
+        span = self._span()
+        if span is None or not self._labels:
+            return None
+        origin, step = span
+        cell = abs(step)
+        key = (len(self._labels), round(origin, 2), round(step, 3), self._selected)
+        if key != self._plan_key:
+            font = self._fit_font(cell)
+            min_px = math.ceil(_metrics(_sized(self.base_font(), MIN_FONT_PX)).height())
+            if self._thin_small:
+                min_px = max(min_px, math.ceil(_metrics(font).height()))
+            plan = label_plan(
+                len(self._labels),
+                cell,
+                min_px,
+                self._selected,
+                thin_small_cells=self._thin_small,
+            )
+            self._plan = (plan, font, origin, 1.0 if step >= 0 else -1.0)
+            self._plan_key = key
+        return self._plan
+
+    def label_positions(self) -> list[tuple[int, float]]:
+        """(label index, centre along the axis in item coordinates) of every label drawn."""
+        layout = self._layout()
+        if layout is None:
             return []
-        fm = QtGui.QFontMetrics(self.font())
-        x0 = self.mapFromScene(view.mapViewToScene(QtCore.QPointF(0, 0))).x()
-        x1 = self.mapFromScene(view.mapViewToScene(QtCore.QPointF(1, 0))).x()
-        cell = abs(x1 - x0)
-        step = max(
-            1, math.ceil(fm.height() / max(cell * math.sin(math.radians(self._angle)), 1e-6))
-        )
-        rect = self.boundingRect()
-        half = fm.height() / 2
+        plan, _font, origin, sign = layout
+        return [(i, origin + sign * c) for i, c in zip(plan.indices, plan.centres, strict=True)]
 
-        def centre(i: int) -> float:
-            return x0 + (i + 0.5) * (x1 - x0)
+    def label_at(self, pos: QtCore.QPointF) -> int:
+        """The token whose cell is under ``pos`` (item coordinates), or -1."""
+        span = self._span()
+        if span is None or not self._labels or span[1] == 0:
+            return -1
+        along = pos.x() if self.orientation in ("top", "bottom") else pos.y()
+        i = math.floor((along - span[0]) / span[1])
+        return i if 0 <= i < len(self._labels) else -1
 
-        # start at the first column whose label fits whole, then keep an even spacing
-        first = 0
-        while first < min(step, len(self._labels)) and centre(first) - half < rect.left():
-            first += 1
-        return [
-            (i, centre(i))
-            for i in range(first, len(self._labels), step)
-            if centre(i) + half <= rect.right()
-        ]
+    def hoverMoveEvent(self, event) -> None:
+        i = self.label_at(event.pos())
+        self.setToolTip(self._labels[i] if i >= 0 else "")
 
+    def hoverLeaveEvent(self, event) -> None:
+        self.setToolTip("")
+
+    # ----------------------------------------------------------- drawing
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
         super().drawPicture(p, axisSpec, tickSpecs, [])
-        positions = self.label_positions()
-        if not positions:
-            return
-        p.setPen(self.textPen())
-        p.setFont(self.font())
-        fm = QtGui.QFontMetrics(self.font())
         rect = self.boundingRect()
-        top = self.orientation == "top"
-        edge = self.mapRectFromParent(self.geometry())  # the plot edge, without tick overhang
-        base_y = edge.bottom() - 4 if top else edge.top() + 4
+        edge = self.mapRectFromParent(self.geometry())  # the plot edge, without overhang
         p.setClipRect(rect)  # drawing outside the bounding rect would leave stale pixels
-        for i, x in positions:
-            text = fm.elidedText(self._labels[i], QtCore.Qt.TextElideMode.ElideRight, self._max_px)
+        p.setPen(self.textPen())
+        if self._caption:
+            self._draw_caption(p, edge)
+        layout = self._layout()
+        if layout is None:
+            return
+        font = layout[1]
+        bold = QtGui.QFont(font)
+        bold.setBold(True)
+        fm = _metrics(font)
+        for i, pos in self.label_positions():
+            f = bold if i == self._selected else font
+            p.setFont(f)
+            text = _metrics(f).elidedText(
+                self._labels[i], QtCore.Qt.TextElideMode.ElideRight, self._max_px
+            )
+            w = _metrics(f).horizontalAdvance(text)
+            box = QtCore.QRectF(0, -fm.height() / 2, w + 2, fm.height())
             p.save()
-            p.translate(x, base_y)
-            p.rotate(-self._angle if top else self._angle)
-            w = fm.horizontalAdvance(text)
-            p.drawText(QtCore.QRectF(0, -fm.height() / 2, w + 2, fm.height()), text)
+            if self.orientation == "top":
+                p.translate(pos, edge.bottom() - self.PAD)
+                p.rotate(-90)
+            elif self.orientation == "left":
+                p.translate(edge.right() - self.PAD - w - 2, pos)
+            else:  # bottom
+                p.translate(pos, edge.top() + self.PAD)
+                p.rotate(90)
+            p.drawText(box, QtCore.Qt.AlignmentFlag.AlignVCenter, text)
             p.restore()
+
+    def _draw_caption(self, p, edge: QtCore.QRectF) -> None:
+        font = self._caption_font()
+        fm = _metrics(font)
+        p.setFont(font)
+        flags = QtCore.Qt.AlignmentFlag.AlignCenter
+        if self.orientation in ("top", "bottom"):
+            (text,) = self._caption_lines(edge.width())
+            y = edge.top() if self.orientation == "top" else edge.bottom() - fm.height()
+            p.drawText(QtCore.QRectF(edge.left(), y, edge.width(), fm.height()), flags, text)
+            return
+        lines = self._caption_lines(edge.height())
+        p.save()
+        p.translate(edge.left(), edge.center().y())
+        p.rotate(-90)
+        for k, text in enumerate(lines):
+            box = QtCore.QRectF(-edge.height() / 2, k * fm.height(), edge.height(), fm.height())
+            p.drawText(box, flags, text)
+        p.restore()
 
 
 class HeatmapView(pg.GraphicsLayoutWidget):
@@ -155,13 +385,19 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._hover = (-1, -1)
 
         self.title = self.addLabel(title, row=0, col=0, size="10pt" if not compact else "9pt")
-        self.top_axis = RotatedLabelAxis("top", angle=90.0, max_label_px=44 if compact else 160)
-        self.plot = self.addPlot(row=1, col=0, axisItems={"top": self.top_axis})
+        max_px = 44 if compact else 160
+        self.top_axis = TokenAxis("top", max_label_px=max_px, thin_small_cells=compact)
+        self.left_axis = TokenAxis("left", max_label_px=max_px, thin_small_cells=compact)
+        self.plot = self.addPlot(
+            row=1, col=0, axisItems={"top": self.top_axis, "left": self.left_axis}
+        )
+        self._note: pg.LabelItem | None = None
+        self._captions = AxisCaptions()
         small = QtGui.QFont()
         small.setPointSizeF(max(small.pointSizeF() - 1.5, 6.0))
         if compact:  # small multiples: smaller labels leave more room for the matrix
             self.top_axis.setStyle(tickFont=small)
-            self.plot.getAxis("left").setStyle(tickFont=small)
+            self.left_axis.setStyle(tickFont=small)
         self.plot.showAxis("top")
         self.plot.hideAxis("bottom")
         self.plot.hideButtons()
@@ -200,12 +436,17 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._sel_box = QtWidgets.QGraphicsRectItem()
         self._sel_box.setPen(pg.mkPen((255, 255, 255), width=2, style=QtCore.Qt.PenStyle.DashLine))
         self._sel_box.setZValue(11)
-        for item in (self._row_box, self._col_box, self._sel_box):
+        self._mark_box = QtWidgets.QGraphicsRectItem()
+        self._mark_box.setPen(pg.mkPen((80, 220, 255), width=3))
+        self._mark_box.setZValue(12)
+        for item in (self._row_box, self._col_box, self._sel_box, self._mark_box):
             item.hide()
             self.plot.addItem(item)
         self._value_items: list[pg.TextItem] = []
+        self._value_font = QtGui.QFont()
+        self._value_fm = QtGui.QFontMetricsF(self._value_font)
+        self._text_px: dict[str, float] = {}  # width of each number written so far
 
-        self._row_step = 0
         self.plot.getViewBox().sigResized.connect(self._on_resized)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
@@ -217,6 +458,23 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     def set_title(self, text: str) -> None:
         self.title.setText(text)
+
+    def set_axis_captions(self, captions: AxisCaptions) -> None:
+        """Say in plain words what rows, columns and values are (e.g. ATTENTION_CAPTIONS)."""
+        if captions == self._captions:
+            return
+        self._captions = captions
+        self.left_axis.set_caption(captions.row)
+        self.top_axis.set_caption(captions.col)
+        if captions.note and self._note is None:
+            self._note = self.addLabel("", row=2, col=0, size="8pt", justify="right")
+        if self._note is not None:
+            self._note.setText(captions.note, size="8pt")
+            self._note.setVisible(bool(captions.note))
+            self._note.setMaximumHeight(1e6 if captions.note else 0)
+
+    def captions(self) -> AxisCaptions:
+        return self._captions
 
     def set_colormap(self, name: str) -> None:
         cmap = colormap(name)
@@ -273,11 +531,10 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             self.image.show()
         else:
             self.image.hide()
-        if relabel:
+        if relabel:  # labels and captions are laid out again only when the labels change
             self._row_labels = list(row_labels)
             self._col_labels = list(col_labels)
-            self._row_step = 0
-            self._update_row_ticks()
+            self.left_axis.set_labels(self._row_labels)
             self.top_axis.set_labels(self._col_labels)
         if reshape or relabel:
             rows, cols = max(data.shape[0], 1), max(data.shape[1], 1)
@@ -286,21 +543,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._update_values()
 
     def _on_resized(self, *_args) -> None:
-        self._update_row_ticks()
+        self.left_axis.fit_to_cells()
+        self.top_axis.fit_to_cells()
         self._update_values()
-
-    def _update_row_ticks(self, *_args) -> None:
-        """Label every row that fits: thin the labels when rows are shorter than the text."""
-        rows = len(self._row_labels)
-        height = self.plot.getViewBox().height()
-        line = QtGui.QFontMetrics(self.plot.getAxis("left").style.get("tickFont") or QtGui.QFont())
-        cell = height / max(rows, 1)
-        step = max(1, math.ceil(line.height() / max(cell, 1e-3)))
-        if step == self._row_step:
-            return
-        self._row_step = step
-        ticks = [(i + 0.5, t) for i, t in enumerate(self._row_labels) if i % step == 0]
-        self.plot.getAxis("left").setTicks([ticks, []])
 
     @property
     def data(self) -> np.ndarray:
@@ -312,23 +557,48 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         return self.image.image
 
     # ------------------------------------------------------------ overlays
-    def _update_values(self) -> None:
+    def cell_px(self) -> tuple[float, float]:
+        """(width, height) of one cell on screen, in pixels."""
         rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
         vb = self.plot.getViewBox()
-        room = vb.width() / max(cols, 1) >= MIN_CELL_PX[0] and (
-            vb.height() / max(rows, 1) >= MIN_CELL_PX[1]
-        )
+        return vb.width() / max(cols, 1), vb.height() / max(rows, 1)
+
+    def value_font(self) -> QtGui.QFont:
+        """The font of the numbers written in cells."""
+        return self._value_font
+
+    def _values_fit(self, texts: list[str]) -> bool:
+        """True if every number fits its cell: the widest, measured, plus padding."""
+        cell_w, cell_h = self.cell_px()
+        if self._value_fm.height() > cell_h:
+            return False
+        widths = self._text_px
+        for t in texts:
+            w = widths.get(t)
+            if w is None:
+                w = widths[t] = self._value_fm.horizontalAdvance(t)
+            if w + 2 * VALUE_PAD_PX > cell_w:
+                return False
+        return True
+
+    def _update_values(self) -> None:
+        rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
         show = self._show_values and 0 < rows <= MAX_VALUE_OVERLAY and cols <= MAX_VALUE_OVERLAY
-        n = rows * cols if show and room else 0
+        texts: list[str] = []
+        if show:
+            flat = self._data.reshape(-1)
+            texts = [value_text(float(v)) for v in flat]
+            show = self._values_fit(texts)  # never "1.00.92": all numbers, or none
+        n = rows * cols if show else 0
         while len(self._value_items) < n:
             item = pg.TextItem("", anchor=(0.5, 0.5))
+            item.setFont(self._value_font)
             item.setZValue(5)
             item.shown_state = None  # (text, dark, pos): skip Qt calls when nothing changed
             self.plot.addItem(item)
             self._value_items.append(item)
         if n:
             lo, hi = self._levels
-            flat = self._data.reshape(-1)
             frac = np.clip((np.nan_to_num(flat, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
             rgb = self._cmap.map(frac, mode="byte")[:, :3].astype(np.float32)
             dark_text = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32) > 140
@@ -338,7 +608,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
                     item.hide()
                 continue
             i, j = divmod(idx, cols)
-            state = (value_text(float(flat[idx])), bool(dark_text[idx]), (j, i))
+            state = (texts[idx], bool(dark_text[idx]), (j, i))
             if state != item.shown_state:
                 if state[0] != (item.shown_state or ("",))[0]:
                     item.setText(state[0])
@@ -362,14 +632,36 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         else:
             self._col_box.hide()
 
+    def mark_cell(self, row: int = -1, col: int = -1) -> None:
+        """Outline one cell (a pinned pair); -1 hides the outline."""
+        rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
+        if 0 <= row < rows and 0 <= col < cols:
+            self._mark_box.setRect(QtCore.QRectF(col, row, 1, 1))
+            self._mark_box.show()
+        else:
+            self._mark_box.hide()
+
+    def set_colorbar_ticks(self, values: Sequence[float]) -> None:
+        """Label the colour bar at exactly ``values`` (e.g. the ends of the range in use)."""
+        if self.colorbar is None:
+            return
+        ticks = [(float(v), f"{v:.2f}") for v in values]
+        if ticks != getattr(self, "_colorbar_ticks", None):
+            self._colorbar_ticks = ticks
+            self.colorbar.axis.setTicks([ticks, []])
+
     def select_row(self, row: int | None) -> None:
         """Mark the selected query row."""
         rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
-        if row is not None and 0 <= row < rows:
+        selected = row if row is not None and 0 <= row < rows else None
+        if selected is not None:
             self._sel_box.setRect(QtCore.QRectF(0, row, cols, 1))
             self._sel_box.show()
         else:
             self._sel_box.hide()
+        # the selected query keeps its label however thinly the axes are labelled
+        self.left_axis.set_selected(selected)
+        self.top_axis.set_selected(selected if self._col_labels == self._row_labels else None)
 
     # -------------------------------------------------------------- mouse
     def cell_at(self, scene_pos: QtCore.QPointF) -> tuple[int, int]:

@@ -49,6 +49,7 @@ def test_small_multiples_may_thin_tiny_cells_but_not_roomy_ones():
     assert label_plan(9, cell_px=12.0, min_px=8.0, thin_small_cells=True).step == 1
     plan = label_plan(9, cell_px=3.0, min_px=8.0, thin_small_cells=True)
     assert plan.step == 5 and plan.indices == (0, 5)
+    assert plan.centres == (4.0, 16.5)  # label 0 moved inwards to stay inside the axis
 
 
 def test_past_64_every_kth_label_from_the_count():
@@ -58,7 +59,18 @@ def test_past_64_every_kth_label_from_the_count():
     assert len(label_plan(65, cell_px=20.0, min_px=8.0).indices) == 33  # k = 2
     # tiny cells: k also keeps the labels a line apart
     plan = label_plan(200, cell_px=1.0, min_px=8.0)
-    assert plan.step == 10 and plan.indices == tuple(range(0, 200, 10))
+    assert plan.step == 10 and plan.indices == tuple(range(10, 200, 10))
+    assert plan.centres == tuple(i + 0.5 for i in range(10, 200, 10))
+    # 0 would have to move inwards to 4 px and crowd 10: it gives way
+
+
+@pytest.mark.parametrize("n, cell", [(1, 3.0), (9, 4.0), (64, 1.0), (200, 1.5), (1000, 0.3)])
+def test_labels_stay_inside_the_axis(n, cell):
+    min_px = 8.0
+    plan = label_plan(n, cell_px=cell, min_px=min_px, thin_small_cells=True)
+    length = n * cell
+    for c in plan.centres:
+        assert min(min_px, length) / 2 - 1e-9 <= c <= length - min(min_px, length) / 2 + 1e-9
 
 
 @pytest.mark.parametrize("selected", [0, 7, 42, 199])
@@ -67,8 +79,7 @@ def test_the_selected_query_is_always_labelled_and_legible(selected):
     plan = label_plan(200, cell_px=cell, min_px=min_px, selected=selected)
     assert selected in plan.indices
     assert list(plan.indices) == sorted(set(plan.indices))
-    gaps = np.diff(np.array(plan.indices)) * cell
-    assert (gaps >= min_px).all()  # nothing crowds it
+    assert (np.diff(np.array(plan.centres)) >= min_px - 1e-9).all()  # nothing crowds it
     others = [i for i in plan.indices if i != selected]
     assert all(i % plan.step == 0 for i in others)  # the rest stay on the grid
 

@@ -118,8 +118,8 @@ def test_png_is_redrawn_at_full_resolution_not_upscaled(view):
 def test_svg_is_xml_with_token_labels_and_colour_bar_as_text(view, result, tmp_path):
     out = export_widget(view, tmp_path / "fig.svg")
     texts = _svg_texts(out)
-    labels = set(result.labels)
-    assert {'"', ","} <= labels  # the fixture really has awkward tokens
+    assert {'"', ","} <= set(result.labels)  # the fixture really has awkward tokens
+    labels = set(result.display_labels)  # as on screen: the₁, the₂, "₁ ...
     assert labels <= set(texts)
     assert {"0", "0.5", "1.0"} & set(texts)  # colour bar ticks
     assert any(t.startswith("head 1: attention weights") for t in texts)
@@ -132,7 +132,7 @@ def test_svg_is_xml_with_token_labels_and_colour_bar_as_text(view, result, tmp_p
 def test_svg_of_composite_views_has_every_panel(qtbot, session, result, tmp_path):
     for name, expected in (
         ("pipeline", {"S = Q Kᵀ", "A = softmax(row)", "Y = A V", "y0"}),
-        ("similarity", {"static: cos(xᵢ, xⱼ)", "contextual: cos(yᵢ, yⱼ)"}),
+        ("similarity", {"static: cos(vᵢ, vⱼ), before attention", "contextual: cos(yᵢ, yⱼ), after"}),
         ("grid", {"head 0", "head 1"}),
     ):
         w = build_view(name, session, result)
@@ -140,7 +140,7 @@ def test_svg_of_composite_views_has_every_panel(qtbot, session, result, tmp_path
         texts = set(_svg_texts(export_widget(w, tmp_path / f"{name}.svg")))
         assert expected <= texts, name
         if name != "grid":
-            assert set(result.labels) <= texts, name
+            assert set(result.display_labels) <= texts, name
 
 
 # ------------------------------------------------------------------- PDF

@@ -59,7 +59,7 @@ def _one_error_line(capsys) -> str:
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_every_view_renders_to_every_format(view, session, session_file, tmp_path, capsys):
-    labels = set(compute(session).labels)
+    labels = set(compute(session).display_labels)
     png, svg, pdf = (tmp_path / f"{view}.{s}" for s in ("png", "svg", "pdf"))
     assert render_main([session_file, "-o", str(png), "--view", view, "--width", "777"]) == 0
     assert QtGui.QImage(str(png)).width() == 777

@@ -29,7 +29,7 @@ def figure_size(view: str, n_tokens: int, n_head: int) -> tuple[int, int]:
     T = max(1, n_tokens)
     if view == "heatmap":
         side = min(max(34 * T, 300), 1100)
-        return side + 190, side + 150
+        return side + 210, side + 180  # + the axis captions and the note under the matrix
     if view == "grid":
         cols = max(1, math.ceil(math.sqrt(n_head)))
         rows = math.ceil(n_head / cols)
@@ -38,7 +38,7 @@ def figure_size(view: str, n_tokens: int, n_head: int) -> tuple[int, int]:
         return 1500, 440
     if view == "similarity":
         side = min(max(34 * T, 300), 900)
-        return 2 * (side + 190), side + 150
+        return 2 * (side + 190), side + 210  # + the pinned readout and the caption
     raise ValueError(f"unknown view '{view}': choose one of {', '.join(VIEWS)}")
 
 
@@ -60,7 +60,7 @@ def build_view(view: str, session, result, head: int | None = None):
     QWidget
         Sized by :func:`figure_size`, laid out, not shown on screen.
     """
-    from explorer.ui.heatmap import HeatmapView
+    from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView
     from explorer.ui.views.composite import PipelineView, SimilarityView, ThumbnailGrid
 
     if view not in VIEWS:
@@ -69,13 +69,14 @@ def build_view(view: str, session, result, head: int | None = None):
     h = session.selected_head if head is None else head
     if not (isinstance(h, int) and 0 <= h < n_head):
         raise ValueError(f"head {h} does not exist: " + _heads_phrase(n_head))
-    tokens = result.labels  # the window's token_labels()
+    tokens = result.display_labels  # as the window: repeated words get subscripts
     if not tokens:
         raise ValueError("the session's text has no tokens: there is nothing to draw")
     cm, scm = session.view.colormap, session.view.score_colormap
     # the drawing below mirrors MainWindow._draw for each view
     if view == "heatmap":
         widget = HeatmapView(title="")
+        widget.set_axis_captions(ATTENTION_CAPTIONS)
         widget.set_colormap(cm)
         widget.set_show_values(session.view.show_values)
         widget.set_title(f"head {h}: attention weights A = softmax(QKᵀ·s), s = {result.scale:.3f}")
@@ -91,9 +92,9 @@ def build_view(view: str, session, result, head: int | None = None):
         widget.set_colormaps(cm, scm)
         widget.show_head(result, h, tokens)
     else:
-        widget = SimilarityView()
+        widget = SimilarityView(controls=False)
         widget.set_colormap(scm)
-        widget.show_result(result, tokens)
+        widget.show_result(result, tokens, head=h, selected_query=session.selected_query)
     widget.resize(*figure_size(view, len(tokens), n_head))
     figure_theme(widget)
     _lay_out(widget)

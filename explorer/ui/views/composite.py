@@ -12,7 +12,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from explorer.ui.heatmap import HeatmapView, colormap
+from explorer.core.readability import (
+    contrast_range,
+    pair_readout,
+    pinned_pair,
+    value_space_similarity,
+)
+from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView, colormap
 
 THUMB_CELLS = 160  # a thumbnail never needs more cells than it has pixels
 
@@ -117,9 +123,12 @@ class PipelineView(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("pipelineView")
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        self._row = layout = QtWidgets.QHBoxLayout()
         layout.setSpacing(2)
+        outer.addLayout(layout, 1)
         self.panels: dict[str, HeatmapView] = {}
         for key, formula in self.STEPS:
             signed = key in ("scores", "scaled", "masked", "y")
@@ -138,6 +147,18 @@ class PipelineView(QtWidgets.QWidget):
             view.cellHovered.connect(self.cellHovered)
             self.panels[key] = view
             layout.addWidget(view, 1)
+        # the five panels share rows and columns: say once what they are
+        c = ATTENTION_CAPTIONS
+        self.caption = QtWidgets.QLabel(
+            f"{c.row}  ·  {c.col}  ·  in A = softmax(row) {c.note}", objectName="pipelineCaption"
+        )
+        self.caption.setToolTip("What the rows and columns of every step are")
+        font = self.caption.font()
+        font.setPointSizeF(max(font.pointSizeF() - 1.0, 6.0))
+        font.setItalic(True)
+        self.caption.setFont(font)
+        self.caption.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        outer.addWidget(self.caption)
 
     def set_colormaps(self, weights: str, scores: str) -> None:
         for key, view in self.panels.items():
@@ -153,7 +174,7 @@ class PipelineView(QtWidgets.QWidget):
         axis = self.panels[self.STEPS[0][0]].plot.getAxis("left")
         extra = int(axis.width()) if axis.isVisible() else 0
         share = max(1, (self.width() - extra) // len(self.panels))
-        layout = self.layout()
+        layout = self._row
         for i in range(len(self.panels)):
             layout.setStretch(i, share + (extra if i == 0 else 0))
 
@@ -185,39 +206,273 @@ class PipelineView(QtWidgets.QWidget):
 
 
 class SimilarityView(QtWidgets.QWidget):
-    """Cosine similarity of the static embeddings beside that of the contextual vectors."""
+    """Static beside contextual cosine similarity, in one space, with a pinned pair.
+
+    By default both matrices are in the value space of the selected head: ``cos(vᵢ, vⱼ)``
+    of the value vectors before attention and ``cos(yᵢ, yⱼ)`` of the outputs after it
+    (:func:`~explorer.core.readability.value_space_similarity`). The other choice compares
+    the static embeddings with the outputs of all heads. "Auto contrast" (on by default)
+    spreads each matrix's own range over the colour map, so that 0.94 and 1.00 differ at a
+    glance; off, both use −1…1 on the diverging score map. A readout names one pair without
+    hovering: the most interesting repeated word, or the pair clicked last.
+
+    Signals
+    -------
+    cellHovered(int, int)
+        Row and column under the mouse, or (-1, -1).
+    hoverText(str)
+        What the status line should say about the cell under the mouse; ``""`` on leaving.
+    """
 
     cellHovered = QtCore.Signal(int, int)
+    hoverText = QtCore.Signal(str)
 
-    def __init__(self, parent=None):
+    SPACES = (
+        ("value", "value space of the selected head"),
+        ("embedding", "embeddings vs outputs of all heads"),
+    )
+    AUTO_CMAP = "inferno"  # sequential: a data range on a diverging map would move its centre
+
+    def __init__(self, parent=None, *, controls: bool = True):
         super().__init__(parent)
         self.setObjectName("similarityView")
-        layout = QtWidgets.QHBoxLayout(self)
+        layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.static = HeatmapView(title="static: cos(xᵢ, xⱼ)", levels=(-1, 1), cmap="CET-D1A")
-        self.static.setObjectName("staticSimilarity")
-        self.contextual = HeatmapView(
-            title="contextual: cos(yᵢ, yⱼ)", levels=(-1, 1), cmap="CET-D1A"
+        self.readout = QtWidgets.QLabel(objectName="similarityReadout")
+        self.readout.setToolTip(
+            "Cosine similarity of one pair of tokens before and after attention. "
+            "Click a cell of either matrix to pin another pair"
         )
+        font = self.readout.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        font.setBold(True)
+        self.readout.setFont(font)
+        self.readout.setWordWrap(True)
+        layout.addWidget(self.readout)
+
+        pair = QtWidgets.QHBoxLayout()
+        self.static = HeatmapView(title="", levels=(-1, 1), cmap="CET-D1A")
+        self.static.setObjectName("staticSimilarity")
+        self.contextual = HeatmapView(title="", levels=(-1, 1), cmap="CET-D1A")
         self.contextual.setObjectName("contextualSimilarity")
         for view in (self.static, self.contextual):
-            view.cellHovered.connect(self.cellHovered)
-            layout.addWidget(view, 1)
-        self.static.set_readout(lambda i, j: self._readout(self.static, i, j))
-        self.contextual.set_readout(lambda i, j: self._readout(self.contextual, i, j))
+            view.setToolTip("")
+            view.set_readout(self.hover_text)
+            view.cellHovered.connect(self._on_hovered)
+            view.cellClicked.connect(self.pin)
+            pair.addWidget(view, 1)
+        layout.addLayout(pair, 1)
+
+        self.spaceBox = self.autoContrast = None
+        if controls:  # a headless figure has nothing to switch (and stays vector in SVG)
+            row = QtWidgets.QHBoxLayout()
+            self.spaceBox = QtWidgets.QComboBox(objectName="similaritySpace")
+            for key, text in self.SPACES:
+                self.spaceBox.addItem(text, key)
+            self.spaceBox.setToolTip(
+                "Which vectors are compared. Value space: v before and y = Σ a·v after "
+                "attention, one space. Embeddings vs outputs: x before, all heads' y after"
+            )
+            self.spaceBox.currentIndexChanged.connect(self._on_space_changed)
+            self.autoContrast = QtWidgets.QCheckBox(
+                "Auto contrast", objectName="similarityAutoContrast"
+            )
+            self.autoContrast.setChecked(True)
+            self.autoContrast.setToolTip(
+                "Spread each matrix's own range of values over the colours (off: −1 to 1)"
+            )
+            self.autoContrast.toggled.connect(self._on_auto_contrast_changed)
+            row.addWidget(self.spaceBox)
+            row.addWidget(self.autoContrast)
+            row.addStretch(1)
+            layout.addLayout(row)
+        self.caption = QtWidgets.QLabel(objectName="similarityCaption")
+        self.caption.setWordWrap(True)
+        self.caption.setToolTip("What the two matrices compare and the colour range in use")
+        layout.addWidget(self.caption)
+
+        self._space = "value"
+        self._auto = True
+        self._score_cmap = "CET-D1A"
+        self._result = None
         self._tokens: list[str] = []
+        self._texts: list[str] = []
+        self._head = 0
+        self._selected_query: int | None = None
+        self._dirty = False
+        self._matrices: tuple[np.ndarray, np.ndarray] | None = None
+        self._pinned: tuple[int, int] | None = None  # clicked by the user
+        self._default_key: tuple | None = None
+        self._default_pair: tuple[int, int] | None = None
+        self._pair: tuple[int, int] | None = None
 
-    def _readout(self, view: HeatmapView, i: int, j: int) -> str:
-        return f"cos({self._tokens[i]}, {self._tokens[j]}) = {float(view.data[i, j]):+.3f}"
-
+    # ------------------------------------------------------------ options
     def set_colormap(self, name: str) -> None:
-        self.static.set_colormap(name)
-        self.contextual.set_colormap(name)
+        """The diverging map used without auto contrast (the session's score map)."""
+        if name == self._score_cmap:
+            return
+        self._score_cmap = name
+        if not self._auto:
+            self.static.set_colormap(name)
+            self.contextual.set_colormap(name)
 
-    def show_result(self, result, tokens: Sequence[str]) -> None:
+    def set_space(self, space: str) -> None:
+        """Compare in ``"value"`` space (default) or ``"embedding"`` vs outputs."""
+        if space not in dict(self.SPACES):
+            raise ValueError(f"unknown similarity space {space!r}")
+        if self.spaceBox is not None:
+            self.spaceBox.setCurrentIndex([k for k, _ in self.SPACES].index(space))
+        self._on_space_changed()
+        if self.spaceBox is None:
+            self._space = space
+            self._changed()
+
+    def set_auto_contrast(self, on: bool) -> None:
+        if self.autoContrast is not None:
+            self.autoContrast.setChecked(on)
+        else:
+            self._on_auto_contrast_changed(on)
+
+    def _on_space_changed(self, *_args) -> None:
+        if self.spaceBox is None:
+            return
+        self._space = self.spaceBox.currentData()
+        self._changed()
+
+    def _on_auto_contrast_changed(self, on: bool) -> None:
+        self._auto = bool(on)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._default_key = None
+        if self._result is not None:
+            self._redraw()
+
+    # --------------------------------------------------------------- data
+    def show_result(
+        self, result, tokens: Sequence[str], head: int = 0, selected_query: int | None = None
+    ) -> None:
+        """Draw ``result`` with display labels ``tokens``; ``head`` picks the value space.
+
+        While the view is hidden (another tab is in front) the drawing waits for it to show.
+        """
+        texts = list(result.labels)
+        if texts != self._texts:
+            self._pinned = None  # another text: the pair clicked before means nothing now
+        self._result = result
         self._tokens = list(tokens)
-        self.static.set_matrix(result.static_similarity, tokens, levels=(-1.0, 1.0))
-        self.contextual.set_matrix(result.contextual_similarity, tokens, levels=(-1.0, 1.0))
+        self._texts = texts
+        self._head = min(max(int(head), 0), max(result.v.shape[0] - 1, 0))
+        self._selected_query = selected_query
+        if self.isVisible():
+            self._redraw()
+        else:
+            self._dirty = True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._dirty and self._result is not None:
+            self._redraw()
+
+    def matrices(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The (static, contextual) matrices shown, or None."""
+        return self._matrices
+
+    def pair(self) -> tuple[int, int] | None:
+        """The pair the readout names."""
+        return self._pair
+
+    def _compute(self) -> tuple[np.ndarray, np.ndarray]:
+        r = self._result
+        if self._space == "value":
+            return value_space_similarity(r.v[self._head], r.y[self._head])
+        return r.static_similarity, r.contextual_similarity
+
+    def _redraw(self) -> None:
+        self._dirty = False
+        static, contextual = self._compute()
+        self._matrices = (static, contextual)
+        h = self._head
+        if self._space == "value":
+            titles = ("static: cos(vᵢ, vⱼ), before attention", "contextual: cos(yᵢ, yⱼ), after")
+        else:
+            titles = ("static: cos(xᵢ, xⱼ)", "contextual: cos(yᵢ, yⱼ)")
+        ranges = []
+        for view, m, title in zip(
+            (self.static, self.contextual), self._matrices, titles, strict=True
+        ):
+            lo, hi = contrast_range(m) if self._auto else (-1.0, 1.0)
+            ranges.append((lo, hi))
+            view.set_title(title)
+            view.set_colormap(self.AUTO_CMAP if self._auto else self._score_cmap)
+            view.set_matrix(m, self._tokens, levels=(lo, hi))
+            view.set_colorbar_ticks((lo, hi) if self._auto else (-1.0, 0.0, 1.0))
+        self._update_pair()
+        if self._space == "value":
+            space = (
+                f"Both in the value space of head {h}: static = the value vectors vᵢ = xᵢW_V, "
+                "contextual = the outputs yᵢ = Σⱼ aᵢⱼvⱼ."
+            )
+        else:
+            space = (
+                "Static = the token embeddings xᵢ; contextual = the outputs yᵢ of all heads, "
+                "side by side (two different spaces)."
+            )
+        if self._auto:
+            (a, b), (c, d) = ranges
+            colours = (
+                f"Colours span {a:.2f} to {b:.2f} (static) and {c:.2f} to {d:.2f} (contextual)."
+            )
+        else:
+            colours = "Colours span −1 to 1 in both."
+        self.caption.setText(f"{space} {colours} Click a cell to pin its pair.")
+
+    def _update_pair(self) -> None:
+        static, contextual = self._matrices
+        T = len(self._tokens)
+        key = (tuple(self._texts), self._selected_query, self._space, self._head)
+        if key != self._default_key:  # stays put while sliders move the numbers
+            self._default_key = key
+            self._default_pair = pinned_pair(self._texts, static, contextual, self._selected_query)
+        pair = self._pinned if self._pinned is not None else self._default_pair
+        if pair is not None and not (0 <= pair[0] < T and 0 <= pair[1] < T):
+            pair = None
+        self._pair = pair
+        if pair is None:
+            self.readout.setText("One token: there is no pair to compare." if T else "")
+            for view in (self.static, self.contextual):
+                view.mark_cell()
+            return
+        self.readout.setText(pair_readout(self._tokens, pair, static, contextual))
+        for view in (self.static, self.contextual):
+            view.mark_cell(*pair)
+
+    def pin(self, i: int, j: int) -> None:
+        """Report the pair (i, j) from now on; pinning it again goes back to the default."""
+        if self._result is None:
+            return
+        self._pinned = None if self._pinned == (i, j) else (int(i), int(j))
+        if self._matrices is not None:
+            self._update_pair()
+
+    # -------------------------------------------------------------- hover
+    def hover_text(self, i: int, j: int) -> str:
+        """One line about the cell (i, j): the pair and both cosines."""
+        if self._matrices is None or not (
+            0 <= i < len(self._tokens) and 0 <= j < len(self._tokens)
+        ):
+            return ""
+        static, contextual = self._matrices
+        where = f"value space of head {self._head}" if self._space == "value" else "x vs y"
+        return (
+            f"cosine similarity cos({self._tokens[i]}, {self._tokens[j]}): "
+            f"static {float(static[i, j]):+.3f} → contextual {float(contextual[i, j]):+.3f} "
+            f"({where})"
+        )
+
+    def _on_hovered(self, i: int, j: int) -> None:
+        self.cellHovered.emit(i, j)
+        self.hoverText.emit(self.hover_text(i, j) if i >= 0 else "")
 
     def highlight(self, row: int, col: int) -> None:
         self.static.highlight(row, col)
@@ -225,8 +480,15 @@ class SimilarityView(QtWidgets.QWidget):
 
     def clear(self) -> None:
         """Show nothing (empty text, or no Result for the current Session)."""
-        self._tokens = []
+        self._result = None
+        self._matrices = None
+        self._tokens, self._texts = [], []
+        self._pinned = self._pair = None
+        self._dirty = False
+        self.readout.setText("")
+        self.caption.setText("")
         for view in (self.static, self.contextual):
+            view.mark_cell()
             view.set_matrix(np.zeros((0, 0)), [])
 
 
