@@ -185,7 +185,9 @@ def test_closing_the_dock_leaves_and_view_lessons_resumes(qtbot, make_window):
 
 def test_focus_highlights_the_view_and_hides_other_controls(qtbot, make_window):
     w = make_window()
+    sizes = w.topSplit.sizes()
     panel = _start(qtbot, w)
+    assert w.topSplit.sizes()[0] < sizes[0]  # the step's two controls need less room
     steps = w.lessons.lesson.steps
     w.lessons.go(next(i for i, s in enumerate(steps) if s.id == "temperature"))
     frames = [f for f in w.findChildren(QtWidgets.QWidget, "lessonHighlight") if f.isVisible()]
@@ -196,6 +198,9 @@ def test_focus_highlights_the_view_and_hides_other_controls(qtbot, make_window):
     panel.lessonShowAll.setChecked(True)
     assert w.modelPanel.embeddingSource.isVisible() and w.headGrid.isVisible()
     panel.lessonShowAll.setChecked(False)
+    w.lessons.go(next(i for i, s in enumerate(steps) if s.id == "one-bank"))
+    assert w.topSplit.sizes()[0] == 0  # no controls: the views get the room
+    assert w.rightTabs.currentWidget().isVisible()  # never the hidden Projections page
     w.lessons.go(next(i for i, s in enumerate(steps) if s.id == "query-key"))
     assert w.rightTabs.isTabVisible(w.rightTabs.indexOf(w.projectionEditor))
     assert not w.modelPanel.temperatureSlider.isVisible()
@@ -203,6 +208,8 @@ def test_focus_highlights_the_view_and_hides_other_controls(qtbot, make_window):
     frames = [f for f in w.findChildren(QtWidgets.QWidget, "lessonHighlight") if f.isVisible()]
     assert [f.parentWidget() for f in frames] == [view] and view.isVisible()
     panel.lessonLeave.click()
+    # back as they were (the panes' own minimum widths may still move the middle split)
+    assert w.topSplit.sizes()[0] == sizes[0] and sum(w.topSplit.sizes()) == sum(sizes)
     assert not [f for f in w.findChildren(QtWidgets.QWidget, "lessonHighlight") if f.isVisible()]
     assert w.modelPanel.embeddingSource.isVisible() and w.headGrid.isVisible()
 

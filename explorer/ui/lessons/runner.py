@@ -103,6 +103,8 @@ class LessonRunner(QtCore.QObject):
         self._hidden: list[tuple] = []
         self._guess: int | None = None
         self._show_all = False
+        self._switching = False
+        self._split_sizes: list[int] | None = None  # the learner's pane sizes
         panel.backClicked.connect(lambda: self.go(self.index - 1))
         panel.nextClicked.connect(self._on_next)
         panel.showMeClicked.connect(self.show_me)
@@ -144,19 +146,28 @@ class LessonRunner(QtCore.QObject):
         self.w.settings.setValue(SETTINGS_LESSON, lesson.path)
         self.index = -1
         self._before = self.w.doc.session
+        self._split_sizes = self.w.topSplit.sizes()
         self.go(min(max(step, 0), len(lesson.steps) - 1))
 
     def stop(self) -> None:
         """Leave the lesson: undo the step and bring back the learner's session unchanged."""
         if not self.running:
             return
-        self._leave_step()
+        self._switching = True
+        try:
+            self._leave_step()
+        finally:
+            self._switching = False
         self._show_controls(None)
+        if self.panel.isVisible():
+            self.panel.hide()
+        if self._split_sizes is not None:
+            self.w.layout().activate()  # the dock's room goes back to the panes first
+            self.w.topSplit.setSizes(self._split_sizes)
+            self._split_sizes = None
         self.lesson = None
         stash, self._stash = self._stash, None
         stash.restore(self.w.doc)
-        if self.panel.isVisible():
-            self.panel.hide()
         self.finished.emit()
 
     def go(self, index: int) -> None:
@@ -164,11 +175,17 @@ class LessonRunner(QtCore.QObject):
         lesson = self.lesson
         if lesson is None or not 0 <= index < len(lesson.steps) or index == self.index:
             return
-        if self.index >= 0:
-            self._leave_step()
-        self.index = index
-        self.w.settings.setValue(SETTINGS_STEP + lesson.id, index)
-        self._enter_step(lesson.steps[index])
+        self._switching = True  # sessions change on the way: draw no half-switched step
+        try:
+            if self.index >= 0:
+                self._leave_step()
+            self.index = index
+            self.w.settings.setValue(SETTINGS_STEP + lesson.id, index)
+            self._enter_step(lesson.steps[index])
+        finally:
+            self._switching = False
+        self.refresh()
+        self.stepShown.emit(self.index)
 
     def _on_next(self) -> None:
         if self.lesson is not None and self.index == len(self.lesson.steps) - 1:
@@ -198,8 +215,7 @@ class LessonRunner(QtCore.QObject):
         self.panel.show_step(f"Step {self.index + 1} of {n}", step.title)
         self.panel.lessonBack.setEnabled(self.index > 0)
         self.panel.set_reveal("")
-        self.refresh()
-        self.stepShown.emit(self.index)
+        self._fit_panes(step)
 
     def _leave_step(self) -> None:
         for c in self._covers:
@@ -257,6 +273,7 @@ class LessonRunner(QtCore.QObject):
         self._show_all = on
         if self.running:
             self._show_controls(None if on else set(self.step.focus.controls))
+            self._fit_panes(self.step)
 
     def _show_controls(self, names: set[str] | None) -> None:
         """Show only the controls in ``names`` (all of them for None)."""
@@ -285,8 +302,31 @@ class LessonRunner(QtCore.QObject):
         tabs = w.rightTabs
         idx = tabs.indexOf(w.projectionEditor)
         if idx >= 0:
-            tabs.setTabVisible(idx, names is None or "projectionEditor" in names)
+            visible = names is None or "projectionEditor" in names
+            if not visible and tabs.currentIndex() == idx and tabs.count() > 1:
+                self._tabs.append((tabs, idx))  # show a page that is there; back on leaving
+                tabs.setCurrentIndex(1 if idx == 0 else 0)
+            tabs.setTabVisible(idx, visible)
         w.headGrid.setVisible(names is None or "headGrid" in names)
+
+    def _fit_panes(self, step: Step) -> None:
+        """Give the views the room of the controls a step does not show."""
+        split = self.w.topSplit
+        sizes = split.sizes()
+        if len(sizes) != 3 or self._show_all:
+            if self._split_sizes is not None and self._show_all:
+                split.setSizes(self._split_sizes)
+            return
+        form = self.w.modelPanel.layout()
+        needs_left = any(form.isRowVisible(r) for r in range(form.rowCount())) or (
+            "headSelector" in step.focus.controls
+        )
+        left = min(sizes[0], 230) if needs_left else 0
+        if needs_left and left == 0:
+            left = 230
+        rest = max(sum(sizes) - left, 2)
+        middle = rest * 53 // 100  # the heatmap needs a little more than the tabs
+        split.setSizes([left, middle, rest - middle])
 
     # -------------------------------------------------------------- live
     def context(self) -> LessonContext:
@@ -315,7 +355,7 @@ class LessonRunner(QtCore.QObject):
     def refresh(self) -> None:
         """Redraw the text with live numbers and re-run the task's check."""
         step = self.step
-        if step is None:
+        if step is None or self._switching:
             return
         ctx = self.context()
         values = step_values(step, ctx)
@@ -333,6 +373,9 @@ class LessonRunner(QtCore.QObject):
             self.panel.set_task(None)
             self.panel.set_check("", False, False)
             self.panel.set_next(True, False, last)
+        if step.predict is None:
+            self.panel.set_guesses(None)
+            self.panel.set_reveal("")
 
     def _refresh_predict(self, step: Step, ctx: LessonContext, last: bool) -> None:
         self.panel.set_task(html.escape(step.predict.prompt))
