@@ -18,7 +18,7 @@ import numpy as np
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 MAX_ITEMS = 1 << 20  # longest variable-length array (e.g. blocked pairs)
-MAX_ROWS = 4096  # matrix bounds
+MAX_ROWS = 4096  # matrix bounds (explorer.io.matrices)
 MAX_COLS = 4096
 
 
@@ -241,75 +241,6 @@ class TupleCodec(Codec):
         if len(data) > self.max_len:
             raise SessionFileError(f"more than {self.max_len} items", where=where)
         return tuple(self.inner.decode(v, f"{where}[{i}]") for i, v in enumerate(data))
-
-
-class MatrixCodec(Codec):
-    """A 2-D float64 matrix stored as an array of rows of finite numbers.
-
-    Decoding returns a read-only C-contiguous ``ndarray`` of shape (rows, cols), float64.
-    Python's ``json`` writes floats with ``repr``, the shortest text that reads back as the
-    same float64, so weights round-trip bit for bit.
-    """
-
-    def __init__(self, max_rows: int = MAX_ROWS, max_cols: int = MAX_COLS):
-        self.max_rows, self.max_cols = max_rows, max_cols
-
-    def encode(self, value, where):
-        arr = np.asarray(value)
-        if arr.ndim != 2 or arr.dtype != np.float64:
-            raise SessionFileError(f"expected a 2-D float64 matrix, got {arr.dtype}", where=where)
-        if not np.isfinite(arr).all():
-            raise SessionFileError("matrix holds NaN or infinity", where=where)
-        return arr.tolist()  # Python floats: json writes their exact shortest repr
-
-    def decode(self, data, where):
-        if type(data) is not list:
-            raise SessionFileError(f"expected a matrix (array of rows), got {_kind(data)}", where)
-        if not data:
-            raise SessionFileError("matrix has no rows", where=where)
-        if len(data) > self.max_rows:
-            raise SessionFileError(f"matrix has more than {self.max_rows} rows", where=where)
-        cols = None
-        for i, row in enumerate(data):
-            if type(row) is not list:
-                raise SessionFileError(f"expected a row (array), got {_kind(row)}", f"{where}[{i}]")
-            if cols is None:
-                cols = len(row)
-                if not 1 <= cols <= self.max_cols:
-                    raise SessionFileError(f"rows must have 1 to {self.max_cols} numbers", where)
-            elif len(row) != cols:
-                raise SessionFileError(
-                    f"ragged matrix: row {i} has {len(row)} numbers, row 0 has {cols}", where
-                )
-            for j, x in enumerate(row):
-                t = type(x)
-                if t is not float and t is not int:
-                    raise SessionFileError(
-                        f"expected a number, got {_kind(x)}", where=f"{where}[{i}][{j}]"
-                    )
-        try:
-            arr = np.array(data, dtype=np.float64)  # (rows, cols)
-        except OverflowError:  # a JSON integer too large for float64
-            arr = None
-        if arr is None or not np.isfinite(arr).all():
-            bad = _first_nonfinite(data)
-            raise SessionFileError(
-                f"{_show(data[bad[0]][bad[1]])} is not a finite number",
-                where=f"{where}[{bad[0]}][{bad[1]}]",
-            )
-        arr.setflags(write=False)
-        return arr
-
-
-def _first_nonfinite(rows) -> tuple[int, int]:
-    for i, row in enumerate(rows):
-        for j, x in enumerate(row):
-            try:
-                if not math.isfinite(float(x)):
-                    return i, j
-            except OverflowError:
-                return i, j
-    raise AssertionError("unreachable: every number is finite")
 
 
 def _check_keys(obj: dict, required, known, where: str) -> None:

@@ -9,6 +9,7 @@ most ``max_bytes + 1`` bytes are read.
 from __future__ import annotations
 
 import codecs
+import math
 import os
 import stat
 
@@ -18,8 +19,12 @@ _MB = 1024 * 1024
 
 
 def too_large_message(size: int, limit: int, what: str = "the file is") -> str:
-    """``"the file is 75.7 MB, more than the 64 MB a session may have"``."""
-    return f"{what} {size / _MB:.1f} MB, more than the {limit / _MB:g} MB a session may have"
+    """``"the file is 75.7 MB, more than the 64 MB a session may have"``.
+
+    The size is rounded up, so a file one byte over 64 MB reads "64.1 MB", never "64.0".
+    """
+    shown = math.ceil(size * 10 / _MB) / 10
+    return f"{what} {shown:.1f} MB, more than the {limit / _MB:g} MB a session may have"
 
 
 def read_regular_file(path: str | os.PathLike, max_bytes: int) -> bytes:

@@ -25,7 +25,6 @@ from explorer.io.codecs import (
     FloatCodec,
     HexCodec,
     IntCodec,
-    MatrixCodec,
     OptionalCodec,
     SessionFileError,
     StrCodec,
@@ -36,6 +35,7 @@ from explorer.io.codecs import (
     _join,
     _kind,
 )
+from explorer.io.matrices import MatrixCodec
 
 MAX_D_MODEL = 4096  # the largest embedding width a session may declare
 MAX_D_HEAD = 4096
@@ -78,7 +78,16 @@ class HeadsCodec(Codec):
     """
 
     _KEYS = ("w_q", "w_k", "w_v")
-    _matrix = MatrixCodec(max_rows=2 * MAX_D_MODEL, max_cols=MAX_D_HEAD)
+    matrix = MatrixCodec(max_rows=2 * MAX_D_MODEL, max_cols=MAX_D_HEAD)
+
+    def min_encoded_chars(self, heads) -> int:
+        """A lower bound of the characters the heads take in a file, from shapes alone."""
+        return sum(
+            self.matrix.min_encoded_chars(getattr(head, k).shape)
+            for head in heads
+            if isinstance(head, S.Head)  # anything else is refused when encoded
+            for k in self._KEYS
+        )
 
     def encode(self, value, where):
         out = []
@@ -86,7 +95,7 @@ class HeadsCodec(Codec):
             if not isinstance(head, S.Head):
                 raise SessionFileError(f"expected a Head, got {type(head).__name__}", where)
             out.append(
-                {k: self._matrix.encode(getattr(head, k), f"{where}[{h}].{k}") for k in self._KEYS}
+                {k: self.matrix.encode(getattr(head, k), f"{where}[{h}].{k}") for k in self._KEYS}
             )
         return out
 
@@ -103,7 +112,7 @@ class HeadsCodec(Codec):
             if type(obj) is not dict:
                 raise SessionFileError(f"expected a head object, got {_kind(obj)}", where=at)
             _check_keys(obj, self._KEYS, self._KEYS, at)
-            m = {k: self._matrix.decode(obj[k], f"{at}.{k}") for k in self._KEYS}
+            m = {k: self.matrix.decode(obj[k], f"{at}.{k}") for k in self._KEYS}
             if m["w_k"].shape != m["w_q"].shape:
                 raise SessionFileError(
                     f"w_k has shape {m['w_k'].shape}, w_q has {m['w_q'].shape}", where=at

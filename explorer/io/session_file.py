@@ -1,14 +1,18 @@
 """Session files (``*.attn.json``): load, save, validate and migrate.
 
-A session file is UTF-8 JSON: ``{"format": "attention-explorer-session", "version": 1, ...}``
+A session file is UTF-8 JSON: ``{"format": "attention-explorer-session", "version": 2, ...}``
 followed by one key per :class:`~explorer.core.session.Session` field (see
-``docs/session-format.md``). Loading refuses anything that is not exactly that with one
-:class:`SessionFileError` line, and never runs code from the file: the loader only builds
-numbers, strings, lists and dicts, then checks them against :mod:`explorer.io.schema`.
+``docs/session-format.md``). Small matrices are rows of numbers; large ones are base64 of
+their little-endian float64 bytes (:class:`~explorer.io.matrices.MatrixCodec`). Loading refuses
+anything that is not exactly that with one :class:`SessionFileError` line, and never runs code
+from the file: the loader only builds numbers, strings, lists and dicts, then checks them
+against :mod:`explorer.io.schema`.
 
-Saving is atomic: the text goes to a temporary file in the same folder, is flushed and
-fsync'd, then renamed over the target with :func:`os.replace`, so a crash or a full disk
-leaves the old file intact.
+What saving writes, loading reads: a session that would load back differently, or whose file
+would be over :data:`MAX_FILE_BYTES` or hold a text over ``MAX_TEXT_CHARS``, is refused before
+anything is written. Saving is atomic: the text goes to a temporary file in the same folder,
+is flushed and fsync'd, then renamed over the target with :func:`os.replace`, so a crash or a
+full disk leaves the old file intact.
 
 Older versions are upgraded by ``_MIGRATIONS``: version N+1 adds ``_MIGRATIONS[N]``, a function
 that turns a version-N document into a version-N+1 one, and keeps a version-N sample in
@@ -44,15 +48,36 @@ __all__ = [
 ]
 
 FORMAT = "attention-explorer-session"
-VERSION = 1  # the version this code writes
+VERSION = 2  # the version this code writes
 OLDEST_VERSION = 1  # the oldest version it still reads (through _MIGRATIONS)
 SUFFIX = ".attn.json"
-MAX_FILE_BYTES = 64 * 1024 * 1024  # refused before parsing, and never written
+# Refused before parsing, and never written. Large matrices are stored as base64 float64, so
+# 12 heads of 2050 × 64 (a 1024-wide model head plus its bias row, positions concatenated)
+# take 48.1 MB; 2730 rows fit with a short text.
+MAX_FILE_BYTES = 64 * 1024 * 1024
 _HEADER = ("format", "version")
 _TEXT = SESSION.codecs["text"]
+_HEADS = SESSION.codecs["heads"]
+
+
+def _v1_to_v2(doc: dict) -> dict:
+    """Version 2 adds the compact (base64) matrix form; version-1 content is unchanged.
+
+    A version-1 file only ever held matrices as arrays of rows, so any other form is refused
+    with the message version 1 gave.
+    """
+    heads = doc.get("heads")
+    for h, head in enumerate(heads if type(heads) is list else ()):
+        for key, matrix in head.items() if type(head) is dict else ():
+            if type(matrix) is dict:
+                raise SessionFileError(
+                    "expected a matrix (array of rows), got object", where=f"heads[{h}].{key}"
+                )
+    return doc
+
 
 # _MIGRATIONS[v] upgrades a version-v document (a dict, header included) to version v + 1.
-_MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+_MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 
 def session_to_dict(session: Session) -> dict:
@@ -123,8 +148,10 @@ def session_from_dict(doc) -> Session:
 def session_to_json(session: Session) -> str:
     """Return the file text for ``session``, checked to load back to an equal Session.
 
-    One matrix row per line keeps files readable and diffable. Floats are written with
-    ``repr``, which reads back as the same float64 bit for bit.
+    One matrix row per line keeps small matrices readable and diffable; floats are written
+    with ``repr``, which reads back as the same float64 bit for bit. Matrices of more than
+    :data:`~explorer.io.matrices.READABLE_MAX_NUMBERS` numbers are written as base64 of their
+    float64 bytes, exact as well.
 
     Raises
     ------
@@ -134,6 +161,7 @@ def session_to_json(session: Session) -> str:
         would be larger than :data:`MAX_FILE_BYTES`.
     """
     _TEXT.check_length(session.text, "text")
+    _check_size(_min_chars(session), "at least ")  # before building anything large
     doc = session_to_dict(session)
     session_from_dict(doc)  # never write a file that would be refused on load
     text = _dump(doc, 0) + "\n"
@@ -141,10 +169,18 @@ def session_to_json(session: Session) -> str:
     return text
 
 
-def _check_size(n_bytes: int) -> None:
+def _min_chars(session: Session) -> int:
+    """A lower bound of the file's size in bytes, from the text length and matrix shapes."""
+    heads = session.heads if isinstance(session.heads, tuple) else ()
+    blocked = session.blocked if isinstance(session.blocked, tuple) else ()
+    text = session.text if isinstance(session.text, str) else ""
+    return _HEADS.min_encoded_chars(heads) + len(text) + 6 * len(blocked)  # "[0, 0]"
+
+
+def _check_size(n_bytes: int, qualifier: str = "") -> None:
     if n_bytes > MAX_FILE_BYTES:
         raise SessionFileError(
-            too_large_message(n_bytes, MAX_FILE_BYTES, "the file would be")
+            too_large_message(n_bytes, MAX_FILE_BYTES, f"the file would be {qualifier}".rstrip())
             + "; use fewer heads or a smaller d_head"
         )
 

@@ -9,10 +9,13 @@ Run from the repository root: ``python tests/io/data/make_bad_corpus.py``.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import random
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 BAD = HERE / "bad"
@@ -48,6 +51,68 @@ def _delete(*path):
         del node[path[-1]]
 
     return edit
+
+
+def _compact(rows, dtype: str = "<f8") -> dict:
+    """A matrix in the compact form of format version 2: base64 of little-endian float64."""
+    a = np.array(rows, dtype=dtype)
+    return {"dtype": dtype, "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
+
+
+def _compact_mutants(base: dict) -> dict[str, tuple[bytes, str]]:
+    """Version-2 files whose heads[0].w_q is in the compact form, with one thing broken."""
+    v2 = copy.deepcopy(base)
+    v2["version"] = 2
+    w_q = v2["heads"][0]["w_q"]  # 3 × 2
+    good = _compact(w_q)
+    nan = np.array(w_q)
+    nan[1, 0] = np.nan
+
+    def compact(**changes):
+        return _mutant(v2, _set("heads", 0, "w_q", {**good, **changes}))
+
+    at = "heads[0].w_q"
+    return {
+        "compact_in_version_1.attn.json": (
+            _mutant(base, _set("heads", 0, "w_q", good)),
+            f"{at}: expected a matrix (array of rows), got object",
+        ),
+        "compact_bad_base64.attn.json": (
+            compact(data="!" + good["data"][1:]),
+            f"{at}.data: not valid base64",
+        ),
+        "compact_padding_inside.attn.json": (
+            compact(data=good["data"][:-4] + "===="),
+            f"{at}.data: not valid base64",
+        ),
+        "compact_non_ascii.attn.json": (compact(data="é" + good["data"][1:]), "not valid base64"),
+        "compact_wrong_length.attn.json": (
+            compact(data=good["data"][:-4]),
+            "60 base64 characters, but 3 × 2 float64 numbers take 64",
+        ),
+        "compact_float32.attn.json": (compact(dtype="<f4"), f"{at}.dtype: '<f4' is not"),
+        "compact_shape_one_number.attn.json": (compact(shape=[6]), "expected [rows, columns]"),
+        "compact_shape_float.attn.json": (compact(shape=[3.0, 2]), "expected [rows, columns]"),
+        "compact_no_rows.attn.json": (compact(shape=[0, 2], data=""), "matrix has no rows"),
+        "compact_too_many_rows.attn.json": (
+            compact(shape=[8193, 2]),
+            f"{at}.shape: matrix has more than 8192 rows",
+        ),
+        "compact_transposed.attn.json": (
+            compact(shape=[2, 3]),
+            "w_k has shape (3, 2), w_q has (2, 3)",
+        ),
+        "compact_nan.attn.json": (
+            _mutant(v2, _set("heads", 0, "w_q", _compact(nan))),
+            f"{at}[1][0]: nan is not a finite number",
+        ),
+        "compact_data_number.attn.json": (compact(data=5), "expected a base64 string"),
+        "compact_unknown_key.attn.json": (compact(order="C"), f"{at}: unknown key"),
+        "compact_missing_data.attn.json": (
+            _mutant(v2, _set("heads", 0, "w_q", {k: v for k, v in good.items() if k != "data"})),
+            f"{at}: missing key 'data'",
+        ),
+    }
 
 
 def corpus() -> dict[str, tuple[bytes, str]]:
@@ -256,6 +321,7 @@ def corpus() -> dict[str, tuple[bytes, str]]:
             "1 to 12 heads, got 14",
         ),
     }
+    out.update(_compact_mutants(base))
     return out
 
 
