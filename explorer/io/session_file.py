@@ -186,18 +186,27 @@ def _check_size(n_bytes: int, qualifier: str = "") -> None:
 
 
 def _dump(obj, indent: int) -> str:
+    out: list[str] = []
+    _write(obj, indent, out)
+    return "".join(out)  # one copy of the (possibly 60 MB) text, not one per nesting level
+
+
+def _write(obj, indent: int, out: list[str]) -> None:
     if isinstance(obj, (dict, list)) and obj:
         if isinstance(obj, list) and not any(isinstance(x, (dict, list)) for x in obj):
-            return _scalar(obj)  # a matrix row or an index pair: one line
+            out.append(_scalar(obj))  # a matrix row or an index pair: one line
+            return
         pad = "  " * (indent + 1)
-        if isinstance(obj, dict):
-            items = [f"{pad}{_scalar(k)}: {_dump(v, indent + 1)}" for k, v in obj.items()]
-            brackets = "{}"
-        else:
-            items = [f"{pad}{_dump(v, indent + 1)}" for v in obj]
-            brackets = "[]"
-        return brackets[0] + "\n" + ",\n".join(items) + "\n" + "  " * indent + brackets[1]
-    return _scalar(obj)
+        items = obj.items() if isinstance(obj, dict) else ((None, v) for v in obj)
+        out.append("{\n" if isinstance(obj, dict) else "[\n")
+        for n, (key, value) in enumerate(items):
+            out.append(pad if n == 0 else ",\n" + pad)
+            if key is not None:
+                out.append(_scalar(key) + ": ")
+            _write(value, indent + 1, out)
+        out.append("\n" + "  " * indent + ("}" if isinstance(obj, dict) else "]"))
+        return
+    out.append(_scalar(obj))
 
 
 # one encoder for every value: json.dumps with options builds a new one on each call
