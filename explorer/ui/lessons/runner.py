@@ -34,6 +34,7 @@ COVERED = ("attentionHeatmap", "headGrid", "pipelineView", "insideView")
 COVER_TEXT = "Hidden until you answer in the lesson panel: which word will it look at most?"
 SETTINGS_LESSON = "lessons/current"  # path of the lesson in progress
 SETTINGS_STEP = "lessons/step/"  # + lesson id: the step reached
+LEFT_PANE = 200  # width of the settings pane while a step shows a few of its controls
 
 
 class _Stash:
@@ -208,6 +209,9 @@ class LessonRunner(QtCore.QObject):
         self._focus(step)
         self._show_controls(None if self._show_all else set(step.focus.controls))
         if step.predict is not None:
+            inside = self._find("insideView")
+            if inside is not None:  # covered too: the tabs show nothing that gives it away
+                self._bring_forward(inside)
             self._covers = [
                 Cover(w, COVER_TEXT) for w in (self._find(n) for n in COVERED) if w is not None
             ]
@@ -321,9 +325,9 @@ class LessonRunner(QtCore.QObject):
         needs_left = any(form.isRowVisible(r) for r in range(form.rowCount())) or (
             "headSelector" in step.focus.controls
         )
-        left = min(sizes[0], 230) if needs_left else 0
+        left = min(sizes[0], LEFT_PANE) if needs_left else 0
         if needs_left and left == 0:
-            left = 230
+            left = LEFT_PANE
         rest = max(sum(sizes) - left, 2)
         middle = rest * 53 // 100  # the heatmap needs a little more than the tabs
         split.setSizes([left, middle, rest - middle])
