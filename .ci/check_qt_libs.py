@@ -93,34 +93,42 @@ def owners(paths: set[str]) -> dict[str, set[str]]:
     return found
 
 
+_DEPENDS = ["--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks"]
+_DEPENDS += ["--no-replaces", "--no-enhances"]
+
+
+def _apt_cache(*args: str) -> str:
+    return subprocess.run(["apt-cache", *args], capture_output=True, text=True, check=False).stdout
+
+
+def providers(virtual: str) -> set[str]:
+    """Packages that provide ``virtual`` (``apt-cache showpkg``'s Reverse Provides)."""
+    out = _apt_cache("showpkg", virtual).split("Reverse Provides:", 1)
+    lines = out[1].splitlines()[1:] if len(out) == 2 else []
+    return {line.split()[0].split(":")[0] for line in lines if line.strip()}
+
+
 def closure(packages: list[str]) -> set[str]:
-    """``packages`` and everything they depend on, through providers of virtual packages."""
-    if not packages:
-        return set()
-    out = subprocess.run(
-        [
-            "apt-cache",
-            "depends",
-            "--recurse",
-            "--no-recommends",
-            "--no-suggests",
-            "--no-conflicts",
-            "--no-breaks",
-            "--no-replaces",
-            "--no-enhances",
-            *packages,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    names = set()
-    for line in out.splitlines():
-        word = line.strip().removeprefix("|")
-        if not line.startswith(" "):  # a package the recursion reached
-            names.add(word.strip("<>").split(":")[0])
-        elif not word.endswith(":") and ":" not in word.split()[0]:  # a provider line
-            names.add(word.strip("<>").split(":")[0])
+    """``packages`` and everything they depend on (``apt-cache depends --recurse``).
+
+    A virtual package (``<libglib2.0-0>`` on Ubuntu 24.04, where libglib2.0-0t64 provides
+    it) counts through its providers, which apt installs in its place.
+    """
+    names: set[str] = set()
+    todo = list(packages)
+    while todo:
+        virtual = set()
+        out = _apt_cache("depends", "--recurse", *_DEPENDS, *todo)
+        for line in out.splitlines():
+            word = line.strip().removeprefix("|")
+            if not word or (line.startswith(" ") and word.split()[0].endswith(":")):
+                continue  # a "Depends: x" line: x is listed at the top level as well
+            name = word.strip("<>").split(":")[0]
+            names.add(name)
+            if word.startswith("<"):
+                virtual.add(name)
+        found = set().union(*(providers(v) for v in virtual)) if virtual else set()
+        todo = sorted(found - names)
     return names
 
 
