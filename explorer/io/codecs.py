@@ -231,6 +231,8 @@ class TupleCodec(Codec):
     def encode(self, value, where):
         if not isinstance(value, (tuple, list)):
             raise SessionFileError(f"expected a tuple, got {type(value).__name__}", where=where)
+        if self._plain_ints(value):  # e.g. blocked pairs: no location string per number
+            return list(value)
         return [self.inner.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
 
     def decode(self, data, where):
@@ -240,7 +242,17 @@ class TupleCodec(Codec):
             raise SessionFileError(f"expected {self.length} items, got {len(data)}", where=where)
         if len(data) > self.max_len:
             raise SessionFileError(f"more than {self.max_len} items", where=where)
+        if self._plain_ints(data):
+            return tuple(data)
         return tuple(self.inner.decode(v, f"{where}[{i}]") for i, v in enumerate(data))
+
+    def _plain_ints(self, items) -> bool:
+        """True when ``inner`` takes integers and every item is one in range (the common
+        case, checked without a per-item call; anything else goes the careful way)."""
+        inner = self.inner
+        return type(inner) is IntCodec and all(
+            type(v) is int and inner.lo <= v <= inner.hi for v in items
+        )
 
 
 def _check_keys(obj: dict, required, known, where: str) -> None:
