@@ -211,3 +211,39 @@ def test_empty_single_and_masked_rows_do_not_crash(make_window, qtbot, name):
     if name == "headLines":
         view.hover_token("left", 0)
         assert len(view.lines) == 0
+
+
+def test_dragging_flag_follows_the_projection_sliders(make_window, qtbot, monkeypatch):
+    w = make_window()
+    view = show(qtbot, w, "weightedSumView")
+    held = QtCore.Qt.MouseButton.LeftButton
+    monkeypatch.setattr(QtWidgets.QApplication, "mouseButtons", staticmethod(lambda: held))
+    w.findChild(QtWidgets.QSlider, "weightSlider_v_0_0").setValue(40)
+    settle(qtbot, w)
+    assert w.insideView.drawn_state("weightedSumView")[3] is True  # drawn while held
+    monkeypatch.setattr(
+        QtWidgets.QApplication, "mouseButtons", staticmethod(lambda: QtCore.Qt.MouseButton(0))
+    )
+    w.projectionEditor.dragFinished.emit()  # the slider is let go
+    state = w.insideView.drawn_state("weightedSumView")
+    assert state[0] is w.result and state[3] is False
+    np.testing.assert_allclose(view.ws.y, w.result.y[0, view.ws.query], rtol=1e-9)
+
+
+def test_long_text_is_thinned_and_capped_on_screen(make_window, qtbot):
+    text = " ".join(["the river bank and the money bank"] * 60)  # about 420 tokens
+    w = make_window(conform(Session(text=text, preset="orthogonal"), n_head=4))
+    assert w.result.T > 300
+    vectors = show(qtbot, w, "vectorsView")
+    assert "every" in vectors.caption.text()  # labels thinned, and it says so
+    assert 1 < len(vectors.shown_row_labels()) < w.result.T
+    assert vectors.shown_numbers("X") == []
+    total = show(qtbot, w, "weightedSumView")
+    assert total.ws.shown.size <= 10 and total.ws.rest.size > 0
+    assert "heaviest" in total.note.text()
+    lines = show(qtbot, w, "headLines")
+    lines.findChild(QtWidgets.QCheckBox, "allHeadsToggle").setChecked(True)
+    assert len(lines.lines) <= 4000
+    if lines.lines.dropped:
+        assert "heaviest" in lines.note.text()
+    assert "labelled" in lines.note.text()

@@ -92,6 +92,18 @@ class HeadLinesView(QtWidgets.QWidget):
         self.plot.getViewBox().setDefaultPadding(0.0)
         self.plot.setXRange(-LABEL_ROOM, 1 + LABEL_ROOM, padding=0)
         self._curves: dict[tuple[int, int], pg.PlotCurveItem] = {}
+        self._headers = []
+        for x, text, anchor in (
+            (-LABEL_GAP, "queries", (1.0, 0.5)),
+            (1 + LABEL_GAP, "keys", (0.0, 0.5)),
+        ):
+            header = pg.TextItem(text, anchor=anchor)
+            font = header.textItem.font()
+            font.setItalic(True)
+            header.setFont(font)
+            header.setPos(x, -1.0)
+            self.plot.addItem(header)
+            self._headers.append(header)
         self._left: list[pg.TextItem] = []
         self._right: list[pg.TextItem] = []
         self.plot.getViewBox().sigResized.connect(self._place_labels)
@@ -139,7 +151,7 @@ class HeadLinesView(QtWidgets.QWidget):
         self.lines = lines
         self._fill_curves(lines)
         self._place_labels()
-        self.plot.setYRange(-0.5, max(T, 1) - 0.5, padding=0)
+        self.plot.setYRange(-1.5, max(T, 1) - 0.5, padding=0)  # a row for the headers
         self._update_legend(heads, every)
         notes = []
         if lines.dropped:
@@ -184,7 +196,8 @@ class HeadLinesView(QtWidgets.QWidget):
         curve = self._curves.get((h, b))
         if curve is None:
             alpha = round(255 * (b + 0.5) / OPACITY_BINS)
-            curve = pg.PlotCurveItem(pen=pg.mkPen((*head_colour(h), alpha), width=2))
+            # 1 px: antialiased 2 px pens measured 100-200x slower to paint (143 lines)
+            curve = pg.PlotCurveItem(pen=pg.mkPen((*head_colour(h), alpha), width=1))
             curve.setZValue(b)  # stronger lines on top
             self.plot.addItem(curve)
             self._curves[(h, b)] = curve
@@ -213,7 +226,7 @@ class HeadLinesView(QtWidgets.QWidget):
         T = len(self._labels)
         vb = self.plot.getViewBox()
         fm = QtGui.QFontMetrics(QtGui.QFont())
-        row_px = vb.height() / max(T, 1)
+        row_px = vb.height() / max(T + 1, 1)
         step = max(1, math.ceil(fm.height() / max(row_px, 1e-3)))
         self._label_step = step
         shown = list(range(0, T, step))
@@ -222,6 +235,9 @@ class HeadLinesView(QtWidgets.QWidget):
             self._label(self._right, (0.0, 0.5))
         side, tok = self._hover if self._hover is not None else ("", -1)
         fg = pg.mkColor(pg.getConfigOption("foreground"))  # follows the light/dark theme
+        for header in self._headers:
+            header.setColor(fg)
+            header.setVisible(T > 0)
         dim = QtGui.QColor(fg)
         dim.setAlphaF(0.35)
         max_px = vb.width() * LABEL_ROOM / (1 + 2 * LABEL_ROOM) - 8

@@ -54,6 +54,7 @@ class VectorsView(QtWidgets.QWidget):
         self._cmap = colormap(cmap)
         self._levels = (-1.0, 1.0)
         self._label_step = 0
+        self._caption = ""
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -142,7 +143,7 @@ class VectorsView(QtWidgets.QWidget):
         if relabel:
             self._label_step = 0
         one_hot = " X is one-hot." if self.panels[0].one_hot else ""
-        self.caption.setText(
+        self._caption = (
             f"One row per token; Q, K, V = X·W of head {h}.{one_hot} "
             f"One colour scale: ±{self._levels[1]:.3g}."
             if T
@@ -153,6 +154,7 @@ class VectorsView(QtWidgets.QWidget):
     def clear(self) -> None:
         self.panels = []
         self.labels = []
+        self._caption = ""
         for name in NAMES:
             self.images[name].hide()
             self._sel[name].hide()
@@ -169,6 +171,8 @@ class VectorsView(QtWidgets.QWidget):
             self._label_step = step
             ticks = [(i + 0.5, t) for i, t in enumerate(self.labels) if i % step == 0]
             self.plots["X"].getAxis("left").setTicks([ticks, []])
+        thin = f" Rows too short for every label: every {step}th is labelled." if step > 1 else ""
+        self.caption.setText(self._caption + thin)
         fg = pg.mkColor(pg.getConfigOption("foreground"))
         for p in self.panels:
             self._column_ticks(p)
