@@ -335,12 +335,15 @@ def test_maps_in_the_window_follow_sliders_and_pick_queries(make_window, qtbot, 
     np.testing.assert_allclose(scatter_pos(view.references), expected, atol=1e-9)
     # clicking a dot picks that query in the session
     river = w.result.labels.index("river")
-    qtbot.mouseClick(
-        view.plot.viewport(),
-        QtCore.Qt.MouseButton.LeftButton,
-        pos=view.widget_pos_of(scatter_pos(view.values)[river]),
-    )
-    qtbot.waitUntil(lambda: w.doc.session.selected_query == river, timeout=5_000)
+    qtbot.wait(50)  # let a caption that wrapped differently settle the layout first
+    with qtbot.waitSignal(view.querySelected, timeout=5_000) as picked:
+        qtbot.mouseClick(
+            view.plot.viewport(),
+            QtCore.Qt.MouseButton.LeftButton,
+            pos=view.widget_pos_of(scatter_pos(view.values)[river]),
+        )
+    assert picked.args == [river]
+    qtbot.waitUntil(lambda: w.doc.session.selected_query == river, timeout=10_000)
     w.show_inside("qkMap")
     qk = w.findChild(QKMapView, "qkMap")
     qtbot.waitUntil(lambda: qk.result is w.result and qk.query == river, timeout=10_000)

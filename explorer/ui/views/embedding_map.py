@@ -30,6 +30,7 @@ from explorer.ui.views.plane import (
     PlaneMapView,
     legend_html,
     pen,
+    set_points,
     thinned_note,
 )
 
@@ -109,7 +110,7 @@ class EmbeddingMapView(PlaneMapView):
         for item in (self.arrows, self.selected_arrow):
             item.setData(empty, empty)
         for item in (self.values, self.outputs, self.selected, self.references):
-            item.setData(pos=np.zeros((0, 2)))
+            set_points(item, np.zeros((0, 2)))
         self.data = None
         self._active_rows = np.zeros(0, dtype=int)
         self.reference_points = np.zeros((0, 2))
@@ -132,19 +133,19 @@ class EmbeddingMapView(PlaneMapView):
 
         seg = maps.arrow_segments(pts[active], ends[active], self._head_len)
         self.arrows.setData(seg[:, 0], seg[:, 1])
-        self.values.setData(pos=pts)
-        self.outputs.setData(pos=ends[active])
-        self.references.setData(pos=ref_pts)
+        set_points(self.values, pts)
+        set_points(self.outputs, ends[active])
+        set_points(self.references, ref_pts)
         if query is not None:
             sel = maps.arrow_segments(
                 pts[query : query + 1], ends[query : query + 1], self._head_len
             )
             self.selected_arrow.setData(sel[:, 0], sel[:, 1])
             rings = [pts[query], ends[query]] if active[query] else [pts[query]]
-            self.selected.setData(pos=np.array(rings))
+            set_points(self.selected, np.array(rings))
         else:
             self.selected_arrow.setData(np.zeros(0), np.zeros(0))
-            self.selected.setData(pos=np.zeros((0, 2)))
+            set_points(self.selected, np.zeros((0, 2)))
 
         shown = self._draw_labels(result, head, query, data, words, ref_pts)
         pct = 100.0 * data.explained

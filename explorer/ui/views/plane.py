@@ -225,6 +225,17 @@ class PlaneMapView(QtWidgets.QWidget):
         return self.plot.mapFromScene(self.scene_pos_of(point))
 
 
+def set_points(item: pg.ScatterPlotItem, pos: np.ndarray) -> None:
+    """``item.setData(pos=pos)`` unless it already shows exactly these points (a W_Q drag
+    leaves the keys where they are; picking a query moves no dot)."""
+    pos = np.asarray(pos, dtype=np.float64).reshape(-1, 2)
+    last = getattr(item, "_shown_pos", None)
+    if last is not None and last.shape == pos.shape and np.array_equal(last, pos):
+        return
+    item.setData(pos=pos)
+    item._shown_pos = pos
+
+
 def pen(color, width: float = 1.0, alpha: int = 255) -> QtGui.QPen:
     p = pg.mkPen((*color, alpha), width=width)
     p.setCosmetic(True)

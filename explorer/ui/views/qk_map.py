@@ -21,6 +21,7 @@ from explorer.ui.views.plane import (
     PlaneMapView,
     legend_html,
     pen,
+    set_points,
     thinned_note,
 )
 
@@ -81,7 +82,7 @@ class QKMapView(PlaneMapView):
     def clear_items(self) -> None:
         super().clear_items()
         for item in (self.queries, self.keys, self.selected):
-            item.setData(pos=np.zeros((0, 2)))
+            set_points(item, np.zeros((0, 2)))
         self.data = None
         self.hovered = None
         self._draw_lines(None)
@@ -92,10 +93,10 @@ class QKMapView(PlaneMapView):
         if self.hovered is not None and self.hovered >= T:
             self.hovered = None
         self.fit_range(np.concatenate([data.queries, data.keys]), refit)
-        self.queries.setData(pos=data.queries)
-        self.keys.setData(pos=data.keys)
+        set_points(self.queries, data.queries)
+        set_points(self.keys, data.keys)
         sel = data.queries[query : query + 1] if query is not None else np.zeros((0, 2))
-        self.selected.setData(pos=sel)
+        set_points(self.selected, sel)
         self._draw_lines(self.hovered if self.hovered is not None else query)
         shown = self._draw_labels(result, head, query, data)
         d_head = result.q.shape[2]
