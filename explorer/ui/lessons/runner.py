@@ -15,65 +15,26 @@ import shiboken6
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.pipeline import inputs_of
-from explorer.lessons.model import (
-    Lesson,
-    Step,
-    render,
-    run_check,
-    setup_session,
-    solve,
-    step_values,
-)
+from explorer.lessons.live import render, run_check, solve, step_values
+from explorer.lessons.model import Lesson, Step
 from explorer.lessons.registry import LessonContext, Missing, token_index
-from explorer.ui.document import SessionCommand
+from explorer.lessons.setups import setup_session
+from explorer.ui.lessons.focus import (
+    bring_forward,
+    find,
+    fit_panes,
+    restore_tabs,
+    show_controls,
+)
 from explorer.ui.lessons.overlays import Cover, FocusFrame
 from explorer.ui.lessons.panel import LessonPanel
+from explorer.ui.lessons.stash import SessionStash
 
 #: Views a prediction hides until the learner answers (they show the weights).
 COVERED = ("attentionHeatmap", "headGrid", "pipelineView", "insideView")
 COVER_TEXT = "Hidden until you answer in the lesson panel: which word will it look at most?"
 SETTINGS_LESSON = "lessons/current"  # path of the lesson in progress
 SETTINGS_STEP = "lessons/step/"  # + lesson id: the step reached
-LEFT_PANE = 200  # width of the settings pane while a step shows a few of its controls
-
-
-class _Stash:
-    """The learner's own document, put aside while a lesson runs."""
-
-    def __init__(self, doc):
-        stack = doc.undo_stack
-        self.session = doc.session
-        self.path = doc.path
-        self.index = stack.index()
-        self.clean = stack.cleanIndex()
-        self.commands = []
-        for i in range(stack.count()):
-            cmd = stack.command(i)
-            if isinstance(cmd, SessionCommand):
-                self.commands.append((cmd.old, cmd.new, cmd.text()))
-
-    def restore(self, doc) -> None:
-        """Put the stack, clean state, file and session back, with one sessionChanged."""
-        stack = doc.undo_stack
-        lesson_session = doc.session
-        doc.blockSignals(True)
-        try:
-            stack.clear()
-            for old, new, text in self.commands:
-                cmd = SessionCommand(doc, old, new, text, None)
-                cmd.close()
-                stack.push(cmd)
-            if self.clean >= 0:
-                stack.setIndex(self.clean)
-                stack.setClean()
-            else:
-                stack.resetClean()
-            stack.setIndex(self.index)
-            doc._session = self.session  # the undo replays above moved it; make it exact
-        finally:
-            doc.blockSignals(False)
-        doc.set_path(self.path)
-        doc.sessionChanged.emit(self.session, lesson_session)
 
 
 class LessonRunner(QtCore.QObject):
@@ -96,7 +57,7 @@ class LessonRunner(QtCore.QObject):
         self.panel = panel
         self.lesson: Lesson | None = None
         self.index = 0
-        self._stash: _Stash | None = None
+        self._stash: SessionStash | None = None
         self._before = None  # the session before this step's setup
         self._frame: FocusFrame | None = None
         self._covers: list[Cover] = []
@@ -135,7 +96,7 @@ class LessonRunner(QtCore.QObject):
         if self.running:
             self.stop()
         self.w.textBar.flush()
-        self._stash = _Stash(self.w.doc)
+        self._stash = SessionStash(self.w.doc)
         self.lesson = lesson
         self._show_all = False
         self.panel.lessonShowAll.blockSignals(True)
@@ -159,7 +120,7 @@ class LessonRunner(QtCore.QObject):
             self._leave_step()
         finally:
             self._switching = False
-        self._show_controls(None)
+        show_controls(self.w, None)
         if self.panel.isVisible():
             self.panel.hide()
         if self._split_sizes is not None:
@@ -207,19 +168,18 @@ class LessonRunner(QtCore.QObject):
         doc.replace(session, None)
         self._guess = None
         self._focus(step)
-        self._show_controls(None if self._show_all else set(step.focus.controls))
+        self._tabs += show_controls(self.w, None if self._show_all else set(step.focus.controls))
         if step.predict is not None:
-            inside = self._find("insideView")
+            inside = find(self.w, "insideView")
             if inside is not None:  # covered too: the tabs show nothing that gives it away
-                self._bring_forward(inside)
-            self._covers = [
-                Cover(w, COVER_TEXT) for w in (self._find(n) for n in COVERED) if w is not None
-            ]
+                self._tabs += bring_forward(self.w, inside)
+            views = (find(self.w, n) for n in COVERED)
+            self._covers = [Cover(v, COVER_TEXT) for v in views if v is not None]
         n = len(self.lesson.steps)
         self.panel.show_step(f"Step {self.index + 1} of {n}", step.title)
         self.panel.lessonBack.setEnabled(self.index > 0)
         self.panel.set_reveal("")
-        self._fit_panes(step)
+        self._fit_panes()
 
     def _leave_step(self) -> None:
         for c in self._covers:
@@ -229,108 +189,34 @@ class LessonRunner(QtCore.QObject):
         if self._frame is not None and shiboken6.isValid(self._frame):
             self._frame.remove()
         self._frame = None
-        for tabs, idx in reversed(self._tabs):
-            if shiboken6.isValid(tabs):
-                tabs.setCurrentIndex(idx)
+        restore_tabs(self._tabs)
         self._tabs = []
         self.panel.set_guesses(None)
         if self._before is not None:
             self.w.doc.replace(self._before, None)
 
-    def _find(self, name: str) -> QtWidgets.QWidget | None:
-        if self.w.objectName() == name:
-            return self.w
-        return self.w.findChild(QtWidgets.QWidget, name)
-
+    # ---------------------------------------------------------- controls
     def _focus(self, step: Step) -> None:
         """Highlight the first view of the step's list that the window has; bring it forward."""
         for name in step.focus.view:
-            view = self._find(name)
-            if view is None:
-                continue
-            inside = getattr(self.w, "insideView", None) or self._find("insideView")
-            if inside is not None and hasattr(inside, "show_view") and inside.isAncestorOf(view):
-                self._tabs.append((inside, inside.currentIndex()))
-                inside.show_view(name)
-            self._bring_forward(view)
-            self._frame = FocusFrame(view)
-            return
+            view = find(self.w, name)
+            if view is not None:
+                self._tabs += bring_forward(self.w, view, name)
+                self._frame = FocusFrame(view)
+                return
 
-    def _bring_forward(self, view: QtWidgets.QWidget) -> None:
-        """Make every tab on the way from the window down to ``view`` the current one."""
-        child, parent = view, view.parentWidget()
-        chain = []
-        while parent is not None:
-            stack = parent.parentWidget()
-            if isinstance(parent, QtWidgets.QStackedWidget) and isinstance(
-                stack, QtWidgets.QTabWidget
-            ):
-                chain.append((stack, stack.indexOf(child)))
-            child, parent = parent, parent.parentWidget()
-        for tabs, idx in reversed(chain):  # outermost first, like a user would click
-            if idx >= 0 and tabs.currentIndex() != idx:
-                self._tabs.append((tabs, tabs.currentIndex()))
-                tabs.setCurrentIndex(idx)
-
-    # ---------------------------------------------------------- controls
     def _on_show_all(self, on: bool) -> None:
         self._show_all = on
         if self.running:
-            self._show_controls(None if on else set(self.step.focus.controls))
-            self._fit_panes(self.step)
+            self._tabs += show_controls(self.w, None if on else set(self.step.focus.controls))
+            self._fit_panes()
 
-    def _show_controls(self, names: set[str] | None) -> None:
-        """Show only the controls in ``names`` (all of them for None)."""
-        w = self.w
-        panel = w.modelPanel
-        form = panel.layout()
-        role = QtWidgets.QFormLayout.ItemRole.FieldRole
-        for row in range(form.rowCount()):
-            item = form.itemAt(row, role)
-            field = item.widget() if item is not None else None
-            show = names is None or (
-                field is not None
-                and any(
-                    field.objectName() == n or field.findChild(QtWidgets.QWidget, n) for n in names
-                )
-            )
-            form.setRowVisible(row, show)
-        selector_row = w.headSelector.parentWidget().layout()
-        for i in range(selector_row.count()):
-            item = selector_row.itemAt(i)
-            lay = item.layout()
-            if lay is not None and lay.indexOf(w.headSelector) >= 0:
-                for j in range(lay.count()):
-                    if lay.itemAt(j).widget() is not None:
-                        lay.itemAt(j).widget().setVisible(names is None or "headSelector" in names)
-        tabs = w.rightTabs
-        idx = tabs.indexOf(w.projectionEditor)
-        if idx >= 0:
-            visible = names is None or "projectionEditor" in names
-            if not visible and tabs.currentIndex() == idx and tabs.count() > 1:
-                self._tabs.append((tabs, idx))  # show a page that is there; back on leaving
-                tabs.setCurrentIndex(1 if idx == 0 else 0)
-            tabs.setTabVisible(idx, visible)
-        w.headGrid.setVisible(names is None or "headGrid" in names)
-
-    def _fit_panes(self, step: Step) -> None:
-        """Give the views the room of the controls a step does not show."""
-        split = self.w.topSplit
-        sizes = split.sizes()
-        if len(sizes) != 3 or self._show_all:
-            if self._split_sizes is not None and self._show_all:
-                split.setSizes(self._split_sizes)
-            return
-        form = self.w.modelPanel.layout()
-        needs_left = any(form.isRowVisible(r) for r in range(form.rowCount())) or (
-            "headSelector" in step.focus.controls
-        )
-        left = min(sizes[0], LEFT_PANE) if needs_left else 0
-        if needs_left and left == 0:
-            left = LEFT_PANE
-        rest = max(sum(sizes) - left, 2)
-        middle = rest * 53 // 100  # the heatmap needs a little more than the tabs
-        split.setSizes([left, middle, rest - middle])
+    def _fit_panes(self) -> None:
+        if self._show_all:
+            if self._split_sizes is not None:
+                self.w.topSplit.setSizes(self._split_sizes)
+        else:
+            fit_panes(self.w, set(self.step.focus.controls))
 
     # -------------------------------------------------------------- live
     def context(self) -> LessonContext:
