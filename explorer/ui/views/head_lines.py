@@ -149,7 +149,7 @@ class HeadLinesView(QtWidgets.QWidget):
             heads = np.zeros(0, dtype=int)
             lines = head_lines(np.zeros((1, 0, 0)))
         self.lines = lines
-        self._fill_curves(lines)
+        self._fill_curves(lines, len(heads))
         self._place_labels()
         self.plot.setYRange(-1.5, max(T, 1) - 0.5, padding=0)  # a row for the headers
         self._update_legend(heads, every)
@@ -167,7 +167,10 @@ class HeadLinesView(QtWidgets.QWidget):
             notes = ["No tokens: type a sentence to see its attention lines."]
         self.note.setText(" ".join(notes) or f"Lines under {LINE_THRESHOLD:g} are not drawn.")
 
-    def _fill_curves(self, lines) -> None:
+    def _fill_curves(self, lines, n_heads: int = 1) -> None:
+        # overlaid heads: each head's line ends sit a little apart, so identical lines of
+        # two heads stay visible side by side instead of one hiding the other
+        spread = min(0.5 / n_heads, 0.15) if n_heads > 1 else 0.0
         bins = np.minimum((lines.weight * OPACITY_BINS).astype(int), OPACITY_BINS - 1)
         used = set()
         if len(lines):
@@ -181,8 +184,9 @@ class HeadLinesView(QtWidgets.QWidget):
                 n = idx.size
                 x = np.tile([0.0, 1.0], n)
                 y = np.empty(2 * n)
-                y[0::2] = lines.query[idx]
-                y[1::2] = lines.key[idx]
+                shift = (h % n_heads - (n_heads - 1) / 2) * spread
+                y[0::2] = lines.query[idx] + shift
+                y[1::2] = lines.key[idx] + shift
                 curve = self._curve(h, b_i)
                 curve.setData(x, y, connect="pairs")
                 curve.show()
