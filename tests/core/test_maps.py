@@ -382,3 +382,31 @@ def test_reference_words_from_a_model_source_are_each_word_on_its_own(tiny_model
         assert row[-1] == 1.0  # the bias column
     values = maps.reference_values(ref, s.heads[0].w_v)
     np.testing.assert_allclose(values, ref.x @ s.heads[0].w_v, rtol=1e-12)
+
+
+def test_place_labels_avoids_overlaps_and_drops_what_cannot_fit():
+    sizes = np.array([[40.0, 12.0]] * 3)
+    # far apart: every label takes the first side (upper right)
+    side, shown = maps.place_labels(np.array([[0, 0], [200, 0], [0, 200]]), sizes)
+    assert shown.all() and (side == 0).all()
+    # two points close together: the second label moves to another side
+    side, shown = maps.place_labels(np.array([[0, 0], [5, 2]]), sizes[:2])
+    assert shown.all() and side[0] == 0 and side[1] != 0
+    # five labels on one point: four sides, the fifth is left out
+    side, shown = maps.place_labels(np.zeros((5, 2)), np.array([[40.0, 12.0]] * 5))
+    np.testing.assert_array_equal(shown, [True, True, True, True, False])
+    assert sorted(side[:4]) == [0, 1, 2, 3]
+    # placed boxes never overlap (random clutter)
+    rng = np.random.default_rng(0)
+    anchors, sz = rng.uniform(0, 150, (30, 2)), rng.uniform(10, 50, (30, 2))
+    side, shown = maps.place_labels(anchors, sz)
+    boxes = []
+    for (x, y), (w, h), s in zip(anchors[shown], sz[shown], side[shown], strict=True):
+        sx, sy = maps.LABEL_SIDES[s]
+        x0, y0 = (x + 3 if sx > 0 else x - 3 - w), (y + 3 if sy > 0 else y - 3 - h)
+        boxes.append((x0, y0, x0 + w, y0 + h))
+    for a in range(len(boxes)):
+        for b in range(a):
+            A, B = boxes[a], boxes[b]
+            assert not (A[0] < B[2] and B[0] < A[2] and A[1] < B[3] and B[1] < A[3])
+    assert shown[0] and maps.place_labels(np.zeros((0, 2)), np.zeros((0, 2)))[1].size == 0

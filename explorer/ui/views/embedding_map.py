@@ -31,7 +31,6 @@ from explorer.ui.views.plane import (
     legend_html,
     pen,
     set_points,
-    thinned_note,
 )
 
 
@@ -147,7 +146,6 @@ class EmbeddingMapView(PlaneMapView):
             self.selected_arrow.setData(np.zeros(0), np.zeros(0))
             set_points(self.selected, np.zeros((0, 2)))
 
-        shown = self._draw_labels(result, head, query, data, words, ref_pts)
         pct = 100.0 * data.explained
         text = (
             f"Value space of head {head}: v<sub>i</sub> → y<sub>i</sub> "
@@ -159,39 +157,50 @@ class EmbeddingMapView(PlaneMapView):
         masked = T - int(active.sum())
         if masked:
             text += f" {masked} fully masked row{'s' if masked > 1 else ''}: no arrow."
-        text += thinned_note(T, shown)
-        self.caption.setText(" ".join([text, *(html.escape(n) for n in notes)]))
+        # the labels' placement adds how many tokens carry a label
+        self._caption_base = " ".join([text, *(html.escape(n) for n in notes)])
+        self._draw_labels(result, head, query, data, words, ref_pts)
 
-    def _draw_labels(self, result, head, query, data, words, ref_pts) -> int:
-        """Token labels, the query's y label and reference words; labels whose points
+    def _draw_labels(self, result, head, query, data, words, ref_pts) -> None:
+        """Token labels, the query's y label and reference words. Labels whose points
         coincide (both banks before attention, a reference word that is in the text) are
-        printed once."""
+        printed once; where labels would overlap, the query and the keys it weighs most
+        keep theirs."""
         T = result.T
         row = result.weights[head][query] if query is not None else None
         idx = maps.label_subset(T, query, row)
         names = self.names
         texts = [names[i] for i in idx]
         points = [data.points[idx]]
+        tokens = list(idx)
         kinds = ["query" if i == query else "token" for i in idx]
+        prio = [
+            3.0 if i == query else 1.0 + (float(row[i]) if row is not None else 0.0) for i in idx
+        ]
         if query is not None and data.active[query]:
             texts.append(f"y({names[query]})")
             points.append(data.ends[query : query + 1])
+            tokens.append(-1)
             kinds.append("query")
+            prio.append(2.5)
         texts += list(words)
         points.append(ref_pts)
+        tokens += [-1] * len(words)
         kinds += ["reference"] * len(words)
+        prio += [0.5] * len(words)
         points = np.concatenate(points)
-        out_texts, out_pos, colors = [], [], []
+        out_texts, out_pos, colors, members, priority = [], [], [], [], []
         for group in maps.group_labels(points, self._head_len / 3):
-            members = dict.fromkeys(texts[i] for i in group)  # in order, repeats once
-            out_texts.append(", ".join(members))
+            out_texts.append(", ".join(dict.fromkeys(texts[i] for i in group)))
             out_pos.append(points[group[0]])
             group_kinds = {kinds[i] for i in group}
             colors.append(
                 ACCENT if "query" in group_kinds else None if "token" in group_kinds else GREY
             )
-        self.set_labels(out_texts, np.array(out_pos).reshape(-1, 2), colors)
-        return len(idx)
+            members.append([tokens[i] for i in group if tokens[i] >= 0])
+            priority.append(max(prio[i] for i in group))
+        pos = np.array(out_pos).reshape(-1, 2)
+        self.set_labels(out_texts, pos, colors, members, priority)
 
     # ------------------------------------------------------------ references
     def _reference_points(self, result, head: int, projection: maps.Projection):

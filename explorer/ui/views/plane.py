@@ -24,6 +24,7 @@ ORANGE = (230, 110, 0)
 GREY = (140, 140, 140)
 ACCENT = (214, 39, 40)
 LABEL_PT = 9
+LABEL_GAP = 3.0  # pixels between a dot and its label
 
 
 class PlaneMapView(QtWidgets.QWidget):
@@ -63,13 +64,22 @@ class PlaneMapView(QtWidgets.QWidget):
         self.plot.setMinimumSize(200, 160)
         layout.addWidget(self.plot, 1)
         self.view_box = self.plot.getViewBox()
+        self.view_box.sigRangeChanged.connect(self._place_labels)
+        self.view_box.sigResized.connect(self._place_labels)
         self._projection: maps.Projection | None = None
         self._fit_key: tuple | None = None
         self._last: tuple | None = None  # (result, head) of the last fit: redraws keep it
         self._pending: tuple | None = None
         self._labels: list[pg.TextItem] = []
         self._label_state: list[tuple | None] = []  # (text, colour) each label shows
+        self._label_side: list[int] = []  # side of its point each label sits on (or -1)
+        self._label_size: list[tuple[float, float]] = []  # pixels, measured when text is set
+        self._label_pos = np.zeros((0, 2))
+        self._label_members: list = []
+        self._label_order = np.zeros(0, dtype=int)
         self._shown_labels = 0
+        self._caption_base = ""
+        self.labelled_tokens: set[int] = set()  # tokens whose name is on screen
         self._head_len = 0.1
         self.result = None
         self.names: list[str] = []  # display labels of the result on screen (bank₁, bank₂)
@@ -99,7 +109,7 @@ class PlaneMapView(QtWidgets.QWidget):
             self._projection = None
             self._fit_key = self._last = None
             self.clear_items()
-            self.caption.setText(self.empty_text())
+            self.set_caption(self.empty_text())
             return
         key = (tuple(result.labels), head)
         same = self._last is not None and self._last[0] is result and self._last[1] == head
@@ -118,7 +128,7 @@ class PlaneMapView(QtWidgets.QWidget):
         self._fit_key = self._last = None
         self.result, self.names, self.query = None, [], None
         self.clear_items()
-        self.caption.setText("")
+        self.set_caption("")
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -148,12 +158,17 @@ class PlaneMapView(QtWidgets.QWidget):
         self.set_labels([], np.zeros((0, 2)))
 
     # ------------------------------------------------------------------ helpers
-    def set_labels(self, texts, positions, colors=None) -> None:
-        """Show ``texts`` at ``positions`` (n, 2), reusing the pool of text items; a slot's
-        text and colour are set only when they change (``setPos`` alone on a drag tick)."""
+    def set_labels(self, texts, positions, colors=None, members=None, priority=None) -> None:
+        """Show ``texts`` at ``positions`` (n, 2), reusing the pool of text items.
+
+        ``members[i]`` are the tokens label ``i`` names (counted in the caption's note);
+        ``priority`` (higher first) decides who keeps a spot when labels would overlap
+        (:func:`explorer.core.maps.place_labels`). A slot's text and colour are set only when
+        they change, so a drag tick costs a ``setPos`` per label.
+        """
         n = len(texts)
         while len(self._labels) < n:
-            item = pg.TextItem(anchor=(-0.08, 1.0))
+            item = pg.TextItem(anchor=(0.0, 1.0))
             font = item.textItem.font()
             font.setPointSize(LABEL_PT)
             item.setFont(font)
@@ -161,6 +176,8 @@ class PlaneMapView(QtWidgets.QWidget):
             self.plot.addItem(item, ignoreBounds=True)
             self._labels.append(item)
             self._label_state.append(None)
+            self._label_side.append(-1)
+            self._label_size.append((0.0, 0.0))
         fg = pg.getConfigOption("foreground")
         for i, item in enumerate(self._labels[:n]):
             color = fg if colors is None or colors[i] is None else colors[i]
@@ -168,16 +185,72 @@ class PlaneMapView(QtWidgets.QWidget):
             if self._label_state[i] != state:
                 item.setText(texts[i], color=pg.mkColor(color))
                 self._label_state[i] = state
+                self._label_side[i] = -1  # new size: set the anchor again
+                r = item.textItem.boundingRect()
+                self._label_size[i] = (r.width(), r.height())
             item.setPos(float(positions[i, 0]), float(positions[i, 1]))
-            if not item.isVisible():
-                item.setVisible(True)
         for item in self._labels[n : self._shown_labels]:
             item.setVisible(False)
         self._shown_labels = n
+        self._label_pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+        self._label_members = list(members) if members is not None else [()] * n
+        prio = np.zeros(n) if priority is None else np.asarray(priority, dtype=np.float64)
+        self._label_order = np.argsort(-prio, kind="stable")
+        self._place_labels()
+
+    def _place_labels(self, *_args) -> None:
+        """Give each label a side of its point where it overlaps no more important label;
+        leave out those that fit nowhere. Runs after every draw and when the range or size
+        of the plot changes."""
+        n = self._shown_labels
+        labels = self._labels[:n]
+        (x0, x1), (y0, y1) = self.view_box.viewRange()
+        rect = self.view_box.boundingRect()
+        if n and rect.width() > 0 and rect.height() > 0 and x1 > x0 and y1 > y0:
+            pos = self._label_pos[self._label_order]
+            anchors = np.column_stack(
+                [
+                    (pos[:, 0] - x0) / (x1 - x0) * rect.width(),
+                    (y1 - pos[:, 1]) / (y1 - y0) * rect.height(),
+                ]
+            )
+            sizes = np.array([self._label_size[i] for i in self._label_order]).reshape(-1, 2)
+            side, shown = maps.place_labels(anchors, sizes, gap=LABEL_GAP)
+        else:
+            side, shown = np.zeros(n, dtype=int), np.ones(n, dtype=bool)
+        visible_tokens: set[int] = set()
+        for k, i in enumerate(self._label_order):
+            item = labels[i]
+            if shown[k]:
+                if self._label_side[i] != side[k]:
+                    w, h = self._label_size[i]
+                    sx, sy = maps.LABEL_SIDES[side[k]]
+                    gx, gy = LABEL_GAP / max(w, 1.0), LABEL_GAP / max(h, 1.0)
+                    item.setAnchor((-gx if sx > 0 else 1 + gx, 1 + gy if sy < 0 else -gy))
+                    self._label_side[i] = int(side[k])
+                visible_tokens.update(int(t) for t in self._label_members[i])
+            if item.isVisible() != bool(shown[k]):
+                item.setVisible(bool(shown[k]))
+        self.labelled_tokens = visible_tokens
+        self._update_caption()
+
+    def set_caption(self, text: str) -> None:
+        """The caption; a note on how many tokens carry a label is added when not all do."""
+        self._caption_base = text
+        self._update_caption()
+
+    def _update_caption(self) -> None:
+        T = self.result.T if self.result is not None else 0
+        note = thinned_note(T, len(self.labelled_tokens)) if self._caption_base else ""
+        self.caption.setText(self._caption_base + note)
 
     def label_texts(self) -> list[str]:
-        """The labels on screen, in pool order (for tests and screen readers)."""
-        return [item.toPlainText() for item in self._labels[: self._shown_labels]]
+        """The labels on screen, most important first (for tests and screen readers)."""
+        return [
+            self._labels[i].toPlainText()
+            for i in getattr(self, "_label_order", [])
+            if i < self._shown_labels and self._labels[i].isVisible()
+        ]
 
     def fit_range(self, points: np.ndarray, refit: bool) -> None:
         """Frame ``points`` after a refit; during a drag only grow the range to keep them in."""
@@ -251,4 +324,5 @@ def legend_html(entries) -> str:
 
 
 def thinned_note(T: int, shown: int) -> str:
-    return f" Labels on {shown} of {T} tokens." if shown < T else ""
+    """Said when labels were thinned (long texts) or left out where they would overlap."""
+    return f" Labels on {shown} of {T} tokens (the others would overlap)." if shown < T else ""

@@ -22,7 +22,6 @@ from explorer.ui.views.plane import (
     legend_html,
     pen,
     set_points,
-    thinned_note,
 )
 
 
@@ -98,7 +97,6 @@ class QKMapView(PlaneMapView):
         sel = data.queries[query : query + 1] if query is not None else np.zeros((0, 2))
         set_points(self.selected, sel)
         self._draw_lines(self.hovered if self.hovered is not None else query)
-        shown = self._draw_labels(result, head, query, data)
         d_head = result.q.shape[2]
         text = (
             f"Queries ● and keys ▲ of head {head}, one PCA of both, "
@@ -110,21 +108,26 @@ class QKMapView(PlaneMapView):
             text += " Each query sits on its own key here (W_Q and W_K agree on these tokens)."
         if not refit:
             text += " Plane held while the slider is down."
-        text += thinned_note(T, shown)
-        self.caption.setText(text)
+        # the labels' placement adds how many tokens carry a label
+        self._caption_base = text
+        self._draw_labels(result, head, query, data)
 
-    def _draw_labels(self, result, head, query, data) -> int:
+    def _draw_labels(self, result, head, query, data) -> None:
         """Query labels in blue, key labels in orange; a query and key on one spot (as with
-        W_Q = W_K) share one label in the text colour."""
+        W_Q = W_K) share one label in the text colour. Where labels would overlap, the
+        selected query and the keys it weighs most keep theirs."""
         T = result.T
         row = result.weights[head][query] if query is not None else None
         idx = maps.label_subset(T, query, row, maps.MAX_LABELS // 2)
         names = self.names
+        n = len(idx)
         texts = [names[i] for i in idx] * 2
+        tokens = list(idx) * 2
         points = np.concatenate([data.queries[idx], data.keys[idx]])
-        kinds = ["q"] * len(idx) + ["k"] * len(idx)
-        chosen = [i == query for i in idx] + [False] * len(idx)
-        out_texts, out_pos, colors = [], [], []
+        kinds = ["q"] * n + ["k"] * n
+        chosen = [i == query for i in idx] + [False] * n
+        weight = [0.0] * n + [float(row[i]) if row is not None else 0.0 for i in idx]
+        out_texts, out_pos, colors, members, priority = [], [], [], [], []
         for group in maps.group_labels(points, self._head_len / 3):
             out_texts.append(", ".join(dict.fromkeys(texts[i] for i in group)))
             out_pos.append(points[group[0]])
@@ -137,8 +140,12 @@ class QKMapView(PlaneMapView):
                 colors.append(ORANGE)
             else:
                 colors.append(None)
-        self.set_labels(out_texts, np.array(out_pos).reshape(-1, 2), colors)
-        return len(idx)
+            members.append([tokens[i] for i in group])
+            priority.append(
+                3.0 if any(chosen[i] for i in group) else 1 + max(weight[i] for i in group)
+            )
+        pos = np.array(out_pos).reshape(-1, 2)
+        self.set_labels(out_texts, pos, colors, members, priority)
 
     def _draw_lines(self, query: int | None) -> None:
         """Lines from ``query`` to its strongest keys (reusing the pool), and the readout."""
