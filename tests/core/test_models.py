@@ -481,3 +481,36 @@ def test_parse_model_config_defaults():
                               "intermediate_size": 16, "rope_theta": 1e6})  # fmt: skip
     assert (cfg.n_kv_head, cfg.d_head, cfg.rope_theta, cfg.qkv_bias) == (2, 4, 1e6, False)
     assert cfg.is_decoder and cfg.group_size == 1
+
+
+def test_blas_threads_restored(models, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    models["gpt2"].forward("a bank")
+    assert blas_threads() == before
+
+    def boom(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(models["llama"], "_layer", boom)
+    with pytest.raises(MemoryError):
+        models["llama"].forward("a bank")
+    assert blas_threads() == before
+
+
+def test_decoder_from_tensors_copies(models):
+    from explorer.core.models import decoder_from_tensors
+
+    ck = Checkpoint(DATA / "llama")
+    t = ck.read(ck.names())
+    model = decoder_from_tensors(models["llama"].config, t)
+    assert all(a.flags.writeable for a in t.values())
+    ids = _ref("llama")["plain_ids"]
+    assert_allclose(model.forward(ids).logits, models["llama"].forward(ids).logits, atol=1e-6)
+    del t["model.norm.weight"]
+    with pytest.raises(ModelError):
+        decoder_from_tensors(models["llama"].config, t)

@@ -12,7 +12,7 @@ from explorer.core.encoder_edits import HeadEdit, HeadWeights
 from explorer.core.models.config import ModelConfig, ModelError, parse_model_config
 from explorer.core.models.decoder import DecoderModel
 from explorer.core.models.encoders import EncoderModel
-from explorer.core.models.loader import load_model, read_model_config
+from explorer.core.models.loader import decoder_from_tensors, load_model, read_model_config
 from explorer.core.models.output import ModelOutput
 from explorer.core.models.tokens import display_token
 from explorer.core.models.weights import bf16_to_float32
@@ -26,6 +26,7 @@ __all__ = [
     "ModelError",
     "ModelOutput",
     "bf16_to_float32",
+    "decoder_from_tensors",
     "display_token",
     "load_model",
     "parse_model_config",

@@ -22,6 +22,8 @@ changes every head of the group.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from math import isfinite, sqrt
 from pathlib import Path
@@ -34,6 +36,41 @@ from explorer.core.encoder_edits import HeadEdit, HeadWeights
 from explorer.core.encoder_forward import FORWARD_CHECK_BYTES, gelu_
 from explorer.core.models.config import ModelConfig, ModelError
 from explorer.core.models.output import ModelOutput
+
+#: Threads NumPy's BLAS may use during a decoder forward pass (None: leave it alone).
+#: Measured with ``benchmarks/bench_models.py`` (SmolLM-135M shape, T = 64, 2-core VM shared
+#: with other work): 0.9-1.0 s with one BLAS thread, 3.4-9.0 s with two. The products are
+#: small (64 rows), so two threads gain little even on an idle machine, while OpenBLAS's
+#: spinning threads and Numba's pool fight for the same two cores whenever they are busy.
+BLAS_THREADS: int | None = 1
+
+_blas_lock = threading.Lock()
+_blas_state = {"depth": 0, "controller": None, "limiter": None}
+
+
+@contextmanager
+def _blas_limited():
+    """Hold NumPy's BLAS at :data:`BLAS_THREADS` threads while any forward pass runs."""
+    if BLAS_THREADS is None:
+        yield
+        return
+    with _blas_lock:
+        if _blas_state["depth"] == 0:
+            if _blas_state["controller"] is None:
+                from threadpoolctl import ThreadpoolController
+
+                _blas_state["controller"] = ThreadpoolController()
+            ctl = _blas_state["controller"]
+            _blas_state["limiter"] = ctl.limit(limits=BLAS_THREADS, user_api="blas")
+        _blas_state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_state["depth"] -= 1
+            if _blas_state["depth"] == 0:
+                _blas_state["limiter"].restore_original_limits()
+                _blas_state["limiter"] = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,8 +163,8 @@ def apply_rope(x, cos, sin):
 class DecoderModel:
     """A loaded decoder (GPT-2, Llama, Qwen2). Immutable after loading; threads may share it.
 
-    Use :func:`explorer.core.models.load_model`, or :meth:`from_weights` for weights built in
-    memory.
+    Use :func:`explorer.core.models.load_model`, or
+    :func:`~explorer.core.models.loader.decoder_from_tensors` for weights built in memory.
     """
 
     def __init__(self, cfg: ModelConfig, weights: DecoderWeights, tokenizer=None, *,
@@ -296,11 +333,12 @@ class DecoderModel:
             x = x + W.wpe[:T]  # (T, d)
         hidden[0] = x
         rope = rope_tables(dh, T, c.rope_theta) if c.model_type != "gpt2" else None
-        for layer in range(L):
-            hidden[layer + 1] = self._layer(
-                hidden[layer], layer, by_layer.get(layer, ()), rope, att[layer], y[layer]
-            )
-        logits = self.unembed(hidden[L])  # (T, vocab)
+        with _blas_limited():
+            for layer in range(L):
+                hidden[layer + 1] = self._layer(
+                    hidden[layer], layer, by_layer.get(layer, ()), rope, att[layer], y[layer]
+                )
+            logits = self.unembed(hidden[L])  # (T, vocab)
         return ModelOutput(
             ids=np.array(ids, dtype=np.int64),
             tokens=tuple(names),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from explorer.core.encoder import Encoder, load_encoder
 from explorer.core.encoder_files import MAX_CONFIG_BYTES, EncoderError, read_json
 from explorer.core.model_discovery import model_name_for
@@ -50,6 +52,32 @@ def read_model_config(folder) -> ModelConfig:
 
         return bert_model_config(parse_config(raw, str(path)))
     return parse_model_config(raw, str(path))
+
+
+def decoder_from_tensors(
+    cfg: ModelConfig, tensors: dict, tokenizer=None, *, name: str = "", prefix: str = "model."
+) -> DecoderModel:
+    """A decoder from weights already in memory (benchmarks, tests, conversions).
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+        A decoder configuration (``cfg.is_decoder``).
+    tensors : dict of str to ndarray
+        Named and shaped as in a checkpoint (``model.layers.0.self_attn.q_proj.weight``...);
+        converted to float32.
+    prefix : str
+        The name prefix of the model body (``"transformer."`` for GPT-2 task models).
+    """
+    if not cfg.is_decoder:
+        raise ModelError(f"{cfg.model_type} is not a decoder")
+    shapes = expected_shapes(cfg, prefix)
+    t = {}
+    for n, shape in shapes.items():
+        if n not in tensors or tuple(tensors[n].shape) != shape:
+            raise ModelError(f"tensor {n} is missing or not of shape {shape}")
+        t[n] = np.array(tensors[n], dtype=np.float32, order="C")  # a copy: ours is read-only
+    return DecoderModel(cfg, pack_decoder(cfg, t, prefix), tokenizer, name=name)
 
 
 def load_model(folder, name: str | None = None) -> DecoderModel | EncoderModel:
