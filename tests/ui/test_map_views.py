@@ -348,3 +348,30 @@ def test_maps_in_the_window_follow_sliders_and_pick_queries(make_window, qtbot, 
     qk = w.findChild(QKMapView, "qkMap")
     qtbot.waitUntil(lambda: qk.result is w.result and qk.query == river, timeout=10_000)
     assert "river" in qk.readout.text()
+
+
+@pytest.mark.parametrize("cls", [EmbeddingMapView, QKMapView])
+def test_labels_on_screen_never_overlap(qtbot, cls, bank):
+    view = cls(session_source=lambda: bank) if cls is EmbeddingMapView else cls()
+    qtbot.addWidget(view)
+    view.resize(460, 340)  # a small tab: the function words crowd together
+    view.show()
+    qtbot.waitExposed(view)
+    if cls is EmbeddingMapView:
+        view.referenceCheck.setChecked(True)
+    r = compute(bank)
+    q = r.display_labels.index("bank₂")
+    view.show_result(r, 0, q)
+    qtbot.wait(20)
+    items = [it for it in view._labels[: view._shown_labels] if it.isVisible()]
+    rects = [it.textItem.sceneBoundingRect() for it in items]
+    for a in range(len(rects)):
+        for b in range(a):
+            inter = rects[a].intersected(rects[b])
+            assert inter.width() <= 1 or inter.height() <= 1, (
+                items[a].toPlainText(),
+                items[b].toPlainText(),
+            )
+    assert "bank₁, bank₂" in view.label_texts()[0]  # the query keeps its label
+    if len(view.labelled_tokens) < r.T:
+        assert f"of {r.T} tokens" in view.caption.text()
