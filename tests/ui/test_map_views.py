@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core import maps
+from explorer.core import map_layout, maps
 from explorer.core.embeddings import BUILTIN_FILE
 from explorer.core.pipeline import compute
 from explorer.core.session import Head, Session
@@ -229,10 +229,10 @@ def test_long_texts_thin_the_labels_and_say_so(shown, cls):
     assert r.T == 510
     view = shown(cls)
     view.show_result(r, 0, 7)
-    assert len(view.label_texts()) <= maps.MAX_LABELS + 1
+    assert len(view.label_texts()) <= map_layout.MAX_LABELS + 1
     assert f"of {r.T} tokens" in view.caption.text()
     view.show_result(r, 0, 7, dragging=True)  # a tick reuses the items
-    assert len(view.label_texts()) <= maps.MAX_LABELS + 1
+    assert len(view.label_texts()) <= map_layout.MAX_LABELS + 1
 
 
 def test_a_hidden_view_does_not_draw_until_shown(shown, qtbot):
@@ -272,7 +272,7 @@ def test_hovering_a_query_draws_lines_to_its_keys(shown, qtbot):
     i = 2  # "chased": a word that occurs once, so no other query sits on it
     move_mouse(view.plot.viewport(), view.widget_pos_of(scatter_pos(view.queries)[i]))
     qtbot.waitUntil(lambda: view.hovered == i, timeout=2000)
-    keys, weights = maps.attention_lines(r.weights[0][i])
+    keys, weights = map_layout.attention_lines(r.weights[0][i])
     visible = [line for line in view.lines if line.isVisible()]
     assert len(visible) == len(keys) > 0
     for line, j, w in zip(visible, keys, weights, strict=True):

@@ -21,7 +21,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
-from explorer.core import maps
+from explorer.core import map_layout, maps
 from explorer.ui.views.plane import (
     ACCENT,
     BLUE,
@@ -130,13 +130,13 @@ class EmbeddingMapView(PlaneMapView):
         self.reference_points, self.reference_words = ref_pts, words
         self.fit_range(np.concatenate([pts, ends[active], ref_pts]), refit)
 
-        seg = maps.arrow_segments(pts[active], ends[active], self._head_len)
+        seg = map_layout.arrow_segments(pts[active], ends[active], self._head_len)
         self.arrows.setData(seg[:, 0], seg[:, 1])
         set_points(self.values, pts)
         set_points(self.outputs, ends[active])
         set_points(self.references, ref_pts)
         if query is not None:
-            sel = maps.arrow_segments(
+            sel = map_layout.arrow_segments(
                 pts[query : query + 1], ends[query : query + 1], self._head_len
             )
             self.selected_arrow.setData(sel[:, 0], sel[:, 1])
@@ -168,7 +168,7 @@ class EmbeddingMapView(PlaneMapView):
         keep theirs."""
         T = result.T
         row = result.weights[head][query] if query is not None else None
-        idx = maps.label_subset(T, query, row)
+        idx = map_layout.label_subset(T, query, row)
         names = self.names
         texts = [names[i] for i in idx]
         points = [data.points[idx]]
@@ -190,7 +190,7 @@ class EmbeddingMapView(PlaneMapView):
         prio += [0.5] * len(words)
         points = np.concatenate(points)
         out_texts, out_pos, colors, members, priority = [], [], [], [], []
-        for group in maps.group_labels(points, self._head_len / 3):
+        for group in map_layout.group_labels(points, self._head_len / 3):
             out_texts.append(", ".join(dict.fromkeys(texts[i] for i in group)))
             out_pos.append(points[group[0]])
             group_kinds = {kinds[i] for i in group}

@@ -8,7 +8,7 @@ vectors moved, and refits when a call comes with ``dragging=False``, another hea
 token texts. A hidden view stores the call and draws when it is shown.
 
 Updates reuse the items (``setData``, ``setPos``); labels are thinned to
-:data:`~explorer.core.maps.MAX_LABELS` on long texts, and the caption says so.
+:data:`~explorer.core.map_layout.MAX_LABELS` on long texts, and the caption says so.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core import maps
+from explorer.core import map_layout, maps
 
 BLUE = (31, 119, 180)
 ORANGE = (230, 110, 0)
@@ -163,7 +163,7 @@ class PlaneMapView(QtWidgets.QWidget):
 
         ``members[i]`` are the tokens label ``i`` names (counted in the caption's note);
         ``priority`` (higher first) decides who keeps a spot when labels would overlap
-        (:func:`explorer.core.maps.place_labels`). A slot's text and colour are set only when
+        (:func:`explorer.core.map_layout.place_labels`). A slot's text and colour are set only when
         they change, so a drag tick costs a ``setPos`` per label.
         """
         n = len(texts)
@@ -215,7 +215,7 @@ class PlaneMapView(QtWidgets.QWidget):
                 ]
             )
             sizes = np.array([self._label_size[i] for i in self._label_order]).reshape(-1, 2)
-            side, shown = maps.place_labels(anchors, sizes, gap=LABEL_GAP)
+            side, shown = map_layout.place_labels(anchors, sizes, gap=LABEL_GAP)
         else:
             side, shown = np.zeros(n, dtype=int), np.ones(n, dtype=bool)
         visible_tokens: set[int] = set()
@@ -224,7 +224,7 @@ class PlaneMapView(QtWidgets.QWidget):
             if shown[k]:
                 if self._label_side[i] != side[k]:
                     w, h = self._label_size[i]
-                    sx, sy = maps.LABEL_SIDES[side[k]]
+                    sx, sy = map_layout.LABEL_SIDES[side[k]]
                     gx, gy = LABEL_GAP / max(w, 1.0), LABEL_GAP / max(h, 1.0)
                     item.setAnchor((-gx if sx > 0 else 1 + gx, 1 + gy if sy < 0 else -gy))
                     self._label_side[i] = int(side[k])

@@ -4,7 +4,7 @@ One joint PCA of the ``q``'s and ``k``'s (AttentionViz's joint embedding, but li
 a W_Q slider moves the query dots while the plane stays fixed, and the keys stay put.
 Hovering a query draws lines to its keys, thicker where the weight is larger (the selected
 query's lines show when nothing is hovered). The numbers come from
-:func:`explorer.core.maps.qk_map` and :func:`explorer.core.maps.attention_lines`.
+:func:`explorer.core.maps.qk_map` and :func:`explorer.core.map_layout.attention_lines`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core import maps
+from explorer.core import map_layout, maps
 from explorer.ui.views.plane import (
     ACCENT,
     BLUE,
@@ -52,7 +52,7 @@ class QKMapView(PlaneMapView):
         )  # fmt: skip
         self.selected = pg.ScatterPlotItem(size=18, pen=pen(ACCENT, 2.5), brush=None)
         self.lines: list[pg.PlotCurveItem] = []
-        for _ in range(maps.MAX_LINES):
+        for _ in range(map_layout.MAX_LINES):
             line = pg.PlotCurveItem(pen=pen(ACCENT, 1))
             line.setVisible(False)
             self.plot.addItem(line)
@@ -118,7 +118,7 @@ class QKMapView(PlaneMapView):
         selected query and the keys it weighs most keep theirs."""
         T = result.T
         row = result.weights[head][query] if query is not None else None
-        idx = maps.label_subset(T, query, row, maps.MAX_LABELS // 2)
+        idx = map_layout.label_subset(T, query, row, map_layout.MAX_LABELS // 2)
         names = self.names
         n = len(idx)
         texts = [names[i] for i in idx] * 2
@@ -128,7 +128,7 @@ class QKMapView(PlaneMapView):
         chosen = [i == query for i in idx] + [False] * n
         weight = [0.0] * n + [float(row[i]) if row is not None else 0.0 for i in idx]
         out_texts, out_pos, colors, members, priority = [], [], [], [], []
-        for group in maps.group_labels(points, self._head_len / 3):
+        for group in map_layout.group_labels(points, self._head_len / 3):
             out_texts.append(", ".join(dict.fromkeys(texts[i] for i in group)))
             out_pos.append(points[group[0]])
             group_kinds = {kinds[i] for i in group}
@@ -153,7 +153,7 @@ class QKMapView(PlaneMapView):
         if query is None or r is None or data is None or query >= r.T:
             keys, weights = np.zeros(0, dtype=int), np.zeros(0)
         else:
-            keys, weights = maps.attention_lines(r.weights[self.head][query])
+            keys, weights = map_layout.attention_lines(r.weights[self.head][query])
         self.line_keys, self.line_weights = keys, weights
         for n, line in enumerate(self.lines):
             if n < len(keys):
