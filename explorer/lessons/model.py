@@ -191,6 +191,8 @@ def _setup(obj, where: str) -> Setup:
             raise LessonFileError(f"{where}.session: missing key 'text'")
     change = _session_fields(d.get("change", {}), f"{where}.change", SESSION_FIELDS)
     setup = Setup(example, inline, change)
+    if not (example or inline):
+        return setup  # changes to whatever session is current: checked when the step starts
     try:  # build it once now, so a setup that cannot work is refused at load
         setup_session(setup, Session())
     except (ValueError, SessionFileError) as exc:

@@ -287,3 +287,13 @@ def test_model_values_quote_the_curve_or_say_how_to_install():
     assert VALUES["model_cosine"].fn(ready, layer=-1) == 0.5
     step = M.load_lesson(BUILTIN).steps[-1]
     assert "pip install" in live.render(step.text, live.step_values(step, absent))
+
+
+def test_a_change_only_setup_applies_to_the_current_session():
+    doc = _mutated(["steps", 3, "setup"], {"change": {"selected_query": "river", "causal": True}})
+    step = M.lesson_from_dict(doc).steps[3]  # no "river" in the default text: not refused
+    bank = Session(text="I sat by the river bank.")
+    s = setups.setup_session(step.setup, bank)
+    assert s.selected_query == 4 and s.causal and s.text == bank.text
+    with pytest.raises(ValueError, match="no token 'river'"):
+        setups.setup_session(step.setup, Session())
