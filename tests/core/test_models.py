@@ -109,6 +109,8 @@ def test_readable_tokens(models):
     assert "".join(mixed.tokens[1:]).replace("·", " ").replace("↵", "\n").replace("⇥", "\t") == (
         "a bank\n\tcafé"
     )
+    ids = models["llama"].tokenize("a bank").ids
+    assert models["llama"].forward(ids).special.tolist() == [True] + [False] * (len(ids) - 1)
     assert models["distilbert"].forward("the bank").tokens == ("[CLS]", "the", "bank", "[SEP]")
     rob = models["roberta"].forward("the bank")
     assert rob.tokens[0] == "<s>" and rob.tokens[-1] == "</s>" and "·bank" in rob.tokens
@@ -336,6 +338,11 @@ def test_bert_through_load_model(tmp_path):
     assert_allclose(out.hidden_states, hidden, rtol=1e-4, atol=1e-4)
     assert out.logits is None and model.kv_group(0) == [0]
     assert read_model_config(tmp_path / "bert").n_layer == cfg["num_hidden_layers"]
+    # old BERT checkpoints name only the architecture, as load_encoder accepts
+    raw = json.loads((tmp_path / "bert" / "config.json").read_text())
+    del raw["model_type"]
+    (tmp_path / "bert" / "config.json").write_text(json.dumps(raw))
+    assert load_model(tmp_path / "bert").config.model_type == "bert"
 
 
 # ------------------------------------------------------------------ refusals

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from explorer.core.encoder_config import CONFIG_LIMITS, MAX_TOTAL_HEADS
+from explorer.core.encoder_config import BERT_ARCHITECTURES, CONFIG_LIMITS, MAX_TOTAL_HEADS
 from explorer.core.encoder_files import EncoderError, shown
 
 
@@ -297,6 +297,9 @@ def model_type_of(raw, source: str) -> str:
         raise ModelError(f"{source}: expected a JSON object, got {type(raw).__name__}")
     model_type = raw.get("model_type")
     if model_type is None:
+        archs = raw.get("architectures")
+        if isinstance(archs, list) and archs and all(a in BERT_ARCHITECTURES for a in archs):
+            return "bert"  # old BERT checkpoints name only the architecture
         raise ModelError(f"{source}: no 'model_type'; cannot tell the model family")
     if model_type not in MODEL_TYPES:
         raise ModelError(

@@ -284,10 +284,9 @@ class DecoderModel:
         if ids.size and (ids.min() < 0 or ids.max() >= V):
             raise ModelError(f"token ids must lie in [0, {V})")
         if self.tokenizer is None:
-            names = tuple(f"<{i}>" for i in ids)
-        else:
-            names = tuple(self.tokenizer.id_to_token(i) for i in ids)
-        return ids, names, np.zeros(len(ids), dtype=bool)
+            return ids, tuple(f"<{i}>" for i in ids), np.zeros(len(ids), dtype=bool)
+        names = tuple(self.tokenizer.id_to_token(i) for i in ids)
+        return ids, names, np.isin(ids, self.tokenizer.special_ids)
 
     def final_norm(self, h: np.ndarray) -> np.ndarray:
         """The norm before the LM head, for residual vectors ``h`` (..., d_model) float32."""

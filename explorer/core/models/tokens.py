@@ -132,6 +132,9 @@ class ModelTokenizer:
             )
         self._tok = tok
         self.byte_level = type(tok.decoder).__name__ == "ByteLevel"
+        added = tok.get_added_tokens_decoder()  # id -> AddedToken
+        #: ids of special tokens (BOS, EOS, padding...), marked when raw ids are run
+        self.special_ids = np.array(sorted(i for i, t in added.items() if t.special), np.int64)
         self.vocab_size = vocab_size
 
     def encode(self, text: str) -> TextTokens:
