@@ -375,3 +375,25 @@ def test_labels_on_screen_never_overlap(qtbot, cls, bank):
     assert "bank₁, bank₂" in view.label_texts()[0]  # the query keeps its label
     if len(view.labelled_tokens) < r.T:
         assert f"of {r.T} tokens" in view.caption.text()
+
+
+def test_bench_maps_runs_every_case(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_maps.py"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, str(bench), "--ticks", "3"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.split() for line in proc.stdout.splitlines()[1:]]
+    assert len(rows) == 5, proc.stdout
+    assert [int(r[-5]) for r in rows] == [9, 9, 9, 510, 510]  # T of each case
+    assert all(float(r[-4]) > 0 and float(r[-1]) > 0 for r in rows)
