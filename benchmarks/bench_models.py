@@ -8,7 +8,7 @@ same weights in the same process, interleaved with ours so that both see the sam
 load; the table shows medians and the ratio ``transformers / ours`` (> 1: we are faster), and
 the largest logit difference checks that both computed the same thing. ``--unpinned`` adds a
 column with NumPy's BLAS left at its default thread count (see
-:data:`explorer.core.models.decoder.BLAS_THREADS`).
+:data:`explorer.core.models.ops.BLAS_THREADS`).
 
     python benchmarks/bench_models.py [--repeats 7] [--lengths 64] [--unpinned]
     PYTHONPATH=/work/main /tmp/refenv/bin/python benchmarks/bench_models.py   # both columns
@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from explorer.core.attention import warm_up
-from explorer.core.models import decoder, decoder_from_tensors, parse_model_config
+from explorer.core.models import decoder_from_tensors, ops, parse_model_config
 from explorer.core.models.families import expected_shapes
 
 SMOLLM_135M = {
@@ -120,13 +120,13 @@ def main() -> None:
     print(f"cpus: {os.cpu_count()}, numpy {np.__version__}; {versions or 'torch not importable'}")
 
     def ours_unpinned(ids):
-        decoder.BLAS_THREADS = None
+        ops.BLAS_THREADS = None
         try:
             return model.forward(ids)
         finally:
-            decoder.BLAS_THREADS = pinned
+            ops.BLAS_THREADS = pinned
 
-    pinned = decoder.BLAS_THREADS
+    pinned = ops.BLAS_THREADS
     runners = {f"ours ({pinned} BLAS thr)": model.forward}
     if args.unpinned:
         runners["ours (BLAS unpinned)"] = ours_unpinned
