@@ -62,7 +62,6 @@ class LessonRunner(QtCore.QObject):
         self._frame: FocusFrame | None = None
         self._covers: list[Cover] = []
         self._tabs: list[tuple[QtWidgets.QTabWidget, int]] = []
-        self._hidden: list[tuple] = []
         self._guess: int | None = None
         self._show_all = False
         self._switching = False
