@@ -181,11 +181,23 @@ def test_reference_words_go_through_the_same_w_v(shown, bank):
     river = maps.REFERENCE_WORDS.index("river")
     np.testing.assert_allclose(expected[river], pts[r.labels.index("river")], atol=1e-9)
     assert "dog" in view.label_texts()
-    # a session that is not the result's (W_V moved on) never feeds fresh reference points
+    # a session that is not the result's (its W_V moved on, the result not yet) never
+    # feeds reference points: those of the last matching session stay until it catches up
     later = edited(s, "v", 0, 0, 3.0)
-    view.set_session_source(lambda: later)
+    current = {"s": later}
+    view.set_session_source(lambda: current["s"])
     view.show_result(r, 0, None)
-    assert len(view.reference_points) == 0
+    assert len(view.reference_points) == 0  # nothing matched yet
+    current["s"] = s
+    view.show_result(r, 0, None)
+    np.testing.assert_allclose(view.reference_points, expected, atol=1e-9)
+    current["s"] = later
+    view.show_result(r, 0, None, dragging=True)
+    np.testing.assert_allclose(view.reference_points, expected, atol=1e-9)
+    r_later = compute(later)
+    view.show_result(r_later, 0, None, dragging=True)
+    fresh = (x_ref @ later.heads[0].w_v - p.mean) @ p.basis
+    np.testing.assert_allclose(view.reference_points, fresh, atol=1e-9)
     view.referenceCheck.setChecked(False)
     assert not view.references.isVisible()
 

@@ -82,7 +82,8 @@ class EmbeddingMapView(PlaneMapView):
         self.outputs.sigClicked.connect(self._on_outputs_clicked)
         self._active_rows = np.zeros(0, dtype=int)
         self._ref_cache: tuple[tuple, maps.ReferenceInputs] | None = None
-        self._ref_values: tuple[tuple[str, ...], np.ndarray] | None = None
+        # (head, words, values) of the last session that matched the Result on screen
+        self._ref_values: tuple[int, tuple[str, ...], np.ndarray] | None = None
         self.data: maps.ValueMap | None = None
         self.reference_points = np.zeros((0, 2))
         self.reference_words: tuple[str, ...] = ()
@@ -221,9 +222,9 @@ class EmbeddingMapView(PlaneMapView):
                 if self._ref_cache is None or self._ref_cache[0] != key:
                     self._ref_cache = (key, maps.reference_inputs(session, result.tokens))
                 ref = self._ref_cache[1]
-                self._ref_values = (ref.words, maps.reference_values(ref, w_v))
+                self._ref_values = (head, ref.words, maps.reference_values(ref, w_v))
                 note = ref.notice
-            elif self._ref_values is None:
+            elif self._ref_values is None or self._ref_values[0] != head:
                 return (*none, "")  # the next result brings this session's W_V
             else:
                 note = ""
@@ -231,7 +232,7 @@ class EmbeddingMapView(PlaneMapView):
             self._ref_cache = self._ref_values = None
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return (*none, f"Reference words unavailable: {first}")
-        words, values = self._ref_values
+        _, words, values = self._ref_values
         if values.shape[1] != projection.d:
             return (*none, "")
         return words, projection.project(values), note
