@@ -40,6 +40,8 @@ EMPTY_TEXT = (
 PREPARING_TEXT = (
     "Preparing the attention core…\nThe first launch compiles it; later ones are quick."
 )
+#: Work in the background that lasts longer than this shows the busy indicator.
+BUSY_DELAY_MS = 300
 
 
 #: Embedding sources whose width the user picks (2 to 64); a model's layer fixes its own.
@@ -61,6 +63,16 @@ def _check_model_available(s: Session) -> None:
                 f"The {field} '{value}' comes from a pretrained model. Open the Model tab "
                 "(Ctrl+3), pick a head and press “Copy this head into the workbench” first."
             )
+
+
+def failure_text(exc: BaseException) -> str:
+    """One line for the user about a failed compute. ValueErrors carry a message written
+    for the user; anything else is a fault of ours, named by its kind only."""
+    if isinstance(exc, ValueError):
+        return " ".join(str(exc).split()) or "the settings are not valid"
+    if isinstance(exc, MemoryError):
+        return "there is not enough memory for this text and these settings"
+    return f"an unexpected internal error ({type(exc).__name__})"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -106,6 +118,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.resultReady.connect(self._on_result)
         self.worker.failed.connect(self._on_compute_failed)
         self.worker.readyChanged.connect(self._on_worker_ready)
+        self.worker.busyChanged.connect(self._on_worker_busy)
+        self._computing_shown = False
+        self._busy_timer = QtCore.QTimer(self, singleShot=True, interval=BUSY_DELAY_MS)
+        self._busy_timer.timeout.connect(self._on_busy_timeout)
+        self._update_busy()  # the worker may have got ready before readyChanged was connected
 
         if path is not None:
             self.doc.set_path(path)
@@ -549,10 +566,36 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pipelineView.highlight(i, i)
         self.similarityView.highlight(i, i)
 
+    @QtCore.Slot(bool)
     def _on_worker_ready(self, ready: bool) -> None:
-        self.busy.setVisible(not ready)
-        self.busyLabel.setVisible(not ready)
-        self.emptyState.setText(EMPTY_TEXT)
+        self._update_busy()
+        # the first Result may still be on its way: "type a sentence" only when there is none
+        if self.result is not None and not self.result.T:
+            self.emptyState.setText(EMPTY_TEXT)
+
+    @QtCore.Slot(bool)
+    def _on_worker_busy(self, _busy: bool) -> None:
+        # ask the worker, not the signal: a queued "idle" may arrive after a new request
+        if self.worker.busy:
+            if not self._computing_shown and not self._busy_timer.isActive():
+                self._busy_timer.start()
+        else:
+            self._busy_timer.stop()
+            self._computing_shown = False
+            self._update_busy()
+
+    def _on_busy_timeout(self) -> None:
+        self._computing_shown = self.worker.busy
+        self._update_busy()
+
+    def _update_busy(self) -> None:
+        """The status bar's indicator: while the core is prepared, and while a compute has
+        run longer than :data:`BUSY_DELAY_MS`."""
+        preparing = not self.worker.ready
+        shown = preparing or self._computing_shown
+        self.busyLabel.setText("Preparing the attention core…" if preparing else "Computing…")
+        self.busy.setVisible(shown)
+        self.busyLabel.setVisible(shown)
 
     def _on_compute_failed(self, generation: int, exc) -> None:
         """No Result for the current Session: say why where the heatmap was, show no stale
@@ -564,15 +607,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._result_session = None
         self.textBar.set_tokens((), "")
         self._clear_views()
+        why = failure_text(exc)
         self.emptyState.setText(
-            f"Attention cannot be computed for these settings:\n{exc}\n\n"
+            f"Attention cannot be computed for these settings:\n{why}\n\n"
             "Change the setting, or undo it with Ctrl+Z."
         )
         self.attentionStack.setCurrentWidget(self.emptyState)
         self.statusTokens.setText("no result")
         self.statusShapes.setText("")
-        self.statusBar().showMessage(f"Could not compute attention: {exc}", 10000)
-        self.computeFailed.emit(str(exc))
+        self.statusBar().showMessage(f"Could not compute attention: {why}", 10000)
+        self.computeFailed.emit(why)
 
     def _clear_views(self) -> None:
         self.headGrid.set_matrices(np.zeros((0, 0, 0)), [])
