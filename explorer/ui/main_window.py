@@ -27,7 +27,7 @@ from explorer.ui.menus import build_menus, build_status_bar
 from explorer.ui.model.view import install_model_view
 from explorer.ui.theme import apply_theme, follow_system_theme
 from explorer.ui.views.composite import PipelineView, SimilarityView, ThumbnailGrid
-from explorer.ui.views.inside import InsideView
+from explorer.ui.views.inside import InsideView, TokenClickFilter
 from explorer.ui.workbench.controls import ModelPanel
 from explorer.ui.workbench.projection_editor import ProjectionEditor
 from explorer.ui.workbench.text_bar import TextBar
@@ -177,6 +177,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.similarityView.hoverText.connect(self._show_hover_text)  # cosines, not weights
         self.insideView = InsideView()
         self.insideView.querySelected.connect(self._select_query)
+        self.chipClicks = TokenClickFilter(
+            self.textBar.chipScroll.viewport(), self._select_query, self
+        )
 
         self.emptyState = QtWidgets.QLabel(PREPARING_TEXT, objectName="emptyState")
         self.emptyState.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)

@@ -247,3 +247,13 @@ def test_long_text_is_thinned_and_capped_on_screen(make_window, qtbot):
     if lines.lines.dropped:
         assert "heaviest" in lines.note.text()
     assert "labelled" in lines.note.text()
+
+
+def test_token_chip_click_selects_the_query(make_window, qtbot):
+    w = make_window()
+    view = show(qtbot, w, "weightedSumView")
+    chip = w.findChild(QtWidgets.QLabel, "tokenChip_4")
+    qtbot.mouseClick(chip, QtCore.Qt.MouseButton.LeftButton)
+    settle(qtbot, w)
+    assert w.doc.session.selected_query == 4
+    assert view.ws.query == 4 and view.querySelector.currentIndex() == 4

@@ -110,3 +110,32 @@ class InsideView(QtWidgets.QTabWidget):
         result, head, query, dragging = self._args
         view.show_result(result, head, query, dragging=dragging)
         self._drawn[name] = self._args
+
+
+class TokenClickFilter(QtCore.QObject):
+    """Calls ``pick(index)`` when a token chip inside ``host`` is clicked.
+
+    Chips are labels that pass clicks on to their parents, and the text bar replaces the
+    chips (and the widget holding them) for every text, so one filter on a lasting ancestor
+    (the chip scroll area's viewport) serves them all: the chip under the click is found
+    with ``childAt`` and read through its ``index`` attribute.
+    """
+
+    def __init__(self, host: QtWidgets.QWidget, pick, parent=None):
+        super().__init__(parent)
+        self._host = host
+        self._pick = pick
+        host.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if (
+            obj is self._host
+            and event.type() == QtCore.QEvent.Type.MouseButtonPress
+            and event.button() == QtCore.Qt.MouseButton.LeftButton
+        ):
+            chip = self._host.childAt(event.position().toPoint())
+            index = getattr(chip, "index", None)
+            if isinstance(index, int):
+                self._pick(index)
+                return True
+        return False
