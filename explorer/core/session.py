@@ -141,17 +141,44 @@ class ModelRef:
     head: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HeadScale:
     """An edit of a pretrained model's head made in the Model tab.
 
     The output of head ``head`` in layer ``layer`` is multiplied by ``scale`` before the
-    layer's output projection; ``scale = 0`` ablates the head.
+    layer's output projection; ``scale = 0`` ablates the head. ``w_q``, ``w_k``, ``w_v``
+    (shape (d_model, d_head), float64), when set, replace the head's projections (its biases
+    are kept); ``sha256`` names the weights file they were edited on.
     """
 
     layer: int
     head: int
     scale: float = 0.0
+    w_q: np.ndarray | None = None
+    w_k: np.ndarray | None = None
+    w_v: np.ndarray | None = None
+    sha256: str = ""
+
+    def __post_init__(self):
+        for name in ("w_q", "w_k", "w_v"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _frozen(getattr(self, name), name))
+
+    def __eq__(self, other):
+        if not isinstance(other, HeadScale):
+            return NotImplemented
+        same = (self.layer, self.head, self.scale, self.sha256) == (
+            other.layer,
+            other.head,
+            other.scale,
+            other.sha256,
+        )
+        return same and all(
+            (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+            for a, b in ((self.w_q, other.w_q), (self.w_k, other.w_k), (self.w_v, other.w_v))
+        )
+
+    __hash__ = None
 
 
 @dataclass(frozen=True)

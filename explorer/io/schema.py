@@ -131,6 +131,46 @@ class HeadsCodec(Codec):
         return tuple(heads)
 
 
+class HeadEditCodec(DataclassCodec):
+    """A Model-tab head edit (:class:`~explorer.core.session.HeadScale`).
+
+    ``layer``, ``head`` and ``scale`` are always written; the replaced projections ``w_q``,
+    ``w_k``, ``w_v`` (matrices, compact base64 at model width) and the model's ``sha256`` only
+    when set (version 3), so a scale-only edit reads the same as in version 2.
+    """
+
+    OPTIONAL = ("w_q", "w_k", "w_v", "sha256")
+
+    def __init__(self):
+        matrix = OptionalCodec(MatrixCodec())
+        super().__init__(
+            S.HeadScale,
+            {
+                "layer": IntCodec(0, 1023),
+                "head": IntCodec(0, 1023),
+                "scale": FloatCodec(-100.0, 100.0),
+                "w_q": matrix,
+                "w_k": matrix,
+                "w_v": matrix,
+                "sha256": HexCodec(64),
+            },
+            required=("layer", "head", "scale"),
+        )
+
+    def encode(self, value, where):
+        out = super().encode(value, where)
+        for key in self.OPTIONAL:
+            if out[key] in (None, ""):
+                del out[key]
+        return out
+
+    def decode(self, data, where):
+        edit = super().decode(data, where)
+        if any(getattr(edit, f"w_{c}") is not None for c in "qkv") and not edit.sha256:
+            raise SessionFileError("replaced projections need the model's sha256", where=where)
+        return edit
+
+
 _OVERRIDES: dict[str, Codec] = {
     "text": StrCodec(max_chars=S.MAX_TEXT_CHARS),
     "embedding": StrCodec(S.EMBEDDING_SOURCES),
@@ -157,17 +197,7 @@ _OVERRIDES: dict[str, Codec] = {
             required=REQUIRED_V1[S.ModelRef],
         )
     ),
-    "model_edits": TupleCodec(
-        DataclassCodec(
-            S.HeadScale,
-            {
-                "layer": IntCodec(0, 1023),
-                "head": IntCodec(0, 1023),
-                "scale": FloatCodec(-100.0, 100.0),
-            },
-            required=("layer", "head", "scale"),
-        )
-    ),
+    "model_edits": TupleCodec(HeadEditCodec()),
     "view": DataclassCodec(
         S.ViewOptions,
         {"colormap": StrCodec(S.COLORMAPS), "score_colormap": StrCodec(S.SCORE_COLORMAPS)},

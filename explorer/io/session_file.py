@@ -1,6 +1,6 @@
 """Session files (``*.attn.json``): load, save, validate and migrate.
 
-A session file is UTF-8 JSON: ``{"format": "attention-explorer-session", "version": 2, ...}``
+A session file is UTF-8 JSON: ``{"format": "attention-explorer-session", "version": 3, ...}``
 followed by one key per :class:`~explorer.core.session.Session` field (see
 ``docs/session-format.md``). Small matrices are rows of numbers; large ones are base64 of
 their little-endian float64 bytes (:class:`~explorer.io.matrices.MatrixCodec`). Loading refuses
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from explorer.core.session import Session
 from explorer.io.atomic import atomic_write, os_reason
-from explorer.io.codecs import SessionFileError, _kind
+from explorer.io.codecs import SessionFileError, _kind, _show
 from explorer.io.reading import decode_utf8, read_regular_file, too_large_message
 from explorer.io.schema import SESSION, decode_session, encode_session
 
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 FORMAT = "attention-explorer-session"
-VERSION = 2  # the version this code writes
+VERSION = 3  # the version this code writes
 OLDEST_VERSION = 1  # the oldest version it still reads (through _MIGRATIONS)
 SUFFIX = ".attn.json"
 # Refused before parsing, and never written. Large matrices are stored as base64 float64, so
@@ -76,8 +76,26 @@ def _v1_to_v2(doc: dict) -> dict:
     return doc
 
 
+def _v2_to_v3(doc: dict) -> dict:
+    """Version 3 lets a Model-tab head edit replace the head's projections; version-2 content
+    is unchanged.
+
+    A version-2 edit only ever held ``layer``, ``head`` and ``scale``, so a version-2 file with
+    anything else in an edit is refused with the message version 2 gave.
+    """
+    edits = doc.get("model_edits")
+    for i, edit in enumerate(edits if type(edits) is list else ()):
+        for key in edit if type(edit) is dict else ():
+            if key not in ("layer", "head", "scale"):
+                raise SessionFileError(
+                    f"unknown key {_show(key)} (misspelt, or written by a newer version?)",
+                    where=f"model_edits[{i}]",
+                )
+    return doc
+
+
 # _MIGRATIONS[v] upgrades a version-v document (a dict, header included) to version v + 1.
-_MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+_MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def session_to_dict(session: Session) -> dict:

@@ -18,6 +18,7 @@ from hypothesis.extra import numpy as hnp
 from explorer.core import session as S
 from explorer.io import codecs as C
 from explorer.io import schema
+from explorer.io.matrices import MatrixCodec
 
 # Finite float64 values of every kind: subnormals, -0.0, huge magnitudes, ordinary weights.
 finite_floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -45,6 +46,20 @@ def strategy_for_codec(codec: C.Codec) -> st.SearchStrategy:
         if codec.length is not None:
             return st.tuples(*[inner] * codec.length)
         return st.lists(inner, max_size=4).map(tuple)
+    if isinstance(codec, MatrixCodec):
+        shapes = st.tuples(st.integers(1, 4), st.integers(1, 4))
+        return shapes.flatmap(lambda shape: matrices(*shape))
+    if isinstance(codec, schema.HeadEditCodec):  # replaced projections carry a model hash
+        plain = C.DataclassCodec(codec.cls, codec.codecs)
+        return st.tuples(
+            strategy_for_codec(plain), st.text("0123456789abcdef", min_size=64, max_size=64)
+        ).map(
+            lambda e: (
+                e[0]
+                if e[0].sha256 or all(getattr(e[0], f"w_{c}") is None for c in "qkv")
+                else dataclasses.replace(e[0], sha256=e[1])
+            )
+        )
     if isinstance(codec, C.DataclassCodec):
         return st.builds(
             codec.cls, **{name: strategy_for_codec(c) for name, c in codec.codecs.items()}

@@ -235,7 +235,7 @@ def test_kept_v2_sample_still_loads():
 def test_version_1_files_migrate_and_are_written_as_the_current_version(tmp_path):
     v1 = load_session(DATA / "session_v1.attn.json")
     path = save_session(v1, tmp_path / "again.attn.json")
-    assert json.loads(path.read_text(encoding="utf-8"))["version"] == session_file.VERSION == 2
+    assert json.loads(path.read_text(encoding="utf-8"))["version"] == session_file.VERSION == 3
     assert_identical(v1, load_session(path))
 
 
