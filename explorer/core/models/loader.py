@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.core.encoder import Encoder, load_encoder
+from explorer.core.encoder_config import parse_config
 from explorer.core.encoder_files import MAX_CONFIG_BYTES, EncoderError, read_json
 from explorer.core.model_discovery import model_name_for
 from explorer.core.models.config import ModelConfig, ModelError, model_type_of, parse_model_config
@@ -48,8 +49,6 @@ def read_model_config(folder) -> ModelConfig:
         raise ModelError(f"{folder}: no config.json")
     raw = read_json(path, MAX_CONFIG_BYTES)
     if model_type_of(raw, str(path)) == "bert":
-        from explorer.core.encoder_config import parse_config
-
         return bert_model_config(parse_config(raw, str(path)))
     return parse_model_config(raw, str(path))
 
@@ -122,7 +121,7 @@ def load_model(folder, name: str | None = None) -> DecoderModel | EncoderModel:
         ecfg = encoder_config(cfg)
         tok = ModelTokenizer(folder, cfg.vocab_size, ecfg.max_positions)
         tensors = bert_tensors(cfg, ckpt.read(shapes), prefix)
-        enc = Encoder(folder, name, ecfg, tensors, tok._tok)
+        enc = Encoder(folder, name, ecfg, tensors, tok.raw)
         return EncoderModel(enc, cfg, byte_level=tok.byte_level)
     except EncoderError:
         raise

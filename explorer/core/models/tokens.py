@@ -137,6 +137,11 @@ class ModelTokenizer:
         self.special_ids = np.array(sorted(i for i, t in added.items() if t.special), np.int64)
         self.vocab_size = vocab_size
 
+    @property
+    def raw(self):
+        """The wrapped ``tokenizers.Tokenizer`` (vocabulary strings, not readable ones)."""
+        return self._tok
+
     def encode(self, text: str) -> TextTokens:
         if not isinstance(text, str):
             raise ModelError(f"text must be a str, got {type(text).__name__}")
