@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from explorer.core.attention_aggregates import (  # noqa: F401 (part of this mod
 from explorer.core.encoder import Encoder, EncoderError, EncoderOutput, HeadEdit, Tokens, cosine
 from explorer.core.encoder_stats import HeadSummary, head_summary
 from explorer.core.model_bridge import ModelUnavailable
+from explorer.core.session import HeadScale
 
 PATTERN_MIN = 0.5  # a head "does" something when at least half its weight goes there
 
@@ -89,6 +91,26 @@ def summary_by_layer(out: EncoderOutput) -> HeadSummary:
     return HeadSummary(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
 
 
+_SUMMARIES: dict[int, tuple[EncoderOutput, HeadSummary]] = {}
+_SUMMARY_LOCK = threading.Lock()
+SUMMARY_CACHE = 4  # unedited runs whose summary is kept (a slider drag reuses one)
+
+
+def _cached_summary(out: EncoderOutput) -> HeadSummary:
+    """:func:`summary_by_layer` of ``out``, computed once per run: a head edit changes only
+    the edited run, and the summary describes the unedited one."""
+    with _SUMMARY_LOCK:
+        hit = _SUMMARIES.get(id(out))
+        if hit is not None and hit[0] is out:
+            return hit[1]
+    summary = summary_by_layer(out)
+    with _SUMMARY_LOCK:
+        while len(_SUMMARIES) >= SUMMARY_CACHE:
+            del _SUMMARIES[next(iter(_SUMMARIES))]
+        _SUMMARIES[id(out)] = (out, summary)
+    return summary
+
+
 def _pooled_by_layer(out: EncoderOutput) -> np.ndarray:
     """Mean over real tokens of every layer's hidden states: (n_layer + 1, H) float64."""
     w = out.attention_mask.astype(np.float64)
@@ -127,7 +149,7 @@ def analyse(bridge, enc: Encoder, text: str, edits=()) -> ModelAnalysis:
     edits = tuple(edits)
     edited = enc.forward(out.ids, edits=edits, type_ids=out.type_ids, base=out) if edits else None
     t2 = clock()
-    summary = summary_by_layer(out)
+    summary = _cached_summary(out)
     t3 = clock()
     if edited is not None:
         layer_cos = layer_cosines(edited, out)
@@ -222,6 +244,56 @@ def word_curve(bridge, enc: Encoder, word: str, text_a: str, text_b: str, edits=
     return WordCurve(_curve(out_a, ia, out_b, ib), edited, ia, ib)
 
 
+def head_edits(stored, enc: Encoder) -> tuple[HeadEdit, ...]:
+    """The Session's Model-tab edits (:class:`~explorer.core.session.HeadScale`) that apply to
+    ``enc``, as encoder edits.
+
+    An edit of a head ``enc`` does not have is left out. Replaced projections apply only to the
+    weights they were edited on (same ``sha256``) and with the right shape; otherwise only the
+    edit's ``scale`` is kept (and nothing when that is 1).
+
+    Parameters
+    ----------
+    stored : sequence of HeadScale
+    enc : Encoder
+
+    Returns
+    -------
+    tuple of HeadEdit
+    """
+    c = enc.config
+    shape = (c.hidden_size, c.d_head)
+    out = []
+    for e in stored:
+        if not (0 <= e.layer < c.num_layers and 0 <= e.head < c.num_heads):
+            continue
+        mats = {f"w_{x}": getattr(e, f"w_{x}", None) for x in "qkv"}
+        mats = {k: m for k, m in mats.items() if m is not None}
+        if mats and (e.sha256 != enc.sha256 or any(m.shape != shape for m in mats.values())):
+            mats = {}
+        if mats or e.scale != 1.0:
+            out.append(HeadEdit(e.layer, e.head, scale=float(e.scale), **mats))
+    return tuple(out)
+
+
+def lowest_edited_layer(edits, n_layer: int) -> int:
+    """The lowest layer an edit touches (``n_layer`` without edits): layers below it are the
+    unedited run's, bit for bit."""
+    return min((e.layer for e in edits), default=n_layer)
+
+
+def attention_difference(analysis: ModelAnalysis) -> np.ndarray:
+    """Edited minus unedited attention weights, (n_layer, n_head, T, T) float32.
+
+    Exactly zero below the lowest edited layer (those layers are copied, not recomputed) and
+    all zero without edits.
+    """
+    out = analysis.out.attentions
+    if analysis.edited is None:
+        return np.zeros_like(out)
+    return analysis.edited.attentions - out
+
+
 def head_pattern(summary: HeadSummary, layer: int, head: int) -> str:
     """A short name for what head ``(layer, head)`` mostly attends to."""
     parts = {
@@ -243,7 +315,11 @@ def edit_label(edits) -> str:
     for e in edits:
         if not isinstance(e, HeadEdit):
             continue
-        what = "ablate" if e.scale == 0 else f"×{e.scale:g} on"
+        if e.replaces:
+            what = f"new W_{'/W_'.join(e.replaces.upper())}"
+            what += " on" if e.scale == 1 else (", ablated" if e.scale == 0 else f", ×{e.scale:g}")
+        else:
+            what = "ablate" if e.scale == 0 else f"×{e.scale:g} on"
         parts.append(f"{what} L{e.layer}·H{e.head}")
     return ", ".join(parts)
 
@@ -262,7 +338,8 @@ def view_data(
     folder : Path or None
         The model the user picked.
     text : str
-    edits : tuple of HeadEdit
+    edits : tuple of HeadEdit or of HeadScale
+        Encoder edits, or the Session's stored edits (see :func:`head_edits`).
     word_texts : (str, str, str)
         The word to follow and the two texts (see :func:`word_curve`).
     analyse_text : bool
@@ -291,6 +368,8 @@ def view_data(
     result = {"encoder": enc, "problem": problem, "analysis": None, "curve": None}
     if enc is None or not analyse_text:
         return result
+    if any(isinstance(e, HeadScale) for e in edits):
+        edits = head_edits(edits, enc)
     try:
         result["analysis"] = analyse(bridge, enc, text, edits) if text.strip() else None
     except EncoderError as exc:
