@@ -59,7 +59,7 @@ def _reference_weights(x, w_q, b_q, w_k, b_k, d_head):
 def test_a_replace_edit_leaves_lower_layers_bit_identical_and_changes_the_ones_above(tiny, layer):
     ids = _ids(tiny, 9)
     out = tiny.forward(ids)
-    hw, w_q = _edited_q(tiny, layer, 1)
+    _, w_q = _edited_q(tiny, layer, 1)
     edited = tiny.forward(ids, edits=(HeadEdit(layer, 1, w_q=w_q),), base=out)
     # below the edit: the unedited run's arrays, bit for bit
     assert np.array_equal(edited.hidden_states[: layer + 1], out.hidden_states[: layer + 1])
@@ -139,7 +139,7 @@ def test_head_edits_apply_projections_only_to_their_weights(tiny):
 def test_analysis_difference_is_zero_below_the_edit_and_the_summary_is_reused(tiny):
     bridge = ModelBridge(packages=())
     text = "the cat sat on the mat"
-    hw, w_q = _edited_q(tiny, 2, 0)
+    _, w_q = _edited_q(tiny, 2, 0)
     a = analyse(bridge, tiny, text, (HeadEdit(2, 0, w_q=w_q),))
     diff = attention_difference(a)
     assert diff.shape == a.out.attentions.shape and diff.dtype == np.float32
