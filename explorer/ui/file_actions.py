@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -62,6 +63,9 @@ def _pid_alive(pid: int) -> bool:
 class FileActions(QtCore.QObject):
     """Owns the File menu actions of a MainWindow."""
 
+    #: (undo index written, error text or "") from the background autosave thread
+    _autosaveDone = QtCore.Signal(int, str)
+
     def __init__(self, window, autosave_dir: Path | None = None):
         super().__init__(window)
         self.w = window
@@ -69,9 +73,11 @@ class FileActions(QtCore.QObject):
         self.autosave_dir = Path(autosave_dir) if autosave_dir else default_autosave_dir()
         self.autosave_path = self.autosave_dir / f"autosave-{os.getpid()}{SUFFIX}"
         self._autosaved_index = -1
+        self._autosave_thread: threading.Thread | None = None
+        self._autosaveDone.connect(self._on_autosave_done)  # queued: emitted off the GUI thread
         self._build_menu(window.fileMenu)
         self.timer = QtCore.QTimer(self, interval=AUTOSAVE_MS)
-        self.timer.timeout.connect(self.autosave)
+        self.timer.timeout.connect(lambda: self.autosave(background=True))
         self.timer.start()
         window.setAcceptDrops(True)
 
@@ -220,21 +226,69 @@ class FileActions(QtCore.QObject):
         return True
 
     # ------------------------------------------------------ autosave, restore
-    def autosave(self) -> None:
-        """Write the session to the autosave file when it changed since the last autosave."""
+    def autosave(self, *, background: bool = False) -> None:
+        """Write the session to the autosave file when it changed since the last autosave.
+
+        The timer autosaves in a background thread: a large session takes seconds to write,
+        and the window must keep responding meanwhile. Sessions are immutable, so the thread
+        writes exactly the session of the moment it started; a tick that comes while a write
+        is still running is skipped, and the next one catches up. Direct calls (the crash
+        handler, recovery) write before they return.
+        """
         idx = self.doc.undo_stack.index()
         if not self.doc.modified or idx == self._autosaved_index:
             return
+        if background and self.autosave_running:
+            return
+        self.wait_for_autosave()
+        session = self.doc.session
+        if not background:
+            self._on_autosave_done(idx, self._write_autosave(session))
+            return
+        self._autosave_thread = threading.Thread(
+            target=self._autosave_in_thread,
+            args=(idx, session),
+            name="Autosave",
+            daemon=True,  # a hung disk must not keep the process alive after the window closed
+        )
+        self._autosave_thread.start()
+
+    def _autosave_in_thread(self, idx: int, session: Session) -> None:
+        error = self._write_autosave(session)
+        with contextlib.suppress(RuntimeError):  # the window went away meanwhile
+            self._autosaveDone.emit(idx, error)
+
+    def _write_autosave(self, session: Session) -> str:
+        """Write ``session`` atomically; the error as text, or ``""``. Any thread."""
         try:
             self.autosave_dir.mkdir(parents=True, exist_ok=True)
-            save_session(self.doc.session, self.autosave_path)
-            self._autosaved_index = idx
+            save_session(session, self.autosave_path)
         except (OSError, SessionFileError) as exc:
-            self.w.statusBar().showMessage(f"Autosave failed: {exc}", 5000)
+            return str(exc)
+        return ""
+
+    def _on_autosave_done(self, idx: int, error: str) -> None:
+        if error:
+            self.w.statusBar().showMessage(f"Autosave failed: {error}", 5000)
+        else:
+            self._autosaved_index = idx
+
+    @property
+    def autosave_running(self) -> bool:
+        """True while a background autosave is writing."""
+        t = self._autosave_thread
+        return t is not None and t.is_alive()
+
+    def wait_for_autosave(self, timeout: float | None = 30.0) -> None:
+        """Block until a background autosave has finished writing (or ``timeout`` s)."""
+        t = self._autosave_thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout)
 
     def discard_autosave(self) -> None:
         """Remove this process's autosave (on a clean close)."""
         self.timer.stop()
+        self.wait_for_autosave()  # else a write in flight would bring the file back
         with contextlib.suppress(OSError):
             self.autosave_path.unlink(missing_ok=True)
 

@@ -345,3 +345,47 @@ def test_save_as_accepts_json_suffix_in_any_case(make_window, qtbot, tmp_path, m
     names = sorted(p.name for p in tmp_path.iterdir() if "json" in p.name.lower())
     assert names == ["bar.attn.json", "foo.Attn.Json", "foo.JSON"]
     assert load_session(tmp_path / "foo.JSON") == w.doc.session
+
+
+def test_timer_autosave_writes_in_the_background(make_window, qtbot, monkeypatch):
+    """A slow autosave (a large session on a slow disk) must not stop the event loop."""
+    import threading
+    import time
+
+    from explorer.ui import file_actions
+
+    real_save = file_actions.save_session
+    threads = []
+
+    def slow_save(session, path):
+        threads.append(threading.current_thread().name)
+        time.sleep(0.6)
+        real_save(session, path)
+
+    monkeypatch.setattr(file_actions, "save_session", slow_save)
+    w = make_window()
+    with qtbot.waitSignal(w.resultShown, timeout=10_000):
+        edit_weight(w, 55)
+    expected = w.doc.session
+    ticks = []
+    timer = QtCore.QTimer(interval=20)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    w.files.timer.timeout.emit()  # what the 5-second timer does
+    # it returned while the write is still under way in another thread
+    assert w.files.autosave_running
+    assert not w.files.autosave_path.exists()
+    w.files.timer.timeout.emit()  # a tick during the write is skipped, not queued
+    qtbot.waitUntil(lambda: not w.files.autosave_running, timeout=5000)
+    qtbot.waitUntil(lambda: w.files._autosaved_index == w.doc.undo_stack.index(), timeout=2000)
+    timer.stop()
+    assert threads == ["Autosave"]
+    assert len(ticks) >= 2  # the event loop kept turning while the file was written
+    assert load_session(w.files.autosave_path) == expected
+    # a clean close waits for a write in flight, then removes the file
+    edit_weight(w, 56)
+    w.files.timer.timeout.emit()
+    w.doc.undo_stack.setClean()
+    w.close()
+    assert not w.files.autosave_running
+    assert not w.files.autosave_path.exists()
