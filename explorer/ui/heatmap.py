@@ -102,6 +102,7 @@ class TokenAxis(pg.AxisItem):
     ):
         super().__init__(orientation, **kwargs)
         self._max_px = max_label_px
+        self._cap = max_label_px  # the longest a label may be drawn, see set_room
         self._thin_small = thin_small_cells
         self._labels: list[str] = []
         self._selected: int | None = None
@@ -162,7 +163,7 @@ class TokenAxis(pg.AxisItem):
         """Room across the axis for the longest label in ``font`` and the caption."""
         fm = _metrics(_sized(font, font.pixelSize(), bold=True))  # the selected one is bold
         longest = max((fm.horizontalAdvance(t) for t in self._labels), default=0.0)
-        extent = min(longest, self._max_px) + 2 * self.PAD + 2
+        extent = min(longest, self._cap) + 2 * self.PAD + 2
         if self._caption:
             lines = self._caption_room()
             extent += lines * _metrics(self._caption_font()).height() + self.PAD
@@ -198,6 +199,15 @@ class TokenAxis(pg.AxisItem):
         self._plan_key = None
         self.picture = None
         self.update()
+
+    def set_room(self, px: float) -> None:
+        """The widget's size across the axis: labels take at most a quarter of it (at least
+        44 px), so that one long token cannot squeeze the matrix."""
+        cap = int(min(self._max_px, max(44.0, 0.25 * px)))
+        self._fits = 0  # the widget was resized: the font may fit differently now
+        if cap != self._cap:
+            self._cap = cap
+            self._refit()
 
     def fit_to_cells(self) -> None:
         """After a resize, give back the room that labels in a shrunk font do not need.
@@ -310,7 +320,7 @@ class TokenAxis(pg.AxisItem):
             f = bold if i == self._selected else font
             p.setFont(f)
             text = _metrics(f).elidedText(
-                self._labels[i], QtCore.Qt.TextElideMode.ElideRight, self._max_px
+                self._labels[i], QtCore.Qt.TextElideMode.ElideRight, self._cap
             )
             w = _metrics(f).horizontalAdvance(text)
             box = QtCore.QRectF(0, -fm.height() / 2, w + 2, fm.height())
@@ -541,6 +551,12 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             self.plot.setXRange(0, cols, padding=0)
             self.plot.setYRange(0, rows, padding=0)
         self._update_values()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "left_axis"):  # GraphicsView calls this while it is being built
+            self.left_axis.set_room(self.width())
+            self.top_axis.set_room(self.height())
 
     def _on_resized(self, *_args) -> None:
         self.left_axis.fit_to_cells()
