@@ -10,6 +10,7 @@ from PySide6 import QtGui, QtWidgets
 
 from explorer import __version__
 from explorer.ui.help import install_help
+from explorer.ui.undo_history import UndoHistoryWindow
 from explorer.ui.workbench.examples import example_description, example_files
 
 
@@ -88,13 +89,9 @@ def build_status_bar(window) -> None:
 
 
 def show_undo_history(window) -> None:
-    """Edit › Undo History: a QUndoView of the document's stack."""
+    """Edit › Undo History: the document's steps and their share of the memory budget."""
     if window.undoView is None:
-        window.undoView = QtWidgets.QUndoView(window.doc.undo_stack)
-        window.undoView.setWindowTitle("Undo History")
-        window.undoView.setObjectName("undoHistory")
-        window.undoView.setEmptyLabel("<opened>")
-        window.undoView.resize(320, 420)
+        window.undoView = UndoHistoryWindow(window.doc, window)
     window.undoView.show()
     window.undoView.raise_()
 
