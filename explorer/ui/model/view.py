@@ -24,7 +24,7 @@ from explorer.core.model_analysis import edit_label, head_pattern, view_data
 from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_session
 from explorer.core.model_discovery import folder_problem
 from explorer.core.session import HeadScale
-from explorer.ui.heatmap import HeatmapView
+from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView
 from explorer.ui.model.panels import (
     EditPanel,
     LayerHeadGrid,
@@ -129,6 +129,7 @@ class ModelView(QtWidgets.QWidget):
         self.heatmap = HeatmapView(title="attention weights")
         self.heatmap.setObjectName("modelHeatmap")
         self.heatmap.set_show_values(False)
+        self.heatmap.set_axis_captions(ATTENTION_CAPTIONS)
         self.heatmap.set_readout(self._readout)
         self.summary = SummaryPanel()
         self.edit = EditPanel()
