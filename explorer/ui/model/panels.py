@@ -12,7 +12,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.encoder import EncoderError
 from explorer.core.model_analysis import find_word
-from explorer.ui.views.composite import ThumbnailGrid
+from explorer.ui.heatmap import colormap
+from explorer.ui.views.composite import THUMB_CELLS, ThumbnailGrid, thumbnail
 
 DEFAULT_WORD = "bank"
 DEFAULT_TEXTS = ("I sat by the river bank.", "I deposited money in the bank.")
@@ -136,6 +137,14 @@ class ModelToolbar(QtWidgets.QWidget):
             top.addWidget(spin)
         top.addSpacing(12)
         top.addWidget(self.hideSpecial)
+        self.gridMode = QtWidgets.QComboBox(objectName="gridModeCombo")
+        self.gridMode.addItems(["after the edit", "difference from unedited"])
+        self.gridMode.setToolTip(
+            "With head edits, the grid shows each head's attention after the edit, or its "
+            "difference from the unedited run (red: more weight, blue: less; layers below "
+            "the edit stay white)"
+        )
+        top.addWidget(self.gridMode)
         top.addStretch(1)
         top.addWidget(self.busy)
         top.addWidget(self.timing)
@@ -156,6 +165,42 @@ class LayerHeadGrid(ThumbnailGrid):
                 else:
                     self.thumbnailClicked.emit(i)
                 return
+
+    def set_matrices(self, mats, titles, columns=None, *, levels=(0.0, 1.0), changed=None):
+        """Like :meth:`ThumbnailGrid.set_matrices`, with colour ``levels`` (a diverging map
+        when they straddle 0) and ``changed``: a bool per thumbnail, False keeps what it
+        shows (a slider tick redraws only the layers above the edit). Returns how many
+        thumbnails were drawn."""
+        n = mats.shape[0]
+        cols = columns or max(1, int(np.ceil(np.sqrt(n))))
+        rebuilt = (n, cols) != self._shape
+        if rebuilt:
+            self._rebuild(n, cols)
+        cmap = "CET-D1A" if levels[0] < 0 else self._cmap
+        if cmap != getattr(self, "_shown_cmap", self._cmap):
+            for img in self._images:
+                img.setColorMap(colormap(cmap))
+            changed = None
+        self._shown_cmap = cmap
+        drawn = 0
+        for i, (img, box, m) in enumerate(zip(self._images, self._boxes, mats, strict=False)):
+            if changed is not None and not rebuilt and not changed[i]:
+                continue
+            m = thumbnail(np.where(np.isfinite(m), m, 0.0).astype(np.float32), THUMB_CELLS)
+            resized = rebuilt or img.image is None or img.image.shape != m.shape
+            img.setImage(m, autoLevels=False, levels=levels)
+            if resized:
+                img.setRect(QtCore.QRectF(0, 0, max(m.shape[1], 1), max(m.shape[0], 1)))
+                box.setRange(
+                    xRange=(0, max(m.shape[1], 1)), yRange=(0, max(m.shape[0], 1)), padding=0
+                )
+            drawn += 1
+        self._paint_selection()
+        return drawn
+
+    def set_colormap(self, name: str) -> None:
+        super().set_colormap(name)
+        self._shown_cmap = name
 
     def _rebuild(self, n: int, cols: int) -> None:
         self.clear()
@@ -323,6 +368,7 @@ class EditPanel(QtWidgets.QGroupBox):
     """Copy the selected head into the workbench, or ablate / scale it in the model."""
 
     copyRequested = QtCore.Signal()
+    editRequested = QtCore.Signal()
     ablateRequested = QtCore.Signal()
     scaleRequested = QtCore.Signal(float)
     clearRequested = QtCore.Signal()
@@ -340,6 +386,13 @@ class EditPanel(QtWidgets.QGroupBox):
             "Put the head's real W_Q, W_K, W_V (with its biases as an extra row) and its "
             "layer's input vectors into the workbench, to edit them with the sliders"
         )
+        self.editButton = QtWidgets.QPushButton(
+            "Edit W_Q, W_K, W_V here", objectName="editHeadButton"
+        )
+        self.editButton.setToolTip(
+            "Bind this head to the sliders below the grid and change its real projections "
+            "in the model: every layer above follows live"
+        )
         self.ablateButton = QtWidgets.QPushButton("Ablate head", objectName="ablateButton")
         self.ablateButton.setToolTip("Zero the head's output and recompute the layers above")
         self.scaleButton = QtWidgets.QPushButton("Scale head ×", objectName="scaleButton")
@@ -354,13 +407,15 @@ class EditPanel(QtWidgets.QGroupBox):
         self.effect.setWordWrap(True)
         self.effect.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         grid.addWidget(self.copyButton, 0, 0, 1, 4)
-        grid.addWidget(self.ablateButton, 1, 0)
-        grid.addWidget(self.scaleButton, 1, 1)
-        grid.addWidget(self.factor, 1, 2)
-        grid.addWidget(self.clearButton, 1, 3)
-        grid.addWidget(self.effect, 2, 0, 1, 4)
-        grid.setRowStretch(3, 1)
+        grid.addWidget(self.editButton, 1, 0, 1, 4)
+        grid.addWidget(self.ablateButton, 2, 0)
+        grid.addWidget(self.scaleButton, 2, 1)
+        grid.addWidget(self.factor, 2, 2)
+        grid.addWidget(self.clearButton, 2, 3)
+        grid.addWidget(self.effect, 3, 0, 1, 4)
+        grid.setRowStretch(4, 1)
         self.copyButton.clicked.connect(self.copyRequested)
+        self.editButton.clicked.connect(self.editRequested)
         self.ablateButton.clicked.connect(self.ablateRequested)
         self.scaleButton.clicked.connect(lambda: self.scaleRequested.emit(self.factor.value()))
         self.clearButton.clicked.connect(self.clearRequested)
@@ -374,8 +429,8 @@ class EditPanel(QtWidgets.QGroupBox):
         self.clearButton.setEnabled(bool(analysis.edits))
         if not analysis.edits:
             self.effect.setText(
-                "No edits. Ablate or scale a head to see how the layers above change: the "
-                "cosine of the sentence embedding to the original appears here."
+                "No edits. Ablate, scale or edit a head to see how the layers above change: "
+                "the cosine of the sentence embedding to the original appears here."
             )
             self.effect.setToolTip("")
             return

@@ -16,15 +16,24 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.encoder import EncoderError, HeadEdit
 from explorer.core.encoder_stats import without_special
-from explorer.core.model_analysis import edit_label, head_pattern, view_data
+from explorer.core.model_analysis import (
+    attention_difference,
+    edit_label,
+    head_edits,
+    head_pattern,
+    lowest_edited_layer,
+    view_data,
+)
 from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_session
 from explorer.core.model_discovery import folder_problem
 from explorer.core.session import HeadScale
 from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView
+from explorer.ui.model.head_editor import ModelHeadEditor
 from explorer.ui.model.panels import (
     EditPanel,
     LayerHeadGrid,
@@ -37,6 +46,7 @@ from explorer.ui.model.panels import (
 from explorer.ui.worker import JobWorker
 
 SETTINGS_FOLDER = "model/folder"
+DIFF_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # colour range of the difference grid
 
 
 class ModelView(QtWidgets.QWidget):
@@ -75,10 +85,14 @@ class ModelView(QtWidgets.QWidget):
         self._prefer_before = False  # _prefer_chosen before the last pick, if that fails to load
         self._remember: Path | None = None  # opened with File › Open Model…: saved once loaded
         self._text = ""
-        # Head edits: the window's Session holds them (saved, undoable); without a window, here.
-        self._edits: dict[tuple[int, int], HeadEdit] = {}
+        # Head edits as stored (HeadScale): the window's Session holds them (saved, undoable);
+        # without a window, here.
+        self._edits: dict[tuple[int, int], HeadScale] = {}
         if window is not None:
             self._edits = _edits_from(window.doc.session.model_edits)
+        self._base_head = None  # HeadWeights of the head bound to modelHeadEditor
+        self._drawn = None  # what the grid shows: (unedited run, mode, levels, lowest edit)
+        self.thumbnails_drawn = 0  # thumbnails redrawn by the last grid update
         self._dirty = True
         self._shown_gen = 0
         self.worker = JobWorker(self, name="ModelWorker")
@@ -110,6 +124,8 @@ class ModelView(QtWidgets.QWidget):
         for spin in (self.layerSpin, self.headSpin):
             spin.valueChanged.connect(self._on_spin)
         self.hideSpecial.toggled.connect(lambda _: self._draw())
+        self.gridMode = bar.gridMode
+        self.gridMode.currentIndexChanged.connect(lambda _: self._draw())
 
         self.modelGrid = LayerHeadGrid()
         self.modelGrid.setObjectName("modelGrid")
@@ -137,18 +153,34 @@ class ModelView(QtWidgets.QWidget):
         self.edit.ablateRequested.connect(lambda: self.add_edit(0.0))
         self.edit.scaleRequested.connect(lambda f: self.add_edit(f))
         self.edit.clearRequested.connect(self.clear_edits)
+        self.edit.editRequested.connect(self.edit_selected_head)
+        self.headEditor = ModelHeadEditor()
+        self.headEditor.weightEdited.connect(self._on_weight_edited)
+        self.headEditor.matrixEdited.connect(self._on_matrix_edited)
+        self.headEditor.ablateRequested.connect(lambda: self._set_bound_scale(0.0, "Ablate"))
+        self.headEditor.scaleRequested.connect(lambda f: self._set_bound_scale(f, f"Scale ×{f:g}"))
+        self.headEditor.revertRequested.connect(self._revert_bound)
         self.word = WordPanel()
         self.word.changed.connect(self.refresh)
 
-        below_grid = QtWidgets.QHBoxLayout()
+        self.lowerTabs = QtWidgets.QTabWidget(objectName="modelLowerTabs")
+        self.lowerTabs.setDocumentMode(True)
+        self.lowerTabs.addTab(self.summary, "Head summary")
+        self.lowerTabs.addTab(self.headEditor, "Edit W_Q, W_K, W_V")
+        self.lowerTabs.setTabToolTip(0, "Entropy and where the selected head's weight goes")
+        self.lowerTabs.setTabToolTip(1, "Change the real projections of one head of the model")
+        below = QtWidgets.QWidget()
+        below_grid = QtWidgets.QHBoxLayout(below)
         below_grid.setContentsMargins(0, 0, 0, 0)
-        below_grid.addWidget(self.summary, 1)
-        below_grid.addWidget(self.edit, 1)
-        left = QtWidgets.QWidget()
-        left_l = QtWidgets.QVBoxLayout(left)
-        left_l.setContentsMargins(0, 0, 0, 0)
-        left_l.addWidget(self.gridStack, 1)
-        left_l.addLayout(below_grid)
+        below_grid.addWidget(self.lowerTabs, 3)
+        below_grid.addWidget(self.edit, 2)
+        left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="modelLeftSplit")
+        left.setChildrenCollapsible(False)
+        left.addWidget(self.gridStack)
+        left.addWidget(below)
+        left.setStretchFactor(0, 3)
+        left.setStretchFactor(1, 2)
+        self.leftSplit = left
         right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="modelRightSplit")
         right.addWidget(self.heatmap)
         right.addWidget(self.word)
@@ -251,6 +283,7 @@ class ModelView(QtWidgets.QWidget):
     def _on_session_changed(self, new, old) -> None:
         if new.model_edits != old.model_edits:
             self._edits = _edits_from(new.model_edits)
+            self._sync_head_editor()
             self.refresh()
         if new.model is None:
             self.problem = None  # nothing to look for any more
@@ -278,10 +311,8 @@ class ModelView(QtWidgets.QWidget):
         visible = self.isVisible()
         self._dirty = not visible
         bridge, chosen, text, prefer = self.bridge, self._chosen, self._text, self._prefer_chosen
+        # converted for the model found (see head_edits): heads it lacks are left out
         edits = tuple(self._edits.values())
-        if self.encoder is not None:  # edits of heads this model does not have are ignored
-            c = self.encoder.config
-            edits = tuple(e for e in edits if e.layer < c.num_layers and e.head < c.num_heads)
         word, text_a, text_b = self.word.values()
         # the model in use, shown instead when the chosen folder cannot be loaded
         fallback = self.encoder.path if self.encoder is not None else None
@@ -400,6 +431,7 @@ class ModelView(QtWidgets.QWidget):
             self._chosen = enc.path  # no need to search the disk again
         if self.window_ is None:
             self._edits.clear()  # with a window the Session's edits stay (filtered per model)
+        self._bind(None)  # the bound head belonged to the model shown before
         c = enc.config
         for spin, n in ((self.layerSpin, c.num_layers), (self.headSpin, c.num_heads)):
             spin.blockSignals(True)
@@ -428,9 +460,11 @@ class ModelView(QtWidgets.QWidget):
         """Attentions to draw (L, n_head, T', T') and token labels, after the toggle."""
         out = self.analysis.shown
         att, labels = out.attentions, list(out.tokens)
+        self._kept = np.arange(len(labels))
         if self.hideSpecial.isChecked():
             att, kept = without_special(att, out.special | ~out.attention_mask)
             labels = [labels[i] for i in kept]
+            self._kept = np.asarray(kept)
         return att, labels
 
     def _draw(self) -> None:
@@ -438,18 +472,51 @@ class ModelView(QtWidgets.QWidget):
             return
         t0 = time.perf_counter()
         a = self.analysis
-        L, nh = a.out.attentions.shape[:2]
         att, labels = self._shown_weights()
         self.gridStack.setCurrentIndex(0)
-        titles = [f"L{layer} H{h}" for layer in range(L) for h in range(nh)]
-        # a view, no copy; the grid shrinks long texts to block maxima itself
-        self.modelGrid.set_matrices(att.reshape(L * nh, *att.shape[2:]), titles, columns=nh)
+        self._draw_grid(att)
         self._draw_selected(att, labels)
         self.draw_ms = (time.perf_counter() - t0) * 1e3
         T = len(a.out.tokens)
         cached = " (cached)" if a.timings["forward"] < 1 else ""
         self.timing.setText(
             f"T = {T} · forward {a.timings['forward']:.0f} ms{cached} · draw {self.draw_ms:.0f} ms"
+        )
+
+    def _draw_grid(self, att) -> None:
+        """The layer × head grid, after the edit or as the difference from the unedited run.
+
+        Thumbnails of layers below both this and the last drawn edit are not redrawn: they
+        show the unedited run, which has not changed.
+        """
+        a = self.analysis
+        L, nh = a.out.attentions.shape[:2]
+        diff = self.gridMode.currentIndex() == 1 and a.edited is not None
+        levels = (0.0, 1.0)
+        if diff:
+            d = attention_difference(a)
+            if self.hideSpecial.isChecked():
+                d = d[..., self._kept][:, :, self._kept]
+            att = d
+            top = float(np.abs(d).max(initial=0.0))
+            lim = next((v for v in DIFF_LEVELS if top <= v), DIFF_LEVELS[-1])
+            levels = (-lim, lim)
+        lowest = lowest_edited_layer(a.edits, L)
+        key = (a.out, diff, levels, self.hideSpecial.isChecked())
+        changed = None
+        if self._drawn is not None and self._drawn[0] == key:
+            first = min(lowest, self._drawn[1])
+            changed = np.repeat(np.arange(L) >= first, nh)
+        titles = [f"L{layer} H{h}" for layer in range(L) for h in range(nh)]
+        # a view, no copy; the grid shrinks long texts to block maxima itself
+        self.thumbnails_drawn = self.modelGrid.set_matrices(
+            att.reshape(L * nh, *att.shape[2:]), titles, columns=nh, levels=levels, changed=changed
+        )
+        self._drawn = (key, lowest)
+        what = "difference from the unedited run" if diff else "attention"
+        self.modelGrid.setToolTip(
+            f"{what.capitalize()} of every layer (rows) and head (columns). Click one to see it "
+            "large; double-click to copy it into the workbench"
         )
 
     def _draw_selected(self, att=None, labels=None) -> None:
@@ -503,28 +570,110 @@ class ModelView(QtWidgets.QWidget):
         if self.encoder is None:
             return
         layer, head = self.selected
-        edits = dict(self._edits)
-        edits[(layer, head)] = HeadEdit.scaled(layer, head, float(factor))
         what = "Ablate" if factor == 0 else f"Scale ×{factor:g}"
-        self._set_edits(edits, f"{what} head L{layer} H{head}")
+        self._put_edit(layer, head, f"{what} head L{layer} H{head}", scale=float(factor))
 
     def clear_edits(self) -> None:
         self._set_edits({}, "Clear head edits")
 
-    def _set_edits(self, edits: dict, label: str = "Clear head edits") -> None:
+    def _set_edits(
+        self, edits: dict, label: str = "Clear head edits", merge_key: str | None = None
+    ) -> None:
         """Change the edits: through the window's Session (undoable, saved) when there is one."""
         if self.window_ is None:
             self._edits = edits
+            self._sync_head_editor()
             self.refresh()
             return
         s = self.window_.doc.session
-        stored = tuple(HeadScale(e.layer, e.head, float(e.scale)) for e in edits.values())
+        stored = tuple(edits.values())
         if stored != s.model_edits:
-            self.window_.apply(s.evolve(model_edits=stored), label)  # → _on_session_changed
+            # → _on_session_changed
+            self.window_.apply(s.evolve(model_edits=stored), label, merge_key)
+
+    def _put_edit(self, layer, head, label, merge_key=None, **changes) -> None:
+        """Change one head's stored edit (``scale`` and/or ``w_q``/``w_k``/``w_v``); an edit
+        that changes nothing any more is dropped."""
+        old = self._edits.get((layer, head)) or HeadScale(layer, head, 1.0)
+        fields = {"scale": old.scale, "w_q": old.w_q, "w_k": old.w_k, "w_v": old.w_v, **changes}
+        base = self._base_head if self.headEditor.bound == (layer, head) else None
+        for c in "qkv":  # a matrix set back to the model's own is not stored
+            m = fields[f"w_{c}"]
+            if m is not None and base is not None and np.array_equal(m, getattr(base, f"w_{c}")):
+                fields[f"w_{c}"] = None
+        has_matrix = any(fields[f"w_{c}"] is not None for c in "qkv")
+        sha = self.encoder.sha256 if has_matrix and self.encoder is not None else ""
+        edits = dict(self._edits)
+        if has_matrix or fields["scale"] != 1.0:
+            edits[(layer, head)] = HeadScale(layer, head, **fields, sha256=sha)
+        else:
+            edits.pop((layer, head), None)
+        self._set_edits(edits, label, merge_key)
 
     @property
     def edits(self) -> tuple[HeadEdit, ...]:
-        return tuple(self._edits.values())
+        """The edits applied to the model shown."""
+        if self.encoder is None:
+            return ()
+        return head_edits(tuple(self._edits.values()), self.encoder)
+
+    # ------------------------------------------------------- editing a real head
+    def edit_selected_head(self) -> None:
+        """Bind the selected head to ``modelHeadEditor`` and show it."""
+        if self.encoder is None:
+            return
+        self._bind(self.selected)
+        self.lowerTabs.setCurrentWidget(self.headEditor)
+
+    def _bind(self, head) -> None:
+        self._base_head = None if head is None else self.encoder.head_weights(*head)
+        self.headEditor.set_bound(head)
+        self._sync_head_editor()
+
+    def _sync_head_editor(self) -> None:
+        """Show the bound head's matrices as the Session has them (after an edit or undo)."""
+        if self.headEditor.bound is None or self._base_head is None:
+            return
+        base = self._base_head
+        stored = self._edits.get(self.headEditor.bound)
+        sha_ok = stored is not None and stored.sha256 == getattr(self.encoder, "sha256", None)
+        current = []
+        for c in "qkv":
+            m = getattr(stored, f"w_{c}", None) if sha_ok else None
+            current.append(m if m is not None else getattr(base, f"w_{c}"))
+        scale = stored.scale if stored is not None else 1.0
+        self.headEditor.show_matrices(current, (base.w_q, base.w_k, base.w_v), scale)
+
+    def _bound_matrix(self, which: str) -> np.ndarray:
+        return self.headEditor.projections.editors[which]._matrix
+
+    def _on_weight_edited(self, which: str, row: int, col: int, value: float) -> None:
+        if self.headEditor.bound is None:
+            return
+        m = np.array(self._bound_matrix(which))
+        m[row, col] = value
+        layer, head = self.headEditor.bound
+        label = f"Edit W_{which.upper()}[{row}, {col}] of L{layer} H{head}"
+        self._put_edit(layer, head, label, f"model-w{which}-{row}-{col}", **{f"w_{which}": m})
+
+    def _on_matrix_edited(self, which: str, matrix, label: str) -> None:
+        if self.headEditor.bound is None:
+            return
+        layer, head = self.headEditor.bound
+        self._put_edit(layer, head, f"{label} of L{layer} H{head}", **{f"w_{which}": matrix})
+
+    def _set_bound_scale(self, factor: float, what: str) -> None:
+        if self.headEditor.bound is not None:
+            layer, head = self.headEditor.bound
+            self._put_edit(layer, head, f"{what} head L{layer} H{head}", scale=float(factor))
+
+    def _revert_bound(self) -> None:
+        if self.headEditor.bound is None:
+            return
+        edits = dict(self._edits)
+        layer, head = self.headEditor.bound
+        if edits.pop((layer, head), None) is not None:
+            self._set_edits(edits, f"Revert head L{layer} H{head}")
 
     def copy_to_workbench(self) -> None:
         """Put the selected real head and its layer's input vectors into the workbench."""
@@ -574,9 +723,9 @@ def _same(a, b) -> bool:
         return a == b
 
 
-def _edits_from(stored) -> dict[tuple[int, int], HeadEdit]:
-    """The Session's stored head edits as encoder edits, by (layer, head)."""
-    return {(e.layer, e.head): HeadEdit.scaled(e.layer, e.head, e.scale) for e in stored}
+def _edits_from(stored) -> dict[tuple[int, int], HeadScale]:
+    """The Session's stored head edits by (layer, head)."""
+    return {(e.layer, e.head): e for e in stored}
 
 
 def install_model_view(window) -> ModelView:

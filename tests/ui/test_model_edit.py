@@ -1,0 +1,116 @@
+"""Editing a real head in place: modelHeadEditor's sliders drive the model grid."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtWidgets
+from test_model_view import TEXT, model_folder, open_view, wait_analysis  # noqa: F401
+
+from explorer.io.session_file import load_session, save_session
+from explorer.ui.model.head_editor import ModelHeadEditor
+
+
+def thumbs(view) -> list[np.ndarray]:
+    return [np.array(img.image) for img in view.modelGrid._images]
+
+
+def wait_edit(qtbot, view, session):
+    """Until the analysis on screen is the one of ``session``'s edits."""
+    qtbot.waitUntil(
+        lambda: (
+            view.analysis is not None
+            and not view.worker.busy
+            and len(view.analysis.edits) == len(session.model_edits)
+            and view._edits == {(e.layer, e.head): e for e in session.model_edits}
+        ),
+        timeout=60_000,
+    )
+    qtbot.wait(50)  # the result of the last submitted job
+
+
+def test_slider_in_model_head_editor_drives_the_grid(make_window, qtbot, model_folder, tmp_path):  # noqa: F811
+    w, view = open_view(make_window, qtbot, model_folder)
+    L, nh = view.encoder.config.num_layers, view.encoder.config.num_heads
+    layer, head = min(1, L - 1), 1
+    view.select(layer, head)
+    view.findChild(QtWidgets.QPushButton, "editHeadButton").click()
+    editor = view.findChild(ModelHeadEditor, "modelHeadEditor")
+    assert editor.bound == (layer, head) and editor.isVisible()
+    before, large_before = thumbs(view), np.array(view.heatmap.data)
+
+    slider = editor.findChild(QtWidgets.QSlider, "modelWeightSlider_q_0_0")
+    assert slider is not None and slider.toolTip()
+    assert w.findChild(QtWidgets.QSlider, "weightSlider_q_0_0") is not slider  # names unique
+    real = view.encoder.head_weights(layer, head).w_q
+    target = -300 if real[0, 0] > 0 else 300
+    slider.setValue(target)
+    wait_edit(qtbot, view, w.doc.session)
+
+    (stored,) = w.doc.session.model_edits
+    assert (stored.layer, stored.head, stored.sha256) == (layer, head, view.encoder.sha256)
+    assert stored.w_k is None and stored.w_v is None  # only the edited matrix is kept
+    assert stored.w_q[0, 0] == target / 100
+    np.testing.assert_array_equal(stored.w_q[1:], real[1:])
+    after = thumbs(view)
+    for i in range(L * nh):
+        if i // nh < layer:  # below the edit: untouched
+            np.testing.assert_array_equal(after[i], before[i])
+    assert not np.allclose(after[layer * nh + head], before[layer * nh + head], atol=1e-4)
+    for above in range(layer + 1, L):
+        row = slice(above * nh, (above + 1) * nh)
+        assert any(
+            not np.allclose(a, b, atol=1e-5) for a, b in zip(after[row], before[row], strict=True)
+        )
+    assert not np.allclose(view.heatmap.data, large_before, atol=1e-4)  # the large view too
+    assert view.analysis.pooled_cosine < 1.0
+    assert (
+        f"{view.analysis.pooled_cosine:.4f}"
+        in view.findChild(QtWidgets.QLabel, "editEffect").text()
+    )
+
+    # a second tick redraws only the thumbnails of the edited layer and above
+    slider.setValue(target // 2)
+    wait_edit(qtbot, view, w.doc.session)
+    assert view.thumbnails_drawn == (L - layer) * nh
+
+    # the difference grid: zero below the edit, diverging levels, something above
+    view.findChild(QtWidgets.QComboBox, "gridModeCombo").setCurrentIndex(1)
+    diff = thumbs(view)
+    lo, hi = view.modelGrid._images[0].levels
+    assert lo == -hi and hi > 0
+    assert all(not d.any() for d in diff[: layer * nh])
+    assert np.abs(diff[layer * nh + head]).max() > 1e-3
+
+    # saved with the session and read back; undo goes back to the real head
+    path = save_session(w.doc.session, tmp_path / "edit.attn.json")
+    assert load_session(path).model_edits == w.doc.session.model_edits
+    w.doc.undo_stack.undo()
+    qtbot.waitUntil(lambda: w.doc.session.model_edits == (), timeout=5_000)
+    wait_analysis(qtbot, view, TEXT, edits=0)
+    assert slider.value() == round(float(real[0, 0]) * 100)
+    view.findChild(QtWidgets.QComboBox, "gridModeCombo").setCurrentIndex(0)
+    np.testing.assert_array_equal(thumbs(view)[-1], before[-1])
+
+
+def test_zero_a_row_ablate_and_revert(make_window, qtbot, model_folder):  # noqa: F811
+    w, view = open_view(make_window, qtbot, model_folder)
+    view.select(0, 2)
+    view.edit_selected_head()
+    editor = view.headEditor
+    editor.projections.tabs.setCurrentIndex(2)  # W_V
+    editor.findChild(QtWidgets.QSpinBox, "zeroIndexSpin").setValue(3)
+    editor.findChild(QtWidgets.QPushButton, "zeroRowButton").click()
+    wait_edit(qtbot, view, w.doc.session)
+    (stored,) = w.doc.session.model_edits
+    assert stored.w_q is None and not stored.w_v[3].any() and stored.w_v[4].any()
+    assert view.analysis.edits[0].replaces == "v"
+    editor.findChild(QtWidgets.QPushButton, "modelEditAblateButton").click()
+    wait_edit(qtbot, view, w.doc.session)
+    (stored,) = w.doc.session.model_edits
+    assert stored.scale == 0.0 and not stored.w_v[3].any()  # both kept
+    editor.findChild(QtWidgets.QPushButton, "revertHeadButton").click()
+    wait_analysis(qtbot, view, TEXT, edits=0)
+    assert w.doc.session.model_edits == ()
+    np.testing.assert_array_equal(
+        editor.projections.editors["v"]._matrix, view.encoder.head_weights(0, 2).w_v
+    )
