@@ -254,16 +254,22 @@ def pinned_pair(
         return None
     static = np.asarray(static, dtype=np.float64)
     contextual = np.asarray(contextual, dtype=np.float64)
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(texts):
+        if is_content_word(t):
+            groups.setdefault(t, []).append(i)
     best, best_change = None, -1.0
-    for i in range(T):
-        if not is_content_word(texts[i]):
+    for idx in groups.values():
+        if len(idx) < 2:
             continue
-        for j in range(i + 1, T):
-            if texts[j] == texts[i]:
-                change = abs(float(static[i, j]) - float(contextual[i, j]))
-                change = change if math.isfinite(change) else 0.0
-                if change > best_change + 1e-12:
-                    best, best_change = (i, j), change
+        sub = np.ix_(idx, idx)
+        change = np.abs(static[sub] - contextual[sub])  # (n, n) for one repeated word
+        change = np.where(np.isfinite(change), change, 0.0)
+        change[np.tril_indices(len(idx))] = -1.0  # each pair once, i < j
+        a, b = np.unravel_index(int(np.argmax(change)), change.shape)  # first of the largest
+        pair, value = (idx[a], idx[b]), float(change[a, b])
+        if value > best_change + 1e-12 or (abs(value - best_change) <= 1e-12 and pair < best):
+            best, best_change = pair, value
     if best is not None:
         return best
     if selected_query is not None and 0 <= selected_query < T:

@@ -172,3 +172,23 @@ def test_without_a_repeated_word_the_selected_query_and_its_nearest_token():
     i, j = pinned_pair(texts, static, contextual)  # nothing selected: first content word
     assert i == 1 and j != 1
     assert pinned_pair(["x"], np.eye(1), np.eye(1)) is None
+
+
+def test_pinned_pair_ties_go_to_the_earliest_pair_and_match_a_loop():
+    texts = ["cat", "dog", "cat", "dog", "cat"]
+    static, contextual = np.eye(5), np.eye(5)
+    assert pinned_pair(texts, static, contextual) == (0, 2)  # no change anywhere: first pair
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        texts = list(rng.choice(["cat", "dog", "the", "bank"], size=9))
+        static, contextual = cosine(rng.normal(size=(9, 3))), cosine(rng.normal(size=(9, 3)))
+        pairs = [
+            (i, j)
+            for i in range(9)
+            for j in range(i + 1, 9)
+            if texts[i] == texts[j] and texts[i] != "the"
+        ]
+        if not pairs:
+            continue
+        want = max(pairs, key=lambda p: (abs(static[p] - contextual[p]), -p[0], -p[1]))
+        assert pinned_pair(texts, static, contextual) == want
