@@ -237,7 +237,7 @@ class SimilarityView(QtWidgets.QWidget):
         super().__init__(parent)
         self.setObjectName("similarityView")
         layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(4, 4, 4, 2)
         self.readout = QtWidgets.QLabel(objectName="similarityReadout")
         self.readout.setToolTip(
             "Cosine similarity of one pair of tokens before and after attention. "
@@ -425,7 +425,8 @@ class SimilarityView(QtWidgets.QWidget):
             )
         else:
             colours = "Colours span −1 to 1 in both."
-        self.caption.setText(f"{space} {colours} Click a cell to pin its pair.")
+        click = " Click a cell to pin its pair." if self.spaceBox is not None else ""
+        self.caption.setText(f"{space} {colours}{click}")
 
     def _update_pair(self) -> None:
         static, contextual = self._matrices
