@@ -184,6 +184,15 @@ def test_vectors_label_rows_and_write_one_hot_values(make_window, qtbot):
     np.testing.assert_allclose(view.images["V"].image, w.result.v[0], rtol=1e-6)
     np.testing.assert_allclose(view.images["Q"].image, w.result.q[0], rtol=1e-6)
     assert "X is one-hot" in view.caption.text()
+    # a click on a row of any of the four matrices picks that token as the query
+    vb = view.plots["K"].getViewBox()
+    scene = vb.mapViewToScene(QtCore.QPointF(1.5, 2.5))
+    assert view.cell_at(scene) == ("K", 2, 1)
+    qtbot.mouseClick(
+        view.area.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=view.area.mapFromScene(scene)
+    )
+    settle(qtbot, w)
+    assert w.doc.session.selected_query == 2
 
 
 @pytest.mark.parametrize("name", ["vectorsView", "weightedSumView", "headLines"])

@@ -174,6 +174,8 @@ class WeightedSumView(QtWidgets.QWidget):
         self.plus.hide()
         self._grid = np.zeros((0, 0))
         self._row_labels = []
+        self.barPlot.getAxis("left").setTicks([[], []])
+        self.note.hide()
         for t in self._bar_texts + self._cell_texts:
             t.hide()
 
