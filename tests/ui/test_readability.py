@@ -313,3 +313,27 @@ def test_similarity_hover_speaks_of_cosine_and_clears(make_window, qtbot):
     w.apply(w.doc.session.evolve(temperature=2.0), "Temperature")
     settle(qtbot, w)
     assert w.statusBar().currentMessage() == ""
+
+
+def test_similarity_waits_while_hidden_and_switches_space(make_window, qtbot):
+    w = bank_window(make_window, qtbot)
+    sim = w.similarityView
+    w.rightTabs.setCurrentIndex(0)  # Projections in front: the pair is hidden
+    before = sim.matrices()[1].copy()
+    w.apply(w.doc.session.evolve(temperature=1.0), "Temperature")
+    settle(qtbot, w)
+    r = w.result
+    assert not np.allclose(naive_cosine(r.y[0]), before, atol=1e-6)  # the edit changed y
+    np.testing.assert_array_equal(sim.matrices()[1], before)  # not redrawn while hidden
+    w.rightTabs.setCurrentWidget(sim)
+    np.testing.assert_allclose(sim.matrices()[1], naive_cosine(r.y[0]), atol=1e-9)
+    np.testing.assert_allclose(sim.contextual.data, naive_cosine(r.y[0]), atol=1e-6)
+    # the other comparison: embeddings against the outputs of all heads
+    sim.spaceBox.setCurrentIndex(sim.spaceBox.findData("embedding"))
+    static, contextual = sim.matrices()
+    np.testing.assert_array_equal(static, r.static_similarity)
+    np.testing.assert_array_equal(contextual, r.contextual_similarity)
+    assert sim.static.title.text == "static: cos(xᵢ, xⱼ)"
+    assert "two different spaces" in sim.caption.text()
+    for widget in (sim.spaceBox, sim.autoContrast, sim.readout, sim.caption):
+        assert widget.objectName() and widget.toolTip()
