@@ -493,6 +493,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.headGrid.set_colormap(cm)
         self.pipelineView.set_colormaps(cm, scm)
         self.similarityView.set_colormap(scm)
+        self.insideView.set_colormap(scm)  # vectors and weighted sum are signed
         if T:
             self.attentionHeatmap.set_title(
                 f"head {h}: attention weights A = softmax(QKᵀ·s), s = {result.scale:.3f}"

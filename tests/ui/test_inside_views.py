@@ -4,6 +4,7 @@ import re
 from dataclasses import replace
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6 import QtCore, QtWidgets
 
@@ -266,3 +267,19 @@ def test_token_chip_click_selects_the_query(make_window, qtbot):
     settle(qtbot, w)
     assert w.doc.session.selected_query == 4
     assert view.ws.query == 4 and view.querySelector.currentIndex() == 4
+
+
+def test_signed_views_follow_the_score_colour_map(make_window, qtbot):
+    w = make_window()
+    view = show(qtbot, w, "weightedSumView")
+    s = w.doc.session
+    w.apply(replace(s, view=replace(s.view, score_colormap="CET-CBD1")), "Colours")
+    settle(qtbot, w)
+    assert view.image.getColorMap() is not None
+    lut = view.image.getColorMap().getLookupTable(nPts=5)
+    expected = pg.colormap.get("CET-CBD1").getLookupTable(nPts=5)
+    np.testing.assert_array_equal(lut, expected)
+    vectors = w.insideView.views["vectorsView"]
+    np.testing.assert_array_equal(
+        vectors.images["V"].getColorMap().getLookupTable(nPts=5), expected
+    )

@@ -83,6 +83,12 @@ class InsideView(QtWidgets.QTabWidget):
         self._args = (result, int(head), int(query), bool(dragging))
         self._draw_current()
 
+    def set_colormap(self, name: str) -> None:
+        """The signed-value colour map (the session's score map) for views that have one."""
+        for view in self.views.values():
+            if hasattr(view, "set_colormap"):
+                view.set_colormap(name)
+
     def clear(self) -> None:
         """No Result (a compute failed): every view forgets what it showed."""
         self._args = None

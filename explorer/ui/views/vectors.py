@@ -151,6 +151,17 @@ class VectorsView(QtWidgets.QWidget):
         )
         self._layout_text()
 
+    def set_colormap(self, name: str) -> None:
+        """Colour map of the four matrices (a diverging map suits signed values)."""
+        cmap = colormap(name)
+        if cmap is self._cmap:
+            return
+        self._cmap = cmap
+        for image in self.images.values():
+            image.setColorMap(cmap)
+        self.colorbar.setColorMap(cmap)
+        self._layout_text()  # dark or light numbers follow the new colours
+
     def clear(self) -> None:
         self.panels = []
         self.labels = []

@@ -340,6 +340,8 @@ class WeightedSumView(QtWidgets.QWidget):
 
     def set_colormap(self, name: str) -> None:
         """Colour map of the scaled rows and y (a diverging map suits signed values)."""
+        if colormap(name) is self._cmap:
+            return
         self._cmap = colormap(name)
         self.image.setColorMap(self._cmap)
         self.colorbar.setColorMap(self._cmap)
