@@ -497,7 +497,7 @@ def test_result_matrices_cover_every_stage(result, session):
     np.testing.assert_array_equal(mats["contextual similarity"][0], result.contextual_similarity)
     assert mats["Q"][0].shape == (T, session.d_head)
     assert mats["Q"][2] == [f"q{j}" for j in range(session.d_head)]
-    assert mats["weights"][1] == mats["weights"][2] == result.labels
+    assert mats["weights"][1] == mats["weights"][2] == result.display_labels
     assert not np.array_equal(mats["weights"][0], result_matrices(result, 0)["weights"][0])
     for bad in (-1, 2, True, 0.5):
         with pytest.raises(ValueError, match="head"):

@@ -180,7 +180,8 @@ def result_matrices(result, head: int) -> dict[str, tuple[np.ndarray, list[str],
         ``name -> (matrix, row_labels, col_labels)``, in menu order:
         ``weights``, ``scores``, ``scaled``, ``masked`` (T, T); ``Q``, ``K`` (T, d_head);
         ``V``, ``y`` (T, d_v); ``x`` (T, d_in); ``static similarity``,
-        ``contextual similarity`` (T, T). Rows are tokens; vector columns are named
+        ``contextual similarity`` (T, T). Rows are tokens (display labels: a repeated word
+        gets a subscript, so every header is unique); vector columns are named
         ``q0 ..``, ``k0 ..``, ``v0 ..``, ``y0 ..``, ``x0 ..``.
 
     Raises
@@ -191,7 +192,7 @@ def result_matrices(result, head: int) -> dict[str, tuple[np.ndarray, list[str],
     n_head = result.weights.shape[0]
     if isinstance(head, bool) or not isinstance(head, (int, np.integer)) or not 0 <= head < n_head:
         raise ValueError(f"head {head} does not exist: " + _heads_phrase(n_head))
-    tokens = [t.text for t in result.tokens]
+    tokens = result.display_labels  # unique headers, as on screen: bank₁, bank₂
 
     def cols(prefix: str, a: np.ndarray) -> list[str]:
         return [f"{prefix}{j}" for j in range(a.shape[1])]
