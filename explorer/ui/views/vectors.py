@@ -194,12 +194,16 @@ class VectorsView(QtWidgets.QWidget):
                     t.hide()
 
     def _column_ticks(self, p: VectorPanel) -> None:
-        """Dimension labels above the columns, every k-th one when cells are narrow."""
+        """Dimension numbers above the columns, every k-th one when cells are narrow.
+
+        Plain numbers (the title names the matrix; hover gives ``x3``): a label wider than
+        its cell would be dropped at the plot's edge.
+        """
         d = p.matrix.shape[1]
         cell_w = self.plots[p.name].getViewBox().width() / max(d, 1)
-        widest = max((self._fm.horizontalAdvance(c) for c in p.columns), default=0.0)
+        widest = self._fm.horizontalAdvance(str(max(d - 1, 0)))
         step = max(1, math.ceil((widest + 4) / max(cell_w, 1e-3)))
-        ticks = [(c + 0.5, p.columns[c]) for c in range(0, d, step)]
+        ticks = [(c + 0.5, str(c)) for c in range(0, d, step)]
         self.plots[p.name].getAxis("top").setTicks([ticks, []])
 
     def _write_cells(self, p: VectorPanel, fg: QtGui.QColor) -> None:
