@@ -173,6 +173,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.pipelineView = PipelineView()
         self.pipelineView.cellHovered.connect(self._on_cell_hovered)
+        self.pipelineView.hoverText.connect(self._show_hover_text)
         self.similarityView = SimilarityView()
         self.similarityView.hoverText.connect(self._show_hover_text)  # cosines, not weights
         self.insideView = InsideView()

@@ -337,3 +337,17 @@ def test_similarity_waits_while_hidden_and_switches_space(make_window, qtbot):
     assert "two different spaces" in sim.caption.text()
     for widget in (sim.spaceBox, sim.autoContrast, sim.readout, sim.caption):
         assert widget.objectName() and widget.toolTip()
+
+
+def test_pipeline_output_hover_names_the_output_not_a_key(make_window, qtbot):
+    w = bank_window(make_window, qtbot)
+    y_view = w.pipelineView.panels["y"]
+    labels = w.result.display_labels
+    i = labels.index("bank₂")
+    hover(y_view, i + 0.5, 3.5)
+    text = w.statusBar().currentMessage()
+    assert text == f"output y of 'bank₂', dimension 3: {float(w.result.y[0, i, 3]):+.3f}"
+    hover(y_view, -2.0, -2.0)
+    assert w.statusBar().currentMessage() == ""
+    hover(w.pipelineView.panels["weights"], i + 0.5, 2.5)  # the others speak of attention
+    assert "query 12 'bank₂' → key 2 'by'" in w.statusBar().currentMessage()

@@ -118,7 +118,8 @@ class PipelineView(QtWidgets.QWidget):
         ("y", "Y = A V"),
     )
 
-    cellHovered = QtCore.Signal(int, int)
+    cellHovered = QtCore.Signal(int, int)  # query row and key column, or (-1, -1)
+    hoverText = QtCore.Signal(str)  # the output panel's cell: its columns are not keys
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -144,7 +145,10 @@ class PipelineView(QtWidgets.QWidget):
             view.set_row_labels_visible(key == self.STEPS[0][0])
             if key == self.STEPS[0][0]:  # its labels' width decides the others' share
                 view.plot.getAxis("left").geometryChanged.connect(self._balance)
-            view.cellHovered.connect(self.cellHovered)
+            if key == "y":
+                view.cellHovered.connect(self._on_output_hovered)
+            else:
+                view.cellHovered.connect(self.cellHovered)
             self.panels[key] = view
             layout.addWidget(view, 1)
         # the five panels share rows and columns: say once what they are
@@ -159,6 +163,14 @@ class PipelineView(QtWidgets.QWidget):
         self.caption.setFont(font)
         self.caption.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         outer.addWidget(self.caption)
+
+    def _on_output_hovered(self, i: int, j: int) -> None:
+        view = self.panels["y"]
+        if i < 0 or not 0 <= i < len(view._row_labels):
+            self.cellHovered.emit(-1, -1)
+            return
+        value = float(view.data[i, j])
+        self.hoverText.emit(f"output y of '{view._row_labels[i]}', dimension {j}: {value:+.3f}")
 
     def set_colormaps(self, weights: str, scores: str) -> None:
         for key, view in self.panels.items():
