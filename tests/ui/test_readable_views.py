@@ -1,4 +1,7 @@
-"""Readable views, as a user sees them: labels, cell numbers, captions, the similarity pair."""
+"""Readable views, as a user sees them: labels, cell numbers, captions, the similarity pair.
+
+(Named apart from tests/core/test_readability.py: pytest needs unique test module names.)
+"""
 
 import itertools
 import math
