@@ -125,7 +125,9 @@ class VectorsView(QtWidgets.QWidget):
         for p in self.panels:
             plot, image = self.plots[p.name], self.images[p.name]
             d = p.matrix.shape[1]
-            plot.setTitle(f"{p.name} ({T}×{d})", size="9pt")
+            title = f"{p.name} ({T}×{d})"
+            if plot.titleLabel.text != title:  # a new title re-lays out the whole strip
+                plot.setTitle(title, size="9pt")
             if T and d:
                 image.setImage(p.matrix.astype(np.float32), autoLevels=False, levels=self._levels)
                 image.setRect(QtCore.QRectF(0, 0, d, T))

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.mechanism import (
     MAX_SUM_TERMS,
@@ -27,7 +27,7 @@ from explorer.core.mechanism import (
 )
 from explorer.ui.heatmap import colormap, value_text
 
-MIN_CELL_PX = (24, 13)  # write numbers in cells only when a cell is this big
+CELL_PAD_PX = 1  # numbers are written only when every one fits its cell with this room
 BAR_COLOUR = (90, 160, 230)
 REST_COLOUR = (150, 150, 150)
 SUM_COLOUR = (235, 200, 80)
@@ -48,6 +48,10 @@ class WeightedSumView(QtWidgets.QWidget):
         self._grid = np.zeros((0, 0))
         self._cmap = colormap(cmap)
         self._levels = (-1.0, 1.0)
+        self._dims = -1  # value dimensions the column ticks were made for
+        self._cell_font = QtGui.QFont()
+        self._cell_font.setPointSizeF(max(self._cell_font.pointSizeF() - 1.0, 6.5))
+        self._cell_fm = QtGui.QFontMetricsF(self._cell_font)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -75,6 +79,9 @@ class WeightedSumView(QtWidgets.QWidget):
         font = self.equation.font()
         font.setPointSizeF(font.pointSizeF() + 1.0)
         self.equation.setFont(font)
+        # room for two lines from the start: a height that changed with each query's
+        # equation would re-lay out the plots below every time
+        self.equation.setMinimumHeight(2 * QtGui.QFontMetrics(font).lineSpacing() + 2)
         layout.addWidget(self.equation)
 
         self.plotArea = pg.GraphicsLayoutWidget()
@@ -93,7 +100,7 @@ class WeightedSumView(QtWidgets.QWidget):
         self.barPlot = area.addPlot(row=0, col=0)
         self.rowPlot = area.addPlot(row=0, col=1)
         area.ci.layout.setColumnStretchFactor(0, 2)
-        area.ci.layout.setColumnStretchFactor(1, 3)
+        area.ci.layout.setColumnStretchFactor(1, 4)
         for plot in (self.barPlot, self.rowPlot):
             plot.hideButtons()
             plot.setMenuEnabled(False)
@@ -157,6 +164,13 @@ class WeightedSumView(QtWidgets.QWidget):
         if labels == self._labels:
             return
         self._labels = list(labels)
+        # one width for the key labels of this text: an axis that resized with every query
+        # would re-lay out both plots each time
+        axis = self.barPlot.getAxis("left")
+        fm = QtGui.QFontMetrics(axis.style.get("tickFont") or QtGui.QFont())
+        longest = max((fm.horizontalAdvance(f"v({t})") for t in self._labels), default=0)
+        longest = max(longest, fm.horizontalAdvance("10 more keys"))
+        axis.setWidth(min(longest + 12, 140))
         self.querySelector.blockSignals(True)
         self.querySelector.clear()
         self.querySelector.addItems(self._labels)
@@ -231,9 +245,11 @@ class WeightedSumView(QtWidgets.QWidget):
         self.barPlot.setXRange(0.0, 1.3, padding=0)
         self.barPlot.setYRange(0.0, n_rows, padding=0)
         self.rowPlot.setXRange(0.0, max(d_v, 1), padding=0)
-        self.rowPlot.getAxis("top").setTicks(
-            [[(c + 0.5, f"v{c}") for c in range(d_v)] if d_v <= 16 else [], []]
-        )
+        if self._dims != d_v:
+            self._dims = d_v
+            self.rowPlot.getAxis("top").setTicks(
+                [[(c + 0.5, f"v{c}") for c in range(d_v)] if d_v <= 16 else [], []]
+            )
         notes = []
         if ws.masked_out:
             notes.append("Every key is masked for this query: its weights are all 0, so y = 0.")
@@ -265,33 +281,44 @@ class WeightedSumView(QtWidgets.QWidget):
         grid = self._grid
         n_rows, d_v = grid.shape if grid.ndim == 2 else (0, 0)
         vb = self.rowPlot.getViewBox()
+        flat = grid.reshape(-1)
+        texts = [value_text(float(v)) for v in flat] if n_rows * d_v <= 40 * 16 else []
+        fm = self._cell_fm
         room = (
-            n_rows
-            and d_v
-            and vb.width() / d_v >= MIN_CELL_PX[0]
-            and vb.height() / n_rows >= MIN_CELL_PX[1]
-        )
+            bool(texts)
+            and vb.height() / n_rows >= fm.height()
+            and max(fm.horizontalAdvance(t) for t in texts) + 2 * CELL_PAD_PX <= vb.width() / d_v
+        )  # all numbers or none: never one run into the next
         n = n_rows * d_v if room else 0
         while len(self._cell_texts) < n:
             t = pg.TextItem("", anchor=(0.5, 0.5))
+            t.setFont(self._cell_font)
             t.setZValue(5)
             self.rowPlot.addItem(t)
             self._cell_texts.append(t)
         if n:
             lo, hi = self._levels
-            flat = grid.reshape(-1)
             frac = np.clip((np.nan_to_num(flat, nan=0.0) - lo) / (hi - lo), 0.0, 1.0)
             rgb = self._cmap.map(frac, mode="byte")[:, :3].astype(np.float32)
             dark = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32) > 140
         for k, t in enumerate(self._cell_texts):
             if k >= n or not math.isfinite(flat[k]):
-                t.hide()
+                if t.isVisible():
+                    t.hide()
                 continue
             r, c = divmod(k, d_v)
-            t.setText(value_text(float(flat[k])))
-            t.setColor((20, 20, 20) if dark[k] else (240, 240, 240))
-            t.setPos(c + 0.5, r + 0.5)
-            t.show()
+            text, dark_k, pos = texts[k], bool(dark[k]), (c, r)
+            # skip the Qt calls that would change nothing
+            shown = getattr(t, "shown_state", (None, None, None))
+            if text != shown[0]:
+                t.setText(text)
+            if dark_k != shown[1]:
+                t.setColor((20, 20, 20) if dark_k else (240, 240, 240))
+            if pos != shown[2]:
+                t.setPos(c + 0.5, r + 0.5)
+            t.shown_state = (text, dark_k, pos)
+            if not t.isVisible():
+                t.show()
 
     # -------------------------------------------------------------- mouse
     def _on_query_picked(self, index: int) -> None:
