@@ -311,10 +311,11 @@ def compute(session: Session, reuse: tuple[Session, Result] | None = None) -> Re
 
 def inputs_of(session: Session) -> Session:
     """``session`` with everything :func:`compute` ignores (the colour maps and other view
-    options, the selected head and query) set to defaults: Sessions with equal
-    ``inputs_of`` have the same Result. ``view.show_special`` counts, as it adds tokens."""
+    options, the selected head and query, the Model tab's head edits) set to defaults: Sessions
+    with equal ``inputs_of`` have the same Result. ``view.show_special`` counts, as it adds
+    tokens."""
     view = ViewOptions(show_special=session.view.show_special)
-    return replace(session, view=view, selected_head=0, selected_query=None)
+    return replace(session, view=view, selected_head=0, selected_query=None, model_edits=())
 
 
 def edited_heads(session: Session, before: Session, result: Result) -> list[int] | None:

@@ -68,6 +68,12 @@ def test_slider_in_model_head_editor_drives_the_grid(make_window, qtbot, model_f
         in view.findChild(QtWidgets.QLabel, "editEffect").text()
     )
 
+    # the bank-by-layer line follows (computed beside the grid, in its own worker)
+    qtbot.waitUntil(lambda: not view.curveWorker.busy, timeout=30_000)
+    curve = view.word.edited.getData()[1]
+    assert curve is not None and len(curve) == L + 1
+    assert np.array_equal(curve, view.curve.edited)
+
     # a second tick redraws only the thumbnails of the edited layer and above
     slider.setValue(target // 2)
     wait_edit(qtbot, view, w.doc.session)
@@ -114,3 +120,20 @@ def test_zero_a_row_ablate_and_revert(make_window, qtbot, model_folder):  # noqa
     np.testing.assert_array_equal(
         editor.projections.editors["v"]._matrix, view.encoder.head_weights(0, 2).w_v
     )
+
+
+def test_closing_the_window_stops_both_model_workers(qtbot, tmp_path):
+    from PySide6 import QtCore
+
+    from explorer.ui.main_window import MainWindow
+
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(None, settings=settings, autosave_dir=tmp_path / "autosave")
+    w.show()
+    qtbot.waitUntil(lambda: w.worker.ready and w.result is not None, timeout=60_000)
+    workers = (w.modelView.worker, w.modelView.curveWorker)
+    assert all(worker.is_alive() for worker in workers)
+    w.doc.undo_stack.setClean()
+    w.close()
+    qtbot.waitUntil(lambda: not any(worker.is_alive() for worker in workers), timeout=20_000)
+    w.deleteLater()

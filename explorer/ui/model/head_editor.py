@@ -139,9 +139,11 @@ class ModelHeadEditor(QtWidgets.QGroupBox):
     def show_matrices(self, current, preset, scale: float) -> None:
         """Show ``current`` (w_q, w_k, w_v) and reset to ``preset``; ``scale`` is the output
         factor. Unchanged matrices (the same objects) are not redrawn."""
+        shapes = [ed._matrix.shape for ed in self.projections.editors.values()]
         self.projections.set_head(_Head(*current), _Head(*preset))
-        for ed in self.projections.editors.values():
-            prefix_names(ed)  # a first set_matrix builds the slider grid
+        for ed, shape in zip(self.projections.editors.values(), shapes, strict=True):
+            if ed._matrix.shape != shape:  # set_matrix built a new slider grid
+                prefix_names(ed)
         self.scale.blockSignals(True)
         self.scale.setValue(scale)
         self.scale.blockSignals(False)

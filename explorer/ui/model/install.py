@@ -19,7 +19,8 @@ class _CloseWatcher(QtCore.QObject):
     def __init__(self, view: ModelView, window):
         super().__init__(view)
         self._window = window
-        self._worker = view.worker  # its thread is plain Python: safe to stop at any time
+        # their threads are plain Python: safe to stop at any time
+        self._workers = (view.worker, view.curveWorker)
 
     def eventFilter(self, obj, event) -> bool:
         if obj is self._window and event.type() == QtCore.QEvent.Type.Close:
@@ -30,7 +31,8 @@ class _CloseWatcher(QtCore.QObject):
     def _check(self) -> None:
         # the window (and the view with it) may already be deleted when the timer fires
         if not shiboken6.isValid(self._window) or not self._window.isVisible():
-            self._worker.shutdown()
+            for worker in self._workers:
+                worker.shutdown()
 
 
 def install(window) -> ModelView:

@@ -23,6 +23,7 @@ from explorer.core.encoder import EncoderError, HeadEdit
 from explorer.core.encoder_stats import without_special
 from explorer.core.model_analysis import (
     attention_difference,
+    curve_data,
     edit_label,
     head_edits,
     head_pattern,
@@ -99,11 +100,16 @@ class ModelView(QtWidgets.QWidget):
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
         self.worker.busyChanged.connect(self._on_busy)
+        # during a slider drag the word curve runs beside the grid's forward pass
+        self.curveWorker = JobWorker(self, name="ModelCurveWorker")
+        self.curveWorker.done.connect(self._on_curve_done)
+        self._curve_token = 0  # curves of an older refresh are dropped
         self._build()
         if window is not None:
             window.doc.sessionChanged.connect(self._on_session_changed)
             self._text = window.doc.session.text
         self.destroyed.connect(lambda *_: self.worker.shutdown(0.5))
+        self.destroyed.connect(lambda *_: self.curveWorker.shutdown(0.5))
 
     # ------------------------------------------------------------ building
     def _build(self) -> None:
@@ -284,7 +290,7 @@ class ModelView(QtWidgets.QWidget):
         if new.model_edits != old.model_edits:
             self._edits = _edits_from(new.model_edits)
             self._sync_head_editor()
-            self.refresh()
+            self.refresh(edits_only=new.text == self._text and new.model == old.model)
         if new.model is None:
             self.problem = None  # nothing to look for any more
         self._update_banner(self.encoder)
@@ -299,8 +305,12 @@ class ModelView(QtWidgets.QWidget):
         if self._dirty:
             self.refresh()
 
-    def refresh(self, force: bool = False) -> None:
-        """Recompute (in the worker) if visible; otherwise when the view is next shown."""
+    def refresh(self, force: bool = False, edits_only: bool = False) -> None:
+        """Recompute (in the worker) if visible; otherwise when the view is next shown.
+
+        ``edits_only``: only the head edits changed; with a model and an analysis on screen,
+        the word curve is computed in its own worker, so the grid does not wait for it.
+        """
         self._dirty = True
         session = self.window_.doc.session if self.window_ is not None else None
         # a folder just opened is loaded even while hidden, to remember it (or report it)
@@ -316,6 +326,20 @@ class ModelView(QtWidgets.QWidget):
         word, text_a, text_b = self.word.values()
         # the model in use, shown instead when the chosen folder cannot be loaded
         fallback = self.encoder.path if self.encoder is not None else None
+        self._curve_token += 1
+        split = edits_only and visible and self.encoder is not None and self.analysis is not None
+        if split:
+            enc, token = self.encoder, self._curve_token
+
+            def curve_job():
+                result = curve_data(bridge, enc, (word, text_a, text_b), edits)
+                if result.get("curve_error"):
+                    result["curve_error"] = word_message(
+                        bridge, enc, word, (text_a, text_b), result["curve_error"]
+                    )
+                return token, enc, result
+
+            self.curveWorker.submit(curve_job)
 
         def job():
             def run(folder, prefer_folder):
@@ -328,6 +352,7 @@ class ModelView(QtWidgets.QWidget):
                     (word, text_a, text_b),
                     analyse_text=visible,
                     prefer_folder=prefer_folder,
+                    with_curve=not split,
                 )
                 if result.get("curve_error") and result["encoder"] is not None:
                     result["curve_error"] = word_message(
@@ -359,6 +384,14 @@ class ModelView(QtWidgets.QWidget):
         self._show_message(f"The model could not be used: {exc}")
         if self.modelCombo.count() == 0:
             self.populate_models()  # the user can still pick another model
+
+    def _on_curve_done(self, gen: int, payload) -> None:
+        token, enc, result = payload
+        if gen < self.curveWorker.generation or token != self._curve_token:
+            return
+        if enc is self.encoder:
+            self.curve = result["curve"]
+            self.word.show_curve(self.curve, result.get("curve_error", ""), enc.config.num_layers)
 
     def _on_done(self, gen: int, result: dict) -> None:
         if gen < self.worker.generation:
@@ -710,6 +743,7 @@ class ModelView(QtWidgets.QWidget):
 
     def shutdown(self) -> None:
         self.worker.shutdown()
+        self.curveWorker.shutdown()
 
 
 def _same(a, b) -> bool:
