@@ -205,15 +205,23 @@ class VectorsView(QtWidgets.QWidget):
         cell_w = self.plots[p.name].getViewBox().width() / max(d, 1)
         widest = self._fm.horizontalAdvance(str(max(d - 1, 0)))
         step = max(1, math.ceil((widest + 4) / max(cell_w, 1e-3)))
-        ticks = [(c + 0.5, str(c)) for c in range(0, d, step)]
-        self.plots[p.name].getAxis("top").setTicks([ticks, []])
+        axis = self.plots[p.name].getAxis("top")
+        if getattr(axis, "shown_columns", None) != (d, step):  # new ticks re-lay the axis out
+            axis.shown_columns = (d, step)
+            axis.setTicks([[(c + 0.5, str(c)) for c in range(0, d, step)], []])
 
     def _write_cells(self, p: VectorPanel, fg: QtGui.QColor) -> None:
         T, d = p.matrix.shape
         vb = self.plots[p.name].getViewBox()
         cell_w, cell_h = vb.width() / max(d, 1), vb.height() / max(T, 1)
         texts: list[str] = []
-        if 0 < T <= MAX_TEXT_ROWS and 0 < d <= MAX_TEXT_COLS and cell_h >= self._fm.height():
+        shortest = self._fm.horizontalAdvance("0" if p.one_hot else ".00") + 2 * TEXT_PAD_PX
+        if (
+            0 < T <= MAX_TEXT_ROWS
+            and 0 < d <= MAX_TEXT_COLS
+            and cell_h >= self._fm.height()
+            and cell_w >= shortest  # no number could fit: skip measuring them all
+        ):
             texts = [cell_text(float(v), p.one_hot) for v in p.matrix.reshape(-1)]
             widest = max(self._fm.horizontalAdvance(t) for t in texts)
             if widest + 2 * TEXT_PAD_PX > cell_w:
