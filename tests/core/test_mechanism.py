@@ -146,7 +146,7 @@ def _naive_lines(w, threshold, query=None, key=None):
     for h in range(w.shape[0]):
         for i in range(w.shape[1]):
             for j in range(w.shape[2]):
-                if query is not None and i != query or key is not None and j != key:
+                if (query is not None and i != query) or (key is not None and j != key):
                     continue
                 if w[h, i, j] >= threshold:
                     out.append((h, i, j, w[h, i, j]))
