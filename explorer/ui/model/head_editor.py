@@ -76,6 +76,11 @@ class ModelHeadEditor(QtWidgets.QGroupBox):
         )
         self.hint.setWordWrap(True)
         layout.addWidget(self.hint)
+        self.effect = QtWidgets.QLabel(objectName="modelHeadEffect")
+        self.effect.setToolTip(
+            "Cosine of the mean-pooled sentence embedding of the edited and the unedited model"
+        )
+        layout.addWidget(self.effect)
 
         self.projections = ProjectionEditor()
         for sig in ("weightEdited", "matrixEdited", "dragFinished"):
@@ -84,8 +89,15 @@ class ModelHeadEditor(QtWidgets.QGroupBox):
             # the slider grid is rebuilt on a page change: name the new sliders too
             ed.rowPage.valueChanged.connect(lambda _v, e=ed: prefix_names(e))
             ed.colPage.valueChanged.connect(lambda _v, e=ed: prefix_names(e))
-            ed.buttons["identity"].hide()  # an identity of 384 × 32 means nothing for a real head
-            ed.buttons["transpose"].hide()
+            # identity, transpose and a random orthogonal matrix mean nothing for a real head;
+            # what is left (Scale, Reset, the factor) fits below a smaller matrix image
+            for key in ("identity", "transpose", "random"):
+                ed.buttons[key].hide()
+            ed.seedSpin.hide()
+            for label in ed.findChildren(QtWidgets.QLabel):
+                if label.text() == "seed":
+                    label.hide()
+            ed.plot.setMinimumSize(80, 60)
         layout.addWidget(self.projections, 1)
 
         row = QtWidgets.QHBoxLayout()
@@ -130,6 +142,7 @@ class ModelHeadEditor(QtWidgets.QGroupBox):
         self.bound = head
         self.projections.setVisible(head is not None)
         self.controls.setVisible(head is not None)
+        self.effect.setVisible(head is not None)
         self.hint.setVisible(head is None)
         if head is None:
             self.setTitle("Edit a head of the model")
@@ -148,6 +161,13 @@ class ModelHeadEditor(QtWidgets.QGroupBox):
         self.scale.setValue(scale)
         self.scale.blockSignals(False)
         self._update_zero_range()
+
+    def show_effect(self, pooled_cosine: float | None) -> None:
+        """The sentence embedding's cosine to the unedited model's (None: no edits)."""
+        if pooled_cosine is None:
+            self.effect.setText("No edits: the model as trained.")
+        else:
+            self.effect.setText(f"cos(sentence embedding, unedited) = <b>{pooled_cosine:.4f}</b>")
 
     @property
     def current_which(self) -> str:

@@ -47,7 +47,7 @@ from explorer.ui.model.panels import (
 from explorer.ui.worker import JobWorker
 
 SETTINGS_FOLDER = "model/folder"
-DIFF_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # colour range of the difference grid
+DIFF_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # colour ranges of the difference grid
 
 
 class ModelView(QtWidgets.QWidget):
@@ -169,23 +169,25 @@ class ModelView(QtWidgets.QWidget):
         self.word = WordPanel()
         self.word.changed.connect(self.refresh)
 
+        # below the grid: the selected head (summary and edits), or the bound head's sliders
+        head_page = QtWidgets.QWidget()
+        head_row = QtWidgets.QHBoxLayout(head_page)
+        head_row.setContentsMargins(0, 0, 0, 0)
+        head_row.addWidget(self.summary, 1)
+        head_row.addWidget(self.edit, 1)
         self.lowerTabs = QtWidgets.QTabWidget(objectName="modelLowerTabs")
         self.lowerTabs.setDocumentMode(True)
-        self.lowerTabs.addTab(self.summary, "Head summary")
+        self.lowerTabs.addTab(head_page, "Selected head")
         self.lowerTabs.addTab(self.headEditor, "Edit W_Q, W_K, W_V")
-        self.lowerTabs.setTabToolTip(0, "Entropy and where the selected head's weight goes")
+        self.lowerTabs.setTabToolTip(0, "Where the selected head's weight goes; ablate or scale it")
         self.lowerTabs.setTabToolTip(1, "Change the real projections of one head of the model")
-        below = QtWidgets.QWidget()
-        below_grid = QtWidgets.QHBoxLayout(below)
-        below_grid.setContentsMargins(0, 0, 0, 0)
-        below_grid.addWidget(self.lowerTabs, 3)
-        below_grid.addWidget(self.edit, 2)
         left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="modelLeftSplit")
         left.setChildrenCollapsible(False)
         left.addWidget(self.gridStack)
-        left.addWidget(below)
-        left.setStretchFactor(0, 3)
-        left.setStretchFactor(1, 2)
+        left.addWidget(self.lowerTabs)
+        left.setStretchFactor(0, 1)
+        left.setStretchFactor(1, 1)
+        left.setSizes([340, 250])
         self.leftSplit = left
         right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="modelRightSplit")
         right.addWidget(self.heatmap)
@@ -531,7 +533,11 @@ class ModelView(QtWidgets.QWidget):
             if self.hideSpecial.isChecked():
                 d = d[..., self._kept][:, :, self._kept]
             att = d
-            top = float(np.abs(d).max(initial=0.0))
+            lowest = lowest_edited_layer(a.edits, L)
+            # scaled to the layers above the edit, so that what the edit caused there shows;
+            # the edited layer itself may saturate
+            above = d[lowest + 1 :] if lowest + 1 < L else d
+            top = float(np.abs(above).max(initial=0.0))
             lim = next((v for v in DIFF_LEVELS if top <= v), DIFF_LEVELS[-1])
             levels = (-lim, lim)
         lowest = lowest_edited_layer(a.edits, L)
@@ -561,12 +567,13 @@ class ModelView(QtWidgets.QWidget):
         layer, head = self.selected
         nh = a.out.attentions.shape[1]
         self.modelGrid.select(layer * nh + head)
-        edited = " (edited model)" if a.edited is not None else ""
-        self.heatmap.set_title(f"layer {layer} · head {head}: attention weights{edited}")
+        what = "edited model" if a.edited is not None else "attention weights"
+        self.heatmap.set_title(f"layer {layer} · head {head}: {what}")
         self.heatmap.set_matrix(att[layer, head], labels, levels=(0.0, 1.0))
         self.summary.set_length(int(a.out.attention_mask.sum()))
         self.summary.show_head(a.summary, layer, head, head_pattern(a.summary, layer, head))
         self.edit.show_effect(a, edit_label(a.edits))
+        self.headEditor.show_effect(a.pooled_cosine if a.edits else None)
 
     def _readout(self, i: int, j: int) -> str:
         data = self.heatmap.data
