@@ -24,6 +24,8 @@ from explorer.core.attention_aggregates import (  # noqa: F401 (part of this mod
     classify_heads,
     mean_over_heads,
     pool_words,
+    sentence_groups,
+    word_groups,
 )
 from explorer.core.encoder import Encoder, EncoderError, EncoderOutput, HeadEdit, Tokens, cosine
 from explorer.core.encoder_stats import HeadSummary, head_summary
@@ -326,6 +328,41 @@ def attention_difference(analysis: ModelAnalysis) -> np.ndarray:
     if analysis.edited is None:
         return np.zeros_like(out)
     return analysis.edited.attentions - out
+
+
+POOL_LEVELS = ("tokens", "words", "sentences")  # what a Model-tab heatmap's rows can be
+AGGREGATES = ("rollout", "mean over heads")
+
+
+def pooled(weights, tokens, level: str) -> tuple[np.ndarray, list[str]]:
+    """``weights`` (..., T, T) and their labels at ``level`` (one of :data:`POOL_LEVELS`).
+
+    ``"tokens"`` returns the weights as given; ``"words"`` and ``"sentences"`` pool them with
+    :func:`pool_words` over :func:`word_groups` / :func:`sentence_groups` of ``tokens`` (rows
+    keep summing to 1; the result is float64).
+    """
+    if level == "tokens":
+        return weights, list(tokens)
+    if level not in POOL_LEVELS:
+        raise ValueError(f"level must be one of {POOL_LEVELS}, got {level!r}")
+    groups, labels = (word_groups if level == "words" else sentence_groups)(tokens)
+    return pool_words(weights, groups), labels
+
+
+def aggregate(attentions, kind: str, layer: int, residual: float = 0.5) -> np.ndarray:
+    """One layer of an aggregate over heads: (L, H, T, T) → (T, T) float64.
+
+    ``kind`` is ``"rollout"`` (:func:`attention_rollout` up to and including ``layer``) or
+    ``"mean over heads"`` (:func:`mean_over_heads` of ``layer``).
+    """
+    a = np.asarray(attentions)
+    if not 0 <= layer < a.shape[0]:
+        raise ValueError(f"layer {layer} outside 0…{a.shape[0] - 1}")
+    if kind == "rollout":
+        return attention_rollout(a[: layer + 1], residual)[layer]
+    if kind == "mean over heads":
+        return mean_over_heads(a[layer : layer + 1])[0]
+    raise ValueError(f"kind must be one of {AGGREGATES}, got {kind!r}")
 
 
 def head_pattern(summary: HeadSummary, layer: int, head: int) -> str:
