@@ -394,7 +394,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._readout: Callable[[int, int], str] | None = None
         self._hover = (-1, -1)
 
-        self.title = self.addLabel(title, row=0, col=0, size="10pt" if not compact else "9pt")
+        self._title_pt = 9.0 if compact else 10.0
+        self._title_text = title
+        self.title = self.addLabel(title, row=0, col=0, size=f"{self._title_pt:g}pt")
         max_px = 44 if compact else 160
         self.top_axis = TokenAxis("top", max_label_px=max_px, thin_small_cells=compact)
         self.left_axis = TokenAxis("left", max_label_px=max_px, thin_small_cells=compact)
@@ -467,7 +469,20 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._readout = fn
 
     def set_title(self, text: str) -> None:
-        self.title.setText(text)
+        self._title_text = text
+        self._fit_title()
+
+    def _fit_title(self) -> None:
+        """Elide the title to the widget's width: a title item is as wide as its text and
+        would otherwise hold the matrix wider than a narrow window, clipping it."""
+        font = QtGui.QFont(self.font())
+        font.setPointSizeF(self._title_pt)
+        room = max(40, self.width() - 26)  # layout margins 2 × 9 px, text margins 2 × 4 px
+        text = QtGui.QFontMetricsF(font).elidedText(
+            self._title_text, QtCore.Qt.TextElideMode.ElideRight, room
+        )
+        if text != self.title.text:
+            self.title.setText(text)
 
     def set_axis_captions(self, captions: AxisCaptions) -> None:
         """Say in plain words what rows, columns and values are (e.g. ATTENTION_CAPTIONS)."""
@@ -553,6 +568,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._update_values()
 
     def resizeEvent(self, event) -> None:
+        if hasattr(self, "title"):  # before the layout takes its new size
+            self._fit_title()
         super().resizeEvent(event)
         if hasattr(self, "left_axis"):  # GraphicsView calls this while it is being built
             self.left_axis.set_room(self.width())

@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core import projections
 from explorer.core.attention import warm_up
@@ -42,6 +42,8 @@ PREPARING_TEXT = (
 )
 #: Work in the background that lasts longer than this shows the busy indicator.
 BUSY_DELAY_MS = 300
+#: Size of a window with no saved geometry (made smaller to fit a smaller screen).
+DEFAULT_SIZE = (1280, 800)
 
 
 #: Embedding sources whose width the user picks (2 to 64); a model's layer fixes its own.
@@ -222,7 +224,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.topSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal, objectName="topSplit")
         self.topSplit.addWidget(left_scroll)
         self.topSplit.addWidget(self.attentionStack)
-        self.topSplit.addWidget(self.rightTabs)
+        # the sliders and buttons of the Projections tab need about 330 px of height: on a
+        # short screen the tabs scroll rather than hold the window taller than the screen
+        right_scroll = QtWidgets.QScrollArea(objectName="rightScroll")
+        right_scroll.setWidget(self.rightTabs)
+        right_scroll.setWidgetResizable(True)
+        right_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        right_scroll.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.topSplit.addWidget(right_scroll)
         self.topSplit.setStretchFactor(0, 0)
         self.topSplit.setStretchFactor(1, 3)
         self.topSplit.setStretchFactor(2, 3)
@@ -283,16 +292,40 @@ class MainWindow(QtWidgets.QMainWindow):
     # ----------------------------------------------------------- settings
     def _restore_geometry(self) -> None:
         geo = self.settings.value("window/geometry")
-        if geo is not None:
-            self.restoreGeometry(geo)
-        else:
-            self.resize(1280, 800)
+        if geo is None or not self.restoreGeometry(geo):
+            self.resize(*DEFAULT_SIZE)
+        # a geometry saved on a larger screen, or the default size on a small or scaled one
+        # (1280×800 at QT_SCALE_FACTOR=1.5 is 853×533), must not reach past the screen
+        self._fit_to_screen()
+        self._fitted_size = self.size()
         self._splitters_restored = False  # done at the first show, at the real size
+
+    def _fit_to_screen(self) -> None:
+        """Keep the window, frame included, inside the screen's available area."""
+        screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        avail = screen.availableGeometry()
+        frame, inner = self.frameGeometry(), self.geometry()
+        extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
+        max_w, max_h = avail.width() - extra_w, avail.height() - extra_h
+        model = getattr(self, "modelView", None)
+        if model is not None and model.minimumSizeHint().width() > max_w - 20:
+            # its toolbar is wider than a small screen: the Model tab gives way, not the window
+            model.setMinimumWidth(max(200, max_w - 20))
+        w, h = min(self.width(), max_w), min(self.height(), max_h)
+        self.resize(w, h)
+        w, h = self.width() + extra_w, self.height() + extra_h  # the minimum size may win
+        x = min(max(frame.x(), avail.x()), avail.x() + max(0, avail.width() - w))
+        y = min(max(frame.y(), avail.y()), avail.y() + max(0, avail.height() - h))
+        self.move(x, y)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not self._splitters_restored:
             self._splitters_restored = True
+            if self.size() == self._fitted_size:
+                self._fit_to_screen()  # again, now that the frame's size is known
             # restoring before the window has its size would let the splitters rescale the
             # panes when it gets one, and they would come back changed at every start
             self.centralWidget().layout().activate()
