@@ -199,6 +199,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         t, f = r["tick"], r["full"]
+        if not t["total"]:
+            print(f"| layer {r['layer']} W_Q | {r['T']} | no tick was painted |")
+            continue
         budget = BUDGET_MS.get(r["T"]) if r["layer"] == 0 else None
         verdict = "" if budget is None else ("meets" if med(t["total"]) <= budget else "misses")
         print(

@@ -137,3 +137,34 @@ def test_closing_the_window_stops_both_model_workers(qtbot, tmp_path):
     w.close()
     qtbot.waitUntil(lambda: not any(worker.is_alive() for worker in workers), timeout=20_000)
     w.deleteLater()
+
+
+def test_pooling_switch_and_aggregate_view(make_window, qtbot, model_folder):  # noqa: F811
+    from explorer.core.model_analysis import attention_rollout
+
+    text = "I sat by the river bank. I deposited money in the bank."
+    _w, view = open_view(make_window, qtbot, model_folder, text)
+    L = view.encoder.config.num_layers
+    view.findChild(QtWidgets.QComboBox, "poolCombo").setCurrentIndex(2)  # sentences
+    assert view.heatmap._row_labels == ["[CLS]", "S1", "S2", "[SEP]"]
+    np.testing.assert_allclose(view.heatmap.data.sum(axis=1), 1.0, atol=1e-5)
+    assert np.asarray(view.modelGrid._images[0].image).shape == (4, 4)
+
+    view.findChild(QtWidgets.QTabWidget, "modelRightTabs").setCurrentIndex(1)
+    panel = view.findChild(QtWidgets.QWidget, "modelAggregatePanel")
+    assert panel.isVisible()
+    slider = panel.findChild(QtWidgets.QSlider, "aggregateLayerSlider")
+    assert slider.maximum() == L - 1 and slider.toolTip()
+    slider.setValue(L - 1)
+    shown = panel.heatmap.data
+    att = view.analysis.out.attentions.astype(np.float64)
+    from explorer.core.attention_aggregates import pool_words, sentence_groups
+
+    groups, _ = sentence_groups(view.analysis.out.tokens)
+    want = attention_rollout(pool_words(att, groups))[L - 1]
+    np.testing.assert_allclose(shown, want, atol=1e-5)
+    assert "rollout · layer" in panel.heatmap._title_text
+    panel.findChild(QtWidgets.QComboBox, "aggregateCombo").setCurrentIndex(1)
+    np.testing.assert_allclose(
+        panel.heatmap.data, pool_words(att, groups)[L - 1].mean(axis=0), atol=1e-5
+    )

@@ -138,13 +138,19 @@ class ModelToolbar(QtWidgets.QWidget):
         top.addSpacing(12)
         top.addWidget(self.hideSpecial)
         self.gridMode = QtWidgets.QComboBox(objectName="gridModeCombo")
-        self.gridMode.addItems(["after the edit", "difference from unedited"])
+        self.gridMode.addItems(["attention after the edit", "difference from unedited"])
         self.gridMode.setToolTip(
             "With head edits, the grid shows each head's attention after the edit, or its "
             "difference from the unedited run (red: more weight, blue: less; layers below "
             "the edit stay white)"
         )
-        top.addWidget(self.gridMode)
+        self.poolCombo = QtWidgets.QComboBox(objectName="poolCombo")
+        self.poolCombo.addItems(["tokens", "words", "sentences"])
+        self.poolCombo.setToolTip(
+            "Rows and columns of every heatmap in this tab: word pieces, whole words (the "
+            "pieces of a word pooled: mean over its query rows of the summed weight on a "
+            "word's keys, so rows still sum to 1), or sentences"
+        )
         top.addStretch(1)
         top.addWidget(self.busy)
         top.addWidget(self.timing)
@@ -292,6 +298,20 @@ def _value_label(name: str) -> QtWidgets.QLabel:
     label = QtWidgets.QLabel(objectName=f"summary_{name}_value")
     label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
     return label
+
+
+def grid_options(bar: ModelToolbar) -> QtWidgets.QWidget:
+    """The row above the grid: what the grid shows, and tokens / words / sentences."""
+    row = QtWidgets.QWidget(objectName="gridOptions")
+    layout = QtWidgets.QHBoxLayout(row)
+    layout.setContentsMargins(4, 0, 4, 0)
+    layout.addWidget(QtWidgets.QLabel("grid shows"))
+    layout.addWidget(bar.gridMode)
+    layout.addSpacing(12)
+    layout.addWidget(QtWidgets.QLabel("rows and columns"))
+    layout.addWidget(bar.poolCombo)
+    layout.addStretch(1)
+    return row
 
 
 class SummaryPanel(QtWidgets.QGroupBox):
@@ -577,3 +597,64 @@ def word_message(bridge, enc, word: str, texts, error: str) -> str:
                 )
         return f"'{_elide(word, 20)}' does not occur as a word in text {n}: “{_elide(text)}”"
     return _elide(error, 120)
+
+
+class AggregatePanel(QtWidgets.QWidget):
+    """Attention summarised over heads: rollout or the mean over heads, one layer at a time.
+
+    Signals
+    -------
+    changed()
+        The kind or the layer changed (the view redraws).
+    """
+
+    changed = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        from explorer.core.model_analysis import AGGREGATES
+        from explorer.ui.heatmap import HeatmapView
+
+        super().__init__(parent)
+        self.setObjectName("modelAggregatePanel")
+        self.kind = QtWidgets.QComboBox(objectName="aggregateCombo")
+        self.kind.addItems(AGGREGATES)
+        self.kind.setToolTip(
+            "rollout (Abnar & Zuidema 2020): how much each input token flows into each "
+            "position up to this layer, mixing every layer's mean attention with the "
+            "residual stream (half each). mean over heads: this layer's heads averaged"
+        )
+        self.layer = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.layer.setObjectName("aggregateLayerSlider")
+        self.layer.setToolTip("Which layer: rollout up to it, or its mean over heads")
+        self.layer.setRange(0, 0)
+        self.layerLabel = QtWidgets.QLabel("layer 0", objectName="aggregateLayerLabel")
+        self.layerLabel.setMinimumWidth(60)
+        self.heatmap = HeatmapView(title="rollout")
+        self.heatmap.setObjectName("aggregateHeatmap")
+        self.heatmap.setToolTip("Attention summarised over heads; rows sum to 1")
+        self.heatmap.set_show_values(False)
+        top = QtWidgets.QHBoxLayout()
+        top.setContentsMargins(4, 2, 4, 2)
+        top.addWidget(self.kind)
+        top.addWidget(self.layer, 1)
+        top.addWidget(self.layerLabel)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.heatmap, 1)
+        self.kind.currentIndexChanged.connect(lambda _i: self.changed.emit())
+        self.layer.valueChanged.connect(self._on_layer)
+
+    def _on_layer(self, value: int) -> None:
+        self.layerLabel.setText(f"layer {value}")
+        self.changed.emit()
+
+    def set_layers(self, n_layer: int) -> None:
+        self.layer.blockSignals(True)
+        self.layer.setRange(0, max(0, n_layer - 1))
+        self.layer.blockSignals(False)
+        self.layerLabel.setText(f"layer {self.layer.value()}")
+
+    def show_data(self, data, labels, title: str) -> None:
+        self.heatmap.set_title(title)
+        self.heatmap.set_matrix(data, labels, levels=(0.0, 1.0))

@@ -22,12 +22,14 @@ from PySide6 import QtCore, QtWidgets
 from explorer.core.encoder import EncoderError, HeadEdit
 from explorer.core.encoder_stats import without_special
 from explorer.core.model_analysis import (
-    attention_difference,
+    POOL_LEVELS,
+    aggregate,
     curve_data,
     edit_label,
     head_edits,
     head_pattern,
     lowest_edited_layer,
+    pooled,
     view_data,
 )
 from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_session
@@ -36,12 +38,14 @@ from explorer.core.session import HeadScale
 from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView
 from explorer.ui.model.head_editor import ModelHeadEditor
 from explorer.ui.model.panels import (
+    AggregatePanel,
     EditPanel,
     LayerHeadGrid,
     ModelBanner,
     ModelToolbar,
     SummaryPanel,
     WordPanel,
+    grid_options,
     word_message,
 )
 from explorer.ui.worker import JobWorker
@@ -132,6 +136,8 @@ class ModelView(QtWidgets.QWidget):
         self.hideSpecial.toggled.connect(lambda _: self._draw())
         self.gridMode = bar.gridMode
         self.gridMode.currentIndexChanged.connect(lambda _: self._draw())
+        self.poolCombo = bar.poolCombo
+        self.poolCombo.currentIndexChanged.connect(lambda _: self._draw())
 
         self.modelGrid = LayerHeadGrid()
         self.modelGrid.setObjectName("modelGrid")
@@ -183,14 +189,29 @@ class ModelView(QtWidgets.QWidget):
         self.lowerTabs.setTabToolTip(1, "Change the real projections of one head of the model")
         left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="modelLeftSplit")
         left.setChildrenCollapsible(False)
-        left.addWidget(self.gridStack)
+        grid_box = QtWidgets.QWidget()
+        grid_col = QtWidgets.QVBoxLayout(grid_box)
+        grid_col.setContentsMargins(0, 0, 0, 0)
+        grid_col.setSpacing(0)
+        grid_col.addWidget(grid_options(bar))
+        grid_col.addWidget(self.gridStack, 1)
+        left.addWidget(grid_box)
         left.addWidget(self.lowerTabs)
         left.setStretchFactor(0, 1)
         left.setStretchFactor(1, 1)
         left.setSizes([340, 250])
         self.leftSplit = left
+        self.aggregate = AggregatePanel()
+        self.aggregate.changed.connect(self._draw_aggregate)
+        self.rightTabs = QtWidgets.QTabWidget(objectName="modelRightTabs")
+        self.rightTabs.setDocumentMode(True)
+        self.rightTabs.addTab(self.heatmap, "Selected head")
+        self.rightTabs.addTab(self.aggregate, "Across heads")
+        self.rightTabs.setTabToolTip(0, "The selected head's attention, large")
+        self.rightTabs.setTabToolTip(1, "Rollout through the layers, or a layer's mean over heads")
+        self.rightTabs.currentChanged.connect(lambda _i: self._draw_aggregate())
         right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="modelRightSplit")
-        right.addWidget(self.heatmap)
+        right.addWidget(self.rightTabs)
         right.addWidget(self.word)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
@@ -480,6 +501,7 @@ class ModelView(QtWidgets.QWidget):
             self.populate_models()
         self._sync_combo()
         self.edit.set_model(enc, c.num_layers, c.num_heads)
+        self.aggregate.set_layers(c.num_layers)
 
     def _show_message(self, text: str) -> None:
         self.gridMessage.setText(text)
@@ -491,16 +513,15 @@ class ModelView(QtWidgets.QWidget):
         """(layer, head) shown large."""
         return self.layerSpin.value(), self.headSpin.value()
 
-    def _shown_weights(self):
-        """Attentions to draw (L, n_head, T', T') and token labels, after the toggle."""
-        out = self.analysis.shown
+    def _shown_weights(self, out=None):
+        """Attentions to draw (L, n_head, T', T') and their labels: of ``out`` (default: the
+        run shown), after the special-token toggle and pooled to words or sentences."""
+        out = self.analysis.shown if out is None else out
         att, labels = out.attentions, list(out.tokens)
-        self._kept = np.arange(len(labels))
         if self.hideSpecial.isChecked():
             att, kept = without_special(att, out.special | ~out.attention_mask)
             labels = [labels[i] for i in kept]
-            self._kept = np.asarray(kept)
-        return att, labels
+        return pooled(att, labels, POOL_LEVELS[self.poolCombo.currentIndex()])
 
     def _draw(self) -> None:
         if self.analysis is None:
@@ -528,10 +549,8 @@ class ModelView(QtWidgets.QWidget):
         L, nh = a.out.attentions.shape[:2]
         diff = self.gridMode.currentIndex() == 1 and a.edited is not None
         levels = (0.0, 1.0)
-        if diff:
-            d = attention_difference(a)
-            if self.hideSpecial.isChecked():
-                d = d[..., self._kept][:, :, self._kept]
+        if diff:  # the same steps on both runs: exactly 0 below the edit
+            d = att - self._shown_weights(a.out)[0]
             att = d
             lowest = lowest_edited_layer(a.edits, L)
             # scaled to the layers above the edit, so that what the edit caused there shows;
@@ -541,7 +560,7 @@ class ModelView(QtWidgets.QWidget):
             lim = next((v for v in DIFF_LEVELS if top <= v), DIFF_LEVELS[-1])
             levels = (-lim, lim)
         lowest = lowest_edited_layer(a.edits, L)
-        key = (a.out, diff, levels, self.hideSpecial.isChecked())
+        key = (a.out, diff, levels, self.hideSpecial.isChecked(), self.poolCombo.currentIndex())
         changed = None
         if self._drawn is not None and self._drawn[0] == key:
             first = min(lowest, self._drawn[1])
@@ -574,6 +593,19 @@ class ModelView(QtWidgets.QWidget):
         self.summary.show_head(a.summary, layer, head, head_pattern(a.summary, layer, head))
         self.edit.show_effect(a, edit_label(a.edits))
         self.headEditor.show_effect(a.pooled_cosine if a.edits else None)
+        self._draw_aggregate(att, labels)
+
+    def _draw_aggregate(self, att=None, labels=None) -> None:
+        """Rollout or mean over heads of the run shown, when its tab is on screen."""
+        if self.analysis is None or self.rightTabs.currentWidget() is not self.aggregate:
+            return
+        if att is None:
+            att, labels = self._shown_weights()
+        kind = self.aggregate.kind.currentText()
+        layer = min(self.aggregate.layer.value(), att.shape[0] - 1)
+        edited = " · edited model" if self.analysis.edited is not None else ""
+        title = f"{kind} · layer {layer}{edited}"
+        self.aggregate.show_data(aggregate(att, kind, layer), labels, title)
 
     def _readout(self, i: int, j: int) -> str:
         data = self.heatmap.data
