@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from explorer.core.attention_aggregates import HEAD_TYPE_RULES as _R
+
 
 @dataclass(frozen=True)
 class Term:
@@ -192,6 +194,44 @@ GLOSSARY: tuple[Term, ...] = (
         "its weights somewhere (they sum to 1), so it parks them there; its value vector is "
         "small, so the head adds little. Ablating such a head usually changes little.",
         ("sink", "no-op attention"),
+    ),
+    Term(
+        "head type",
+        "What a head of a real model mostly does, named from its mean weights (the badge on "
+        "each head of the Model tab's grid). The first rule that holds wins: "
+        f"<b>CLS</b> ([CLS] sink): at least {_R.cls_sink:.0%} of the weight on [CLS]; "
+        f"<b>SEP</b> ([SEP]/punctuation sink): at least {_R.sep_sink:.0%} on [SEP] and "
+        f"punctuation; <b>←</b> (previous token): at least {_R.previous:.0%} on the token just "
+        f"before; <b>→</b> (next token): at least {_R.next:.0%} on the token just after; "
+        f"<b>●</b> (self): at least {_R.self:.0%} on the token itself. Otherwise <b>≈</b> "
+        f"(broad) when the rows' entropy is at least {_R.broad_entropy:.0%} of uniform "
+        "attention's, else mixed (no badge).",
+        ("head types", "broad", "previous-token head", "[CLS] sink", "[SEP] sink"),
+    ),
+    Term(
+        "rollout",
+        "Attention rollout (Abnar & Zuidema 2020): how much each input token flows into each "
+        "position after several layers. Each layer's mean attention over heads is mixed half "
+        "and half with the identity (the residual connection keeps a token's own vector), "
+        "rows summing to 1, and the layers are multiplied: R<sub>l</sub> = Ã<sub>l</sub> "
+        "R<sub>l−1</sub>. An estimate, not an explanation: it ignores the values and the "
+        "feed-forward layers.",
+        ("attention rollout", "mean over heads"),
+    ),
+    Term(
+        "word pooling",
+        "Showing attention between whole words (or sentences) instead of word pieces: a "
+        "word's cell is the mean, over its query pieces, of the summed weight on the other "
+        "word's key pieces, so rows still sum to 1. [CLS] and [SEP] stay on their own.",
+        ("words", "sentences", "pooling"),
+    ),
+    Term(
+        "head edit",
+        "A change to one head of the loaded model made in the Model tab: its output scaled or "
+        "ablated, or its real W<sub>Q</sub>, W<sub>K</sub>, W<sub>V</sub> changed with the "
+        "sliders. The model then runs again from that head's layer up; the layers below are "
+        "unchanged. Edits are undoable and saved with the session.",
+        ("edit this head", "replace edit"),
     ),
     Term(
         "PCA",

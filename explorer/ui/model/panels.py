@@ -421,6 +421,7 @@ class EditPanel(QtWidgets.QGroupBox):
         self.factor.setRange(-5.0, 5.0)
         self.factor.setSingleStep(0.5)
         self.factor.setValue(2.0)
+        self.factor.setToolTip("The factor “Scale head ×” multiplies the head's output by")
         self.clearButton = QtWidgets.QPushButton("Clear edits", objectName="clearEditsButton")
         self.clearButton.setToolTip("Back to the unedited model")
         self.effect = QtWidgets.QLabel(objectName="editEffect")
