@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.core.attention_aggregates import (  # noqa: F401 (part of this module's API)
+from explorer.core.attention_aggregates import (
     attention_rollout,
     classify_heads,
     mean_over_heads,
@@ -56,6 +56,8 @@ class ModelAnalysis:
         Per layer, cos of the edited and original mean-pooled hidden states.
     timings : dict of str to float
         Milliseconds: ``forward`` (unedited, 0 when cached), ``edited``, ``summary``.
+    head_types : ndarray of str (object), shape (n_layer, n_head), or None
+        :func:`classify_heads` of the run shown (the edited one when there are edits).
     """
 
     encoder: Encoder
@@ -67,6 +69,7 @@ class ModelAnalysis:
     pooled_cosine: float
     layer_cosine: np.ndarray
     timings: dict
+    head_types: np.ndarray | None = None
 
     @property
     def shown(self) -> EncoderOutput:
@@ -94,24 +97,35 @@ def summary_by_layer(out: EncoderOutput) -> HeadSummary:
     return HeadSummary(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
 
 
-_SUMMARIES: dict[int, tuple[EncoderOutput, HeadSummary]] = {}
+_SUMMARIES: dict[tuple[str, int], tuple[EncoderOutput, object]] = {}
 _SUMMARY_LOCK = threading.Lock()
 SUMMARY_CACHE = 4  # unedited runs whose summary is kept (a slider drag reuses one)
+
+
+def _per_run(kind: str, out: EncoderOutput, compute):
+    """``compute(out)``, kept for the last :data:`SUMMARY_CACHE` unedited runs."""
+    key = (kind, id(out))
+    with _SUMMARY_LOCK:
+        hit = _SUMMARIES.get(key)
+        if hit is not None and hit[0] is out:
+            return hit[1]
+    value = compute(out)
+    with _SUMMARY_LOCK:
+        while len(_SUMMARIES) >= 2 * SUMMARY_CACHE:
+            del _SUMMARIES[next(iter(_SUMMARIES))]
+        _SUMMARIES[key] = (out, value)
+    return value
 
 
 def _cached_summary(out: EncoderOutput) -> HeadSummary:
     """:func:`summary_by_layer` of ``out``, computed once per run: a head edit changes only
     the edited run, and the summary describes the unedited one."""
-    with _SUMMARY_LOCK:
-        hit = _SUMMARIES.get(id(out))
-        if hit is not None and hit[0] is out:
-            return hit[1]
-    summary = summary_by_layer(out)
-    with _SUMMARY_LOCK:
-        while len(_SUMMARIES) >= SUMMARY_CACHE:
-            del _SUMMARIES[next(iter(_SUMMARIES))]
-        _SUMMARIES[id(out)] = (out, summary)
-    return summary
+    return _per_run("summary", out, summary_by_layer)
+
+
+def _cached_types(out: EncoderOutput) -> np.ndarray:
+    """:func:`classify_heads` of the unedited run ``out``, computed once per run."""
+    return _per_run("types", out, lambda o: classify_heads(o.attentions, o.tokens))
 
 
 _BLAS_LOCK = threading.Lock()
@@ -186,6 +200,11 @@ def analyse(bridge, enc: Encoder, text: str, edits=()) -> ModelAnalysis:
     edited = enc.forward(out.ids, edits=edits, type_ids=out.type_ids, base=out) if edits else None
     t2 = clock()
     summary = _cached_summary(out)
+    types = _cached_types(out)
+    if edited is not None:  # heads below the edit keep their type
+        lowest = lowest_edited_layer(edits, len(types))
+        types = types.copy()
+        types[lowest:] = classify_heads(edited.attentions[lowest:], edited.tokens)
     t3 = clock()
     if edited is not None:
         layer_cos = layer_cosines(edited, out)
@@ -204,6 +223,7 @@ def analyse(bridge, enc: Encoder, text: str, edits=()) -> ModelAnalysis:
         pooled_cosine=pooled,
         layer_cosine=layer_cos,
         timings={"forward": (t1 - t0) * ms, "edited": (t2 - t1) * ms, "summary": (t3 - t2) * ms},
+        head_types=types,
     )
 
 

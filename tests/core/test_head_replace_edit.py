@@ -152,3 +152,25 @@ def test_analysis_difference_is_zero_below_the_edit_and_the_summary_is_reused(ti
     np.testing.assert_array_equal(fresh.to_cls, a.summary.to_cls)
     plain = analyse(bridge, tiny, text)
     assert not attention_difference(plain).any()
+
+
+def test_head_types_follow_the_edit_and_keep_the_layers_below(tiny):
+    from explorer.core.model_analysis import classify_heads
+
+    bridge = ModelBridge(packages=())
+    text = "the cat sat on the mat"
+    plain = analyse(bridge, tiny, text)
+    np.testing.assert_array_equal(
+        plain.head_types, classify_heads(plain.out.attentions, plain.out.tokens)
+    )
+    # ablating a head changes the input of the layers above, so their types are classified
+    # again from the edited run; the layers below keep theirs
+    layer, head = 2, 1
+    c = tiny.config
+    edited = analyse(bridge, tiny, text, (HeadEdit(layer, head, scale=0.0),))
+    np.testing.assert_array_equal(edited.head_types[:layer], plain.head_types[:layer])
+    np.testing.assert_array_equal(
+        edited.head_types[layer:],
+        classify_heads(edited.edited.attentions, edited.out.tokens)[layer:],
+    )
+    assert edited.head_types.shape == (c.num_layers, c.num_heads)
