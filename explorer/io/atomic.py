@@ -19,7 +19,12 @@ from pathlib import Path
 
 #: A temporary file this old is left over from a killed save (a save takes seconds).
 STALE_SECONDS = 10 * 60
-_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # .NAME.1a2b3c4d.tmp, see atomic_write
+#: Only temporaries of files this program writes: sessions and exports. Another program's
+#: ``.report.docx.1a2b3c4d.tmp`` in the same folder is not ours to remove.
+OUR_SUFFIXES = (".attn.json", ".json", ".png", ".svg", ".pdf", ".csv", ".npy")
+_TEMPORARY = re.compile(  # .NAME.1a2b3c4d.tmp, see atomic_write
+    r"\..+(?i:" + "|".join(re.escape(s) for s in OUR_SUFFIXES) + r")\.[0-9a-f]{8}\.tmp"
+)
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
@@ -60,7 +65,8 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
 def remove_stale_temporaries(folder: str | os.PathLike, older_than: float = STALE_SECONDS):
     """Remove temporary files that killed saves left in ``folder``; return their names.
 
-    Only names of the form ``.NAME.<8 hex digits>.tmp`` (what :func:`atomic_write` creates),
+    Only names of the form ``.NAME.<8 hex digits>.tmp`` (what :func:`atomic_write` creates)
+    where NAME ends in a suffix this program writes (:data:`OUR_SUFFIXES`),
     only regular files (never a symbolic link, which is never followed, nor a folder), only
     files owned by this user, and only those last modified more than ``older_than`` seconds
     ago, so a save running in another window is never disturbed. Errors are ignored: cleaning
