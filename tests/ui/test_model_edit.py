@@ -168,3 +168,24 @@ def test_pooling_switch_and_aggregate_view(make_window, qtbot, model_folder):  #
     np.testing.assert_allclose(
         panel.heatmap.data, pool_words(att, groups)[L - 1].mean(axis=0), atol=1e-5
     )
+
+
+def test_head_type_badges_legend_and_filter(make_window, qtbot, model_folder):  # noqa: F811
+    from explorer.core.model_analysis import classify_heads
+    from explorer.ui.model.panels import BADGES
+
+    _w, view = open_view(make_window, qtbot, model_folder)
+    a = view.analysis
+    types = classify_heads(a.out.attentions, a.out.tokens).ravel()
+    grid = view.modelGrid
+    shown = [b.toPlainText() for b in grid._badges]
+    assert shown == [BADGES[t] for t in types]
+    legend = view.findChild(QtWidgets.QLabel, "headTypeLegend")
+    assert legend.isVisible() and all(f"{b} {n}" in legend.text() for n, b in BADGES.items() if b)
+    combo = view.findChild(QtWidgets.QComboBox, "headTypeFilter")
+    wanted = types[0]
+    combo.setCurrentIndex(combo.findData(wanted))
+    opacity = [box.opacity() for box in grid._boxes]
+    assert opacity == [1.0 if t == wanted else 0.2 for t in types]
+    combo.setCurrentIndex(0)
+    assert all(box.opacity() == 1.0 for box in grid._boxes)

@@ -144,6 +144,14 @@ class ModelToolbar(QtWidgets.QWidget):
             "difference from the unedited run (red: more weight, blue: less; layers below "
             "the edit stay white)"
         )
+        self.typeFilter = QtWidgets.QComboBox(objectName="headTypeFilter")
+        self.typeFilter.addItem("show heads of every type")
+        for name in BADGES:
+            self.typeFilter.addItem(f"show {name} heads", name)
+        self.typeFilter.setToolTip(
+            "Show heads of one type; the others are dimmed. " + LEGEND + " (thresholds: Help "
+            "› Glossary, head type)"
+        )
         self.poolCombo = QtWidgets.QComboBox(objectName="poolCombo")
         self.poolCombo.addItems(["tokens", "words", "sentences"])
         self.poolCombo.setToolTip(
@@ -154,6 +162,19 @@ class ModelToolbar(QtWidgets.QWidget):
         top.addStretch(1)
         top.addWidget(self.busy)
         top.addWidget(self.timing)
+
+
+# the badge drawn on a grid thumbnail for each head type ("mixed" heads get none)
+BADGES = {
+    "[CLS] sink": "CLS",
+    "[SEP]/punctuation sink": "SEP",
+    "previous token": "←",
+    "next token": "→",
+    "self": "●",
+    "broad": "≈",
+    "mixed": "",
+}
+LEGEND = "badges: " + " · ".join(f"{b} {name}" for name, b in BADGES.items() if b)
 
 
 class LayerHeadGrid(ThumbnailGrid):
@@ -208,9 +229,23 @@ class LayerHeadGrid(ThumbnailGrid):
         super().set_colormap(name)
         self._shown_cmap = name
 
+    def set_types(self, types, wanted: str | None = None) -> None:
+        """A badge per thumbnail from ``types`` (a head type per thumbnail, see
+        :data:`BADGES`); thumbnails of other types than ``wanted`` are dimmed."""
+        for i, (box, kind) in enumerate(zip(self._boxes, types, strict=False)):
+            while i >= len(self._badges):
+                self._badges.append(_badge(self._boxes[len(self._badges)]))
+            badge = self._badges[i]
+            text = BADGES.get(kind, "")
+            if badge.toPlainText() != text:
+                badge.setText(text)
+                badge.setToolTip(kind)
+            badge.setVisible(bool(text))
+            box.setOpacity(1.0 if wanted is None or kind == wanted else 0.2)
+
     def _rebuild(self, n: int, cols: int) -> None:
         self.clear()
-        self._boxes, self._images, self._labels = [], [], []
+        self._boxes, self._images, self._labels, self._badges = [], [], [], []
         rows = -(-n // cols)
         for c in range(cols):
             self.addLabel(f"H{c}", row=0, col=c + 1, size="8pt")
@@ -224,6 +259,18 @@ class LayerHeadGrid(ThumbnailGrid):
         layout.setRowFixedHeight(0, 16)
         layout.setSpacing(3)
         self._shape = (n, cols)
+
+
+def _badge(box: pg.ViewBox) -> pg.TextItem:
+    """A small white-on-dark label in the top-left corner of a thumbnail."""
+    item = pg.TextItem("", color=(255, 255, 255), fill=(30, 30, 30, 170), anchor=(0, 0))
+    font = QtGui.QFont()
+    font.setPointSizeF(6.5)
+    item.setFont(font)
+    item.textItem.document().setDocumentMargin(0.5)
+    item.setZValue(10)
+    box.addItem(item, ignoreBounds=True)
+    return item
 
 
 class ModelBanner(QtWidgets.QFrame):
@@ -310,6 +357,8 @@ def grid_options(bar: ModelToolbar) -> QtWidgets.QWidget:
     layout.addSpacing(12)
     layout.addWidget(QtWidgets.QLabel("rows and columns"))
     layout.addWidget(bar.poolCombo)
+    layout.addSpacing(12)
+    layout.addWidget(bar.typeFilter)
     layout.addStretch(1)
     return row
 

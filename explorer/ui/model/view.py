@@ -38,6 +38,7 @@ from explorer.core.session import HeadScale
 from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView
 from explorer.ui.model.head_editor import ModelHeadEditor
 from explorer.ui.model.panels import (
+    LEGEND,
     AggregatePanel,
     EditPanel,
     LayerHeadGrid,
@@ -138,6 +139,8 @@ class ModelView(QtWidgets.QWidget):
         self.gridMode.currentIndexChanged.connect(lambda _: self._draw())
         self.poolCombo = bar.poolCombo
         self.poolCombo.currentIndexChanged.connect(lambda _: self._draw())
+        self.typeFilter = bar.typeFilter
+        self.typeFilter.currentIndexChanged.connect(lambda _: self._draw_types())
 
         self.modelGrid = LayerHeadGrid()
         self.modelGrid.setObjectName("modelGrid")
@@ -194,6 +197,13 @@ class ModelView(QtWidgets.QWidget):
         grid_col.setContentsMargins(0, 0, 0, 0)
         grid_col.setSpacing(0)
         grid_col.addWidget(grid_options(bar))
+        self.typeLegend = QtWidgets.QLabel(LEGEND, objectName="headTypeLegend")
+        self.typeLegend.setToolTip("What the badges on the heads mean: Help › Glossary, head type")
+        font = self.typeLegend.font()
+        font.setPointSizeF(max(font.pointSizeF() - 1, 7.0))
+        self.typeLegend.setFont(font)
+        self.typeLegend.setContentsMargins(6, 0, 4, 0)
+        grid_col.addWidget(self.typeLegend)
         grid_col.addWidget(self.gridStack, 1)
         left.addWidget(grid_box)
         left.addWidget(self.lowerTabs)
@@ -571,11 +581,19 @@ class ModelView(QtWidgets.QWidget):
             att.reshape(L * nh, *att.shape[2:]), titles, columns=nh, levels=levels, changed=changed
         )
         self._drawn = (key, lowest)
+        self._draw_types()
         what = "difference from the unedited run" if diff else "attention"
         self.modelGrid.setToolTip(
             f"{what.capitalize()} of every layer (rows) and head (columns). Click one to see it "
             "large; double-click to copy it into the workbench"
         )
+
+    def _draw_types(self) -> None:
+        """Badges of the heads' types, and the type filter."""
+        types = getattr(self.analysis, "head_types", None)
+        if types is None:
+            return
+        self.modelGrid.set_types(types.ravel(), self.typeFilter.currentData())
 
     def _draw_selected(self, att=None, labels=None) -> None:
         if self.analysis is None:
