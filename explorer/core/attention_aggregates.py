@@ -45,8 +45,9 @@ def attention_rollout(attentions, residual: float = 0.5) -> np.ndarray:
     -------
     ndarray, shape (L, T, T), float64
         ``R[l]``: with Ã_l = residual·I + (1 − residual)·mean_h A_l, rows renormalised,
-        R_0 = Ã_0 and R_l = Ã_l · R_{l−1}. Rows of R sum to 1 (all-zero rows, from fully
-        masked queries, stay the identity's share).
+        R_0 = Ã_0 and R_l = Ã_l · R_{l−1}. Rows of R sum to 1; a fully masked query
+        (an all-zero row of A) keeps only its residual share, which renormalises to the
+        identity, or stays all zero when ``residual`` is 0.
     """
     if not 0.0 <= residual <= 1.0:
         raise ValueError(f"residual must lie in [0, 1], got {residual}")

@@ -41,4 +41,13 @@ def token_labels(texts: Sequence[str]) -> list[str]:
             out.append(f"{t}{subscript(seen[t])}")
         else:
             out.append(t)
+    # a token may itself end in a subscript ("bank₁" next to two "bank"s): number the later
+    # copies further, so labels stay unique (CSV headers rely on it)
+    taken: set[str] = set()
+    for i, label in enumerate(out):
+        unique = label
+        while unique in taken:
+            unique += "′"  # a prime, not another digit: "bank₁₂" would read as bank 12
+        taken.add(unique)
+        out[i] = unique
     return out

@@ -9,7 +9,6 @@ import pytest
 from numpy.testing import assert_allclose
 
 from explorer.core.attention_aggregates import (
-    HEAD_TYPE_RULES,
     HEAD_TYPES_ALL,
     attention_rollout,
     classify_heads,
@@ -204,7 +203,6 @@ def test_aggregates_on_minilm():
     assert types.shape == (L, H)
     # MiniLM has sink heads in its upper layers, as BERT-family models do
     assert (types != "mixed").sum() >= 6
-    assert HEAD_TYPE_RULES.cls_sink == 0.5
 
 
 def test_punctuation_counts_as_a_sink():

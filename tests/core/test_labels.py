@@ -24,3 +24,9 @@ def test_unique_words_are_unchanged_and_labels_are_unique():
     assert token_labels(["dog", "cat"]) == ["dog", "cat"]
     assert token_labels([]) == []
     assert subscript(12) == "₁₂"
+
+
+def test_labels_stay_unique_when_a_token_already_looks_subscripted():
+    assert token_labels(["bank₁", "bank", "bank"]) == ["bank₁", "bank₁′", "bank₂"]
+    texts = ["a₁", "a", "a", "a₁", "a₁′"]
+    assert len(set(token_labels(texts))) == len(texts)

@@ -6,7 +6,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from explorer.core import mechanism
 from explorer.core.mechanism import (
     default_query,
     equation_text,
@@ -51,7 +50,7 @@ def test_terms_add_up_to_y_and_match_reference(causal):
             np.testing.assert_allclose(ws.weights, w_ref[h, i], rtol=1e-9, atol=1e-12)
             for j in range(r.T):
                 np.testing.assert_allclose(
-                    ws.scaled[j], w_ref[h, i, j] * r.v[h, j], rtol=1e-12, atol=1e-15
+                    ws.scaled[j], w_ref[h, i, j] * r.v[h, j], rtol=1e-9, atol=1e-12
                 )
             # heaviest first; shown + rest are exactly the keys with a weight
             assert np.all(np.diff(ws.weights[ws.order]) <= 0)
@@ -202,4 +201,3 @@ def test_signed_levels():
     assert signed_levels(np.zeros(3)) == (-1.0, 1.0)
     assert signed_levels(np.array([np.nan, -np.inf, 0.25])) == (-0.25, 0.25)
     assert signed_levels() == (-1.0, 1.0)
-    assert mechanism.MAX_SUM_TERMS >= 1
