@@ -278,6 +278,8 @@ def pinned_pair(
         q = next((i for i, t in enumerate(texts) if is_content_word(t)), 0)
     row = np.where(np.isfinite(contextual[q]), contextual[q], -np.inf)
     row[q] = -np.inf
+    if not np.isfinite(row).any():  # nothing to compare with: the first other token
+        return (q, 1 if q == 0 else 0)
     return (q, int(np.argmax(row)))
 
 

@@ -192,3 +192,9 @@ def test_pinned_pair_ties_go_to_the_earliest_pair_and_match_a_loop():
             continue
         want = max(pairs, key=lambda p: (abs(static[p] - contextual[p]), -p[0], -p[1]))
         assert pinned_pair(texts, static, contextual) == want
+
+
+def test_pinned_pair_with_no_finite_similarity_picks_another_token():
+    nan = np.full((3, 3), np.nan)
+    assert pinned_pair(["the", "dog", "ran"], nan, nan, selected_query=0) == (0, 1)
+    assert pinned_pair(["the", "dog", "ran"], nan, nan, selected_query=2) == (2, 0)

@@ -117,7 +117,8 @@ def test_solve_the_query_key_task_with_the_sliders(qtbot, make_window):
     w.lessons.go(next(i for i, s in enumerate(w.lessons.lesson.steps) if s.id == "query-key"))
     _wait_live(qtbot, w)
     assert panel.lessonCheck.property("passed") is False
-    assert w.rightTabs.currentWidget() is not None
+    assert w.rightTabs.currentWidget() is w.insideView  # the step shows its Q·K map
+    assert w.insideView.currentWidget().objectName() == "qkMap"
     ctx = w.lessons.context()
     # the weight to move: the one "Show me" would move, set here by hand on its slider
     target = live.solve(w.lessons.step, ctx.session, ctx.result)

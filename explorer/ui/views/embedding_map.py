@@ -228,7 +228,9 @@ class EmbeddingMapView(PlaneMapView):
                 return (*none, "")  # the next result brings this session's W_V
             else:
                 note = ""
-        except Exception as exc:  # a source that cannot embed: say so in one line
+        except (ValueError, OSError) as exc:  # a source that cannot embed: say so in one line
+            # (EncoderError and ModelUnavailable are ValueErrors; anything else is a bug and
+            # goes to the unexpected-error dialog)
             self._ref_cache = self._ref_values = None
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return (*none, f"Reference words unavailable: {first}")
