@@ -396,6 +396,10 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
         self._title_pt = 9.0 if compact else 10.0
         self._title_text = title
+        self._filter: tuple[int | None, float | None] = (None, None)  # top-k, threshold
+        self._filter_name = ""  # named in the title while cells are dimmed
+        self._filter_menu = False  # right-click offers the filters (attention heatmaps)
+        self._dim: pg.ImageItem | None = None
         self.title = self.addLabel(title, row=0, col=0, size=f"{self._title_pt:g}pt")
         max_px = 44 if compact else 160
         self.top_axis = TokenAxis("top", max_label_px=max_px, thin_small_cells=compact)
@@ -478,14 +482,72 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         font = QtGui.QFont(self.font())
         font.setPointSizeF(self._title_pt)
         room = max(40, self.width() - 26)  # layout margins 2 × 9 px, text margins 2 × 4 px
-        text = QtGui.QFontMetricsF(font).elidedText(
-            self._title_text, QtCore.Qt.TextElideMode.ElideRight, room
-        )
+        metrics = QtGui.QFontMetricsF(font)
+        suffix = f" · {self._filter_name}" if self._filter_name else ""  # always shown
+        room = max(40, room - metrics.horizontalAdvance(suffix))
+        text = metrics.elidedText(self._title_text, QtCore.Qt.TextElideMode.ElideRight, room)
+        text += suffix
         if text != self.title.text:
             self.title.setText(text)
 
+    def set_keep_mask(self, mask: np.ndarray | None, name: str = "") -> None:
+        """Dim the cells where ``mask`` (bool, the data's shape) is False, not delete them;
+        ``name`` (the filter, e.g. "top 3 per row") is added to the title. None clears."""
+        if mask is None:
+            if self._dim is not None:
+                self._dim.hide()
+        else:
+            if self._dim is None:
+                self._dim = pg.ImageItem(axisOrder="row-major")
+                self._dim.setZValue(5)  # over the image, under the selection boxes
+                self.plot.addItem(self._dim)
+            veil = np.zeros((*mask.shape, 4), dtype=np.ubyte)
+            veil[~mask] = (255, 255, 255, 200)
+            self._dim.setImage(veil, autoLevels=False, levels=(0, 255))
+            self._dim.setRect(QtCore.QRectF(0, 0, mask.shape[1], mask.shape[0]))
+            self._dim.show()
+        name = name if mask is not None else ""
+        if name != self._filter_name:
+            self._filter_name = name
+            self._fit_title()
+
+    def set_filter(self, top_k: int | None = None, threshold: float | None = None) -> None:
+        """Keep the ``top_k`` largest weights of each row and/or those ≥ ``threshold`` at full
+        strength, dimming the rest (:func:`~explorer.core.attention_aggregates.keep_mask`),
+        from now on for every matrix shown; no arguments shows every cell."""
+        self._filter = (top_k, threshold)
+        self._apply_filter()
+
+    def enable_filter_menu(self, on: bool = True) -> None:
+        """Offer top-k and threshold filters on right-click (attention heatmaps)."""
+        self._filter_menu = on
+
+    def _apply_filter(self) -> None:
+        from explorer.core.attention_aggregates import filter_name, keep_mask
+
+        top_k, threshold = self._filter
+        if (top_k is None and threshold is None) or not self._data.size:
+            self.set_keep_mask(None)
+        else:
+            self.set_keep_mask(keep_mask(self._data, top_k, threshold), filter_name(*self._filter))
+
+    def _filter_menu_at(self, screen_pos) -> None:
+        menu = QtWidgets.QMenu(self)
+        menu.setObjectName("heatmapFilterMenu")
+        choices = [("Show every weight", (None, None))]
+        choices += [(f"Top {k} per row", (k, None)) for k in (1, 2, 3, 5)]
+        choices += [(f"Weights ≥ {t:g}", (None, t)) for t in (0.05, 0.1, 0.2, 0.5)]
+        for text, value in choices:
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(value == self._filter)
+            action.triggered.connect(lambda _=False, v=value: self.set_filter(*v))
+        menu.popup(screen_pos)
+
     def set_axis_captions(self, captions: AxisCaptions) -> None:
         """Say in plain words what rows, columns and values are (e.g. ATTENTION_CAPTIONS)."""
+        if captions is ATTENTION_CAPTIONS:
+            self._filter_menu = True  # attention weights: top-k and thresholds make sense
         if captions == self._captions:
             return
         self._captions = captions
@@ -565,6 +627,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             rows, cols = max(data.shape[0], 1), max(data.shape[1], 1)
             self.plot.setXRange(0, cols, padding=0)
             self.plot.setYRange(0, rows, padding=0)
+        if self._filter != (None, None):
+            self._apply_filter()
         self._update_values()
 
     def resizeEvent(self, event) -> None:
@@ -722,6 +786,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self.cellHovered.emit(*cell)
 
     def _on_mouse_clicked(self, event) -> None:
+        if event.button() == QtCore.Qt.MouseButton.RightButton and self._filter_menu:
+            self._filter_menu_at(event.screenPos().toPoint())
+            return
         if event.button() != QtCore.Qt.MouseButton.LeftButton:
             return
         cell = self.cell_at(event.scenePos())

@@ -683,6 +683,7 @@ class AggregatePanel(QtWidgets.QWidget):
         self.heatmap.setObjectName("aggregateHeatmap")
         self.heatmap.setToolTip("Attention summarised over heads; rows sum to 1")
         self.heatmap.set_show_values(False)
+        self.heatmap.enable_filter_menu()  # rows sum to 1 like attention: top-k makes sense
         top = QtWidgets.QHBoxLayout()
         top.setContentsMargins(4, 2, 4, 2)
         top.addWidget(self.kind)
