@@ -60,3 +60,44 @@ def test_pooled_levels():
     np.testing.assert_allclose(sentences[:, 1, 2], w[:, 1:6, 6:9].sum(axis=-1).mean(axis=-1))
     with pytest.raises(ValueError):
         pooled(w, tokens, "letters")
+
+
+def test_align_tokens_and_compare_runs(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from naive_bert import write_tiny_model
+
+    from explorer.core.encoder import HeadEdit, load_encoder
+    from explorer.core.model_analysis import align_tokens, compare_texts
+    from explorer.core.model_bridge import ModelBridge
+
+    ia, ib = align_tokens(["[CLS]", "a", "b", "c", "[SEP]"], ["[CLS]", "x", "b", "c", "y", "[SEP]"])
+    assert ia.tolist() == [0, 2, 3, 4] and ib.tolist() == [0, 2, 3, 5]
+
+    write_tiny_model(tmp_path / "tiny")
+    enc = load_encoder(tmp_path / "tiny")
+    bridge = ModelBridge(packages=())
+    text_a, text_b = "the cat sat on the mat", "the dog sat on the mat"
+    c = compare_texts(bridge, enc, text_a, text_b)
+    out_a, out_b = bridge.run(enc, text_a)[1], bridge.run(enc, text_b)[1]
+    assert [out_a.tokens[i] for i in c.index_a] == [out_b.tokens[i] for i in c.index_b] == c.labels
+    assert c.labels[0] == "[CLS]" and c.labels[-1] == "[SEP]"
+    a = out_a.attentions.astype(np.float64)
+    b = out_b.attentions.astype(np.float64)
+    want = a[:, :, c.index_a][:, :, :, c.index_a] - b[:, :, c.index_b][:, :, :, c.index_b]
+    np.testing.assert_allclose(c.difference, want, atol=1e-12)
+
+    def entropy(att):  # mean row entropy as a fraction of log T, in float64
+        p = att.astype(np.float64)
+        h = -(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0)).sum(-1).mean(-1)
+        return h / np.log(att.shape[-1])
+
+    np.testing.assert_allclose(
+        c.entropy, entropy(out_a.attentions) - entropy(out_b.attentions), atol=1e-9
+    )
+    same = compare_texts(bridge, enc, text_a, text_a)
+    assert not same.difference.any() and not same.entropy.any()
+    edited = compare_texts(bridge, enc, text_a, text_b, (HeadEdit(0, 1, scale=0.0),))
+    assert not np.allclose(edited.difference[1], c.difference[1])
