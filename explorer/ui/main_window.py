@@ -293,11 +293,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _restore_geometry(self) -> None:
         geo = self.settings.value("window/geometry")
         if geo is None or not self.restoreGeometry(geo):
-            self.resize(*DEFAULT_SIZE)
+            QtWidgets.QMainWindow.resize(self, *DEFAULT_SIZE)
         # a geometry saved on a larger screen, or the default size on a small or scaled one
         # (1280×800 at QT_SCALE_FACTOR=1.5 is 853×533), must not reach past the screen
+        self._sized_by_caller = False
         self._fit_to_screen()
-        self._fitted_size = self.size()
         self._splitters_restored = False  # done at the first show, at the real size
 
     def _fit_to_screen(self) -> None:
@@ -310,22 +310,41 @@ class MainWindow(QtWidgets.QMainWindow):
         extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
         max_w, max_h = avail.width() - extra_w, avail.height() - extra_h
         model = getattr(self, "modelView", None)
-        if model is not None and model.minimumSizeHint().width() > max_w - 20:
-            # its toolbar is wider than a small screen: the Model tab gives way, not the window
-            model.setMinimumWidth(max(200, max_w - 20))
+        if model is not None:
+            # the Model tab's controls ask for more room than a small screen has: that tab
+            # gives way (by no more than the excess), not the window
+            need, hint = self.minimumSizeHint(), model.minimumSizeHint()
+            now_w, now_h = (
+                model.minimumWidth() or hint.width(),
+                model.minimumHeight() or hint.height(),
+            )
+            if need.width() > max_w:
+                model.setMinimumWidth(max(200, now_w - (need.width() - max_w)))
+            if need.height() > max_h:
+                model.setMinimumHeight(max(150, now_h - (need.height() - max_h)))
+            # the new minimum climbs up the widget tree through posted layout requests
+            for _ in range(8):
+                QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.LayoutRequest)
+                self.layout().activate()
         w, h = min(self.width(), max_w), min(self.height(), max_h)
-        self.resize(w, h)
+        QtWidgets.QMainWindow.resize(self, w, h)
         w, h = self.width() + extra_w, self.height() + extra_h  # the minimum size may win
         x = min(max(frame.x(), avail.x()), avail.x() + max(0, avail.width() - w))
         y = min(max(frame.y(), avail.y()), avail.y() + max(0, avail.height() - h))
         self.move(x, y)
 
+    def resize(self, *size) -> None:
+        """Resize, and keep that size at the first show (a size chosen by code or a test is
+        not fitted to the screen again)."""
+        self._sized_by_caller = True
+        super().resize(*size)
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not self._splitters_restored:
             self._splitters_restored = True
-            if self.size() == self._fitted_size:
-                self._fit_to_screen()  # again, now that the frame's size is known
+            if not self._sized_by_caller:  # again once the frame's size is known
+                QtCore.QTimer.singleShot(0, self, self._fit_to_screen)
             # restoring before the window has its size would let the splitters rescale the
             # panes when it gets one, and they would come back changed at every start
             self.centralWidget().layout().activate()
