@@ -510,6 +510,7 @@ def view_data(
     analyse_text=True,
     prefer_folder=False,
     with_curve=True,
+    compare=False,
 ) -> dict:
     """Everything the model view needs, for its worker thread.
 
@@ -533,6 +534,8 @@ def view_data(
         is still looked up, for ``"problem"``.
     with_curve : bool
         False leaves the word curve out (``"curve"`` stays None; see :func:`curve_data`).
+    compare : bool
+        With the curve, also compare the two texts head by head (``"comparison"``).
 
     Returns
     -------
@@ -562,17 +565,26 @@ def view_data(
         except EncoderError as exc:
             result["text_error"] = str(exc)
         if with_curve:
-            result.update(curve_data(bridge, enc, word_texts, edits))
+            result.update(curve_data(bridge, enc, word_texts, edits, compare=compare))
     return result
 
 
-def curve_data(bridge, enc: Encoder, word_texts, edits) -> dict:
+def curve_data(bridge, enc: Encoder, word_texts, edits, compare: bool = False) -> dict:
     """``{"curve": WordCurve}`` for ``word_texts`` (word, text a, text b), or
-    ``{"curve": None, "curve_error": message}``; ``edits`` as in :func:`view_data`."""
+    ``{"curve": None, "curve_error": message}``; ``edits`` as in :func:`view_data`. With
+    ``compare``, also ``"comparison"`` (:func:`compare_texts` of the two texts, or None with
+    ``"comparison_error"``)."""
     if any(isinstance(e, HeadScale) for e in edits):
         edits = head_edits(edits, enc)
+    out = {}
     with one_blas_thread():
         try:
-            return {"curve": word_curve(bridge, enc, *word_texts, edits)}
+            out["curve"] = word_curve(bridge, enc, *word_texts, edits)
         except EncoderError as exc:
-            return {"curve": None, "curve_error": str(exc)}
+            out.update(curve=None, curve_error=str(exc))
+        if compare:
+            try:
+                out["comparison"] = compare_texts(bridge, enc, *word_texts[1:], edits)
+            except EncoderError as exc:
+                out.update(comparison=None, comparison_error=str(exc))
+    return out

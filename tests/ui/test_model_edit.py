@@ -189,3 +189,34 @@ def test_head_type_badges_legend_and_filter(make_window, qtbot, model_folder):  
     assert opacity == [1.0 if t == wanted else 0.2 for t in types]
     combo.setCurrentIndex(0)
     assert all(box.opacity() == 1.0 for box in grid._boxes)
+
+
+def test_two_sentences_side_by_side(make_window, qtbot, model_folder):  # noqa: F811
+    from explorer.core.model_analysis import compare_texts
+
+    _w, view = open_view(make_window, qtbot, model_folder)
+    L, nh = view.encoder.config.num_layers, view.encoder.config.num_heads
+    view.findChild(QtWidgets.QTabWidget, "modelRightTabs").setCurrentIndex(2)
+    panel = view.findChild(QtWidgets.QWidget, "modelComparePanel")
+    qtbot.waitUntil(lambda: "shared" in panel.caption.text(), timeout=60_000)
+    _, text_a, text_b = view.word.values()
+    want = compare_texts(view.bridge, view.encoder, text_a, text_b)
+    assert "bank" in want.labels and "river" not in want.labels
+    assert len(panel.grid._images) == L * nh
+    first = np.asarray(panel.grid._images[0].image)
+    assert first.shape == (len(want.labels),) * 2
+    np.testing.assert_allclose(first, want.difference[0, 0], atol=1e-5)
+    assert panel.entropy.text().startswith("entropy A − B per layer:")
+    # an edit of the model reaches the comparison too
+    view.select(0, 1)
+    view.add_edit(0.0)
+    qtbot.waitUntil(
+        lambda: not view.curveWorker.busy and not view.worker.busy and bool(view.analysis.edits),
+        timeout=60_000,
+    )
+    edited = compare_texts(view.bridge, view.encoder, text_a, text_b, view.edits)
+    assert not np.allclose(edited.difference[-1, -1], want.difference[-1, -1], atol=1e-4)
+    qtbot.waitUntil(  # the worker's result is delivered through the event loop
+        lambda: np.allclose(panel.grid._images[-1].image, edited.difference[-1, -1], atol=1e-5),
+        timeout=10_000,
+    )

@@ -709,3 +709,55 @@ class AggregatePanel(QtWidgets.QWidget):
     def show_data(self, data, labels, title: str) -> None:
         self.heatmap.set_title(title)
         self.heatmap.set_matrix(data, labels, levels=(0.0, 1.0))
+
+
+class ComparePanel(QtWidgets.QWidget):
+    """Every head on the two texts of the word panel, A minus B on the tokens they share."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("modelComparePanel")
+        self.caption = QtWidgets.QLabel(objectName="compareCaption")
+        self.caption.setWordWrap(True)
+        self.caption.setToolTip(
+            "The two texts of “One word in two contexts” (below); each head's attention on "
+            "text A minus text B, between the tokens both texts have, in order"
+        )
+        self.grid = LayerHeadGrid()
+        self.grid.setObjectName("compareGrid")
+        self.grid.setToolTip(
+            "Per head: attention on text A minus text B between the shared tokens (red: more "
+            "weight in A, blue: more in B). Rows are queries, columns keys"
+        )
+        self.entropy = QtWidgets.QLabel(objectName="compareEntropy")
+        self.entropy.setWordWrap(True)
+        self.entropy.setToolTip(
+            "Per layer, the mean over heads of the rows' entropy (a fraction of uniform) on A "
+            "minus that on B: a summary that needs no shared tokens"
+        )
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.grid, 1)
+        layout.addWidget(self.entropy)
+
+    def show_comparison(self, comparison, texts, error: str = "") -> None:
+        """Draw a :class:`~explorer.core.model_analysis.TextComparison` (None: ``error``)."""
+        if comparison is None:
+            self.caption.setText(error or "Type two texts below to compare them.")
+            self.entropy.setText("")
+            return
+        d = comparison.difference
+        L, nh = d.shape[:2]
+        top = float(np.abs(d).max(initial=0.0))
+        lim = next((v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0) if top <= v), 1.0)
+        titles = [f"L{layer} H{h}" for layer in range(L) for h in range(nh)]
+        self.grid.set_matrices(d.reshape(L * nh, *d.shape[2:]), titles, nh, levels=(-lim, lim))
+        shared = " ".join(comparison.labels)
+        a, b = (html.escape(_elide(t, 48)) for t in texts)
+        self.caption.setText(
+            f"<b>A</b> {a} &nbsp; <b>B</b> {b}<br>A − B on the {len(comparison.labels)} shared "
+            f"tokens ({html.escape(_elide(shared, 80))}), colours ±{lim:g}"
+        )
+        per_layer = " · ".join(f"{v:+.3f}" for v in comparison.entropy.mean(axis=1))
+        self.entropy.setText(f"entropy A − B per layer: {per_layer}")

@@ -40,6 +40,7 @@ from explorer.ui.model.head_editor import ModelHeadEditor
 from explorer.ui.model.panels import (
     LEGEND,
     AggregatePanel,
+    ComparePanel,
     EditPanel,
     LayerHeadGrid,
     ModelBanner,
@@ -217,9 +218,12 @@ class ModelView(QtWidgets.QWidget):
         self.rightTabs.setDocumentMode(True)
         self.rightTabs.addTab(self.heatmap, "Selected head")
         self.rightTabs.addTab(self.aggregate, "Across heads")
+        self.compare = ComparePanel()
+        self.rightTabs.addTab(self.compare, "Two sentences")
+        self.rightTabs.setTabToolTip(2, "Every head on the two texts below, side by side")
         self.rightTabs.setTabToolTip(0, "The selected head's attention, large")
         self.rightTabs.setTabToolTip(1, "Rollout through the layers, or a layer's mean over heads")
-        self.rightTabs.currentChanged.connect(lambda _i: self._draw_aggregate())
+        self.rightTabs.currentChanged.connect(self._on_right_tab)
         right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="modelRightSplit")
         right.addWidget(self.rightTabs)
         right.addWidget(self.word)
@@ -360,12 +364,13 @@ class ModelView(QtWidgets.QWidget):
         # the model in use, shown instead when the chosen folder cannot be loaded
         fallback = self.encoder.path if self.encoder is not None else None
         self._curve_token += 1
+        compare = self.rightTabs.currentWidget() is self.compare
         split = edits_only and visible and self.encoder is not None and self.analysis is not None
         if split:
             enc, token = self.encoder, self._curve_token
 
             def curve_job():
-                result = curve_data(bridge, enc, (word, text_a, text_b), edits)
+                result = curve_data(bridge, enc, (word, text_a, text_b), edits, compare)
                 if result.get("curve_error"):
                     result["curve_error"] = word_message(
                         bridge, enc, word, (text_a, text_b), result["curve_error"]
@@ -386,6 +391,7 @@ class ModelView(QtWidgets.QWidget):
                     analyse_text=visible,
                     prefer_folder=prefer_folder,
                     with_curve=not split,
+                    compare=compare,
                 )
                 if result.get("curve_error") and result["encoder"] is not None:
                     result["curve_error"] = word_message(
@@ -425,6 +431,19 @@ class ModelView(QtWidgets.QWidget):
         if enc is self.encoder:
             self.curve = result["curve"]
             self.word.show_curve(self.curve, result.get("curve_error", ""), enc.config.num_layers)
+            self._show_comparison(result)
+
+    def _show_comparison(self, result: dict) -> None:
+        if "comparison" in result:
+            texts = self.word.values()[1:]
+            self.compare.show_comparison(
+                result["comparison"], texts, result.get("comparison_error", "")
+            )
+
+    def _on_right_tab(self, _index: int) -> None:
+        if self.rightTabs.currentWidget() is self.compare:
+            self.refresh(edits_only=True)  # the comparison is computed only while shown
+        self._draw_aggregate()
 
     def _on_done(self, gen: int, result: dict) -> None:
         if gen < self.worker.generation:
@@ -449,6 +468,7 @@ class ModelView(QtWidgets.QWidget):
         if "curve" in result and (result["curve"] or result.get("curve_error")):
             self.curve = result["curve"]
             self.word.show_curve(self.curve, result.get("curve_error", ""), enc.config.num_layers)
+        self._show_comparison(result)
         if result.get("text_error"):
             self._show_message(result["text_error"])
         elif result["analysis"] is None and not self._text.strip():
