@@ -187,7 +187,7 @@ class ModelView(QtWidgets.QWidget):
         head_row.addWidget(self.edit, 1)
         self.lowerTabs = QtWidgets.QTabWidget(objectName="modelLowerTabs")
         self.lowerTabs.setDocumentMode(True)
-        self.lowerTabs.addTab(head_page, "Selected head")
+        self.lowerTabs.addTab(head_page, "Summary and edits")
         self.lowerTabs.addTab(self.headEditor, "Edit W_Q, W_K, W_V")
         self.lowerTabs.setTabToolTip(0, "Where the selected head's weight goes; ablate or scale it")
         self.lowerTabs.setTabToolTip(1, "Change the real projections of one head of the model")
