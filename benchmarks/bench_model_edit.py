@@ -66,26 +66,37 @@ class PaintTimes:
 
 
 def block_until(predicate, timeout: float) -> None:
-    """Run the event loop until ``predicate()``, sleeping in Qt between events.
+    """Run a nested Qt event loop until ``predicate()`` holds, as a user's idle window does
+    (``_window.wait_until`` polls ``processEvents`` from Python instead).
 
-    ``_window.wait_until`` polls every 0.5 ms; each poll takes the GIL, and a worker thread
-    that runs many small NumPy calls then waits for it again and again (measured: the edited
-    forward pass at T = 16 took 140 ms in the worker while polling, against 23 ms on the GUI
-    thread). A user's idle event loop sleeps in Qt, which this imitates.
+    Measured while writing this on the shared 2-core VM (load average about 5): the model
+    worker's edited forward pass at T = 16 took 27 ms on the GUI thread and 50 to 700 ms in
+    the worker thread, with either way of waiting; the cause is not yet isolated.
     """
-    from PySide6 import QtCore, QtWidgets
+    from PySide6 import QtCore
 
-    app = QtWidgets.QApplication.instance()
-    wake = QtCore.QTimer(interval=20)  # re-check the clock now and then
-    wake.start()
+    if predicate():
+        return
+    loop = QtCore.QEventLoop()
     end = time.perf_counter() + timeout
+    state = {"timed_out": False}
+
+    def check():
+        if predicate():
+            loop.quit()
+        elif time.perf_counter() > end:
+            state["timed_out"] = True
+            loop.quit()
+
+    timer = QtCore.QTimer(interval=1)  # a check per millisecond, between events
+    timer.timeout.connect(check)
+    timer.start()
     try:
-        while not predicate():
-            if time.perf_counter() > end:
-                raise TimeoutError("the window did not reach the expected state in time")
-            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+        loop.exec()
     finally:
-        wake.stop()
+        timer.stop()
+    if state["timed_out"]:
+        raise TimeoutError("the window did not reach the expected state in time")
 
 
 def ticks(w, view, n_ticks: int) -> dict[str, list[float]]:
