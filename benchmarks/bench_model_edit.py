@@ -11,7 +11,7 @@ Ticks start about 20 ms apart like a real drag.
 
 In the same run, for comparison, **full recompute**: the edited forward pass without ``base``
 (every layer from the embeddings) plus the head summary, with the same one-thread BLAS as
-the view's worker (see ``model_analysis.one_blas_thread``), and a redraw of all 72 thumbnails
+the view's worker (see ``model_analysis.pin_one_blas_thread``), and a redraw of all 72 thumbnails
 (``set_matrices`` with every thumbnail changed), then a forced repaint of the grid.
 
 Cases: a layer-0 head at T = 16 and T = 128 (the issue's budget: ≤ 16 ms and ≤ 50 ms median),
@@ -67,12 +67,7 @@ class PaintTimes:
 
 def block_until(predicate, timeout: float) -> None:
     """Run a nested Qt event loop until ``predicate()`` holds, as a user's idle window does
-    (``_window.wait_until`` polls ``processEvents`` from Python instead).
-
-    Measured while writing this on the shared 2-core VM (load average about 5): the model
-    worker's edited forward pass at T = 16 took 27 ms on the GUI thread and 50 to 700 ms in
-    the worker thread, with either way of waiting; the cause is not yet isolated.
-    """
+    (``_window.wait_until`` polls ``processEvents`` from Python instead)."""
     from PySide6 import QtCore
 
     if predicate():

@@ -129,36 +129,34 @@ def _cached_types(out: EncoderOutput) -> np.ndarray:
 
 
 _BLAS_LOCK = threading.Lock()
-_blas = {"controller": None, "limiter": None, "users": 0}
+_blas_pinned = []  # threadpoolctl's limiter, once NumPy's BLAS is on one thread
+
+
+def pin_one_blas_thread() -> None:
+    """Put NumPy's BLAS on one thread for the rest of the process; call it from the main
+    thread (the model view does, when it is created).
+
+    Measured on the 2-core development VM with other work running: MiniLM's forward pass
+    with an edit took 185 ms at T = 16 and 723 ms at T = 128 with OpenBLAS's default two
+    threads, 27 ms and 97 ms with one (the threads' waiting for each other costs more than
+    they share for the model's small matrices). Setting the limit from a worker thread made
+    every later pass slow, in every thread (about 500 ms instead of 25 ms at T = 16), and so
+    did setting and restoring it around each pass: it is set once, here.
+    """
+    if not _blas_pinned:
+        with _BLAS_LOCK:
+            if not _blas_pinned:
+                from threadpoolctl import ThreadpoolController
+
+                _blas_pinned.append(ThreadpoolController().limit(limits=1, user_api="blas"))
 
 
 @contextmanager
 def one_blas_thread():
-    """Run the block with NumPy's BLAS on one thread; the threads' setting is restored when the
-    last block that asked for it (in any thread) ends.
-
-    Measured on the 2-core development VM while other work ran (as the GUI thread's painting
-    does during every slider tick): MiniLM's forward pass with an edit took 185 ms at T = 16
-    and 723 ms at T = 128 with OpenBLAS's default threads, 27 ms and 97 ms with one thread;
-    the threads' waiting for each other costs more than they share for the model's small
-    matrices. Entering and leaving costs about 0.02 ms.
-    """
-    with _BLAS_LOCK:
-        if _blas["users"] == 0:
-            if _blas["controller"] is None:
-                from threadpoolctl import ThreadpoolController
-
-                _blas["controller"] = ThreadpoolController()
-            _blas["limiter"] = _blas["controller"].limit(limits=1, user_api="blas")
-        _blas["users"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _blas["users"] -= 1
-            if _blas["users"] == 0:
-                _blas["limiter"].restore_original_limits()
-                _blas["limiter"] = None
+    """Run the block with NumPy's BLAS on one thread (see :func:`pin_one_blas_thread`; the
+    first use pins it, so enter it first on the main thread)."""
+    pin_one_blas_thread()
+    yield
 
 
 def _pooled_by_layer(out: EncoderOutput) -> np.ndarray:

@@ -29,6 +29,7 @@ from explorer.core.model_analysis import (
     head_edits,
     head_pattern,
     lowest_edited_layer,
+    pin_one_blas_thread,
     pooled,
     view_data,
 )
@@ -102,6 +103,7 @@ class ModelView(QtWidgets.QWidget):
         self.thumbnails_drawn = 0  # thumbnails redrawn by the last grid update
         self._dirty = True
         self._shown_gen = 0
+        pin_one_blas_thread()  # here, on the GUI thread: see its docstring
         self.worker = JobWorker(self, name="ModelWorker")
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
@@ -110,6 +112,7 @@ class ModelView(QtWidgets.QWidget):
         self.curveWorker = JobWorker(self, name="ModelCurveWorker")
         self.curveWorker.done.connect(self._on_curve_done)
         self._curve_token = 0  # curves of an older refresh are dropped
+        self._pending_curve = None  # the curve job of the latest edit, run after the grid's
         self._build()
         if window is not None:
             window.doc.sessionChanged.connect(self._on_session_changed)
@@ -377,7 +380,11 @@ class ModelView(QtWidgets.QWidget):
                     )
                 return token, enc, result
 
-            self.curveWorker.submit(curve_job)
+            # after the grid's pass: two threads of small NumPy calls at once hand the GIL
+            # back and forth and both run several times slower
+            self._pending_curve = curve_job
+        else:
+            self._pending_curve = None
 
         def job():
             def run(folder, prefer_folder):
@@ -448,6 +455,9 @@ class ModelView(QtWidgets.QWidget):
     def _on_done(self, gen: int, result: dict) -> None:
         if gen < self.worker.generation:
             return  # a newer request is on its way
+        if self._pending_curve is not None:
+            self.curveWorker.submit(self._pending_curve)
+            self._pending_curve = None
         self.problem = result["problem"]
         self._update_banner(result["encoder"])
         enc = result["encoder"]
