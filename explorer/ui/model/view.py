@@ -103,7 +103,6 @@ class ModelView(QtWidgets.QWidget):
         self.thumbnails_drawn = 0  # thumbnails redrawn by the last grid update
         self._dirty = True
         self._shown_gen = 0
-        pin_one_blas_thread()  # here, on the GUI thread: see its docstring
         self.worker = JobWorker(self, name="ModelWorker")
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
@@ -359,6 +358,8 @@ class ModelView(QtWidgets.QWidget):
             return
         ref = session.model if session is not None else None
         visible = self.isVisible()
+        if visible:  # a model is about to run: from here, on the GUI thread (see docstring)
+            pin_one_blas_thread()
         self._dirty = not visible
         bridge, chosen, text, prefer = self.bridge, self._chosen, self._text, self._prefer_chosen
         # converted for the model found (see head_edits): heads it lacks are left out
