@@ -70,8 +70,8 @@ def test_align_tokens_and_compare_runs(tmp_path):
     from naive_bert import write_tiny_model
 
     from explorer.core.encoder import HeadEdit, load_encoder
-    from explorer.core.model_analysis import align_tokens, compare_texts
     from explorer.core.model_bridge import ModelBridge
+    from explorer.core.model_compare import align_tokens, compare_texts
 
     ia, ib = align_tokens(["[CLS]", "a", "b", "c", "[SEP]"], ["[CLS]", "x", "b", "c", "y", "[SEP]"])
     assert ia.tolist() == [0, 2, 3, 4] and ib.tolist() == [0, 2, 3, 5]

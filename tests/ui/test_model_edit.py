@@ -192,7 +192,7 @@ def test_head_type_badges_legend_and_filter(make_window, qtbot, model_folder):  
 
 
 def test_two_sentences_side_by_side(make_window, qtbot, model_folder):  # noqa: F811
-    from explorer.core.model_analysis import compare_texts
+    from explorer.core.model_compare import compare_texts
 
     _w, view = open_view(make_window, qtbot, model_folder)
     L, nh = view.encoder.config.num_layers, view.encoder.config.num_heads

@@ -742,7 +742,7 @@ class ComparePanel(QtWidgets.QWidget):
         layout.addWidget(self.entropy)
 
     def show_comparison(self, comparison, texts, error: str = "") -> None:
-        """Draw a :class:`~explorer.core.model_analysis.TextComparison` (None: ``error``)."""
+        """Draw a :class:`~explorer.core.model_compare.TextComparison` (None: ``error``)."""
         if comparison is None:
             self.caption.setText(error or "Type two texts below to compare them.")
             self.entropy.setText("")
