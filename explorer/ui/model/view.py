@@ -37,11 +37,10 @@ from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_sessi
 from explorer.core.model_discovery import folder_problem
 from explorer.core.session import HeadScale
 from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView
+from explorer.ui.model.across import AggregatePanel, ComparePanel
 from explorer.ui.model.head_editor import ModelHeadEditor
 from explorer.ui.model.panels import (
     LEGEND,
-    AggregatePanel,
-    ComparePanel,
     EditPanel,
     LayerHeadGrid,
     ModelBanner,
