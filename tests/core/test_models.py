@@ -76,7 +76,9 @@ def test_matches_transformers(models, name, key):
         assert out.logits.shape == (T, c.vocab_size)
         # within 1e-4 relative to the largest logit
         assert_allclose(out.logits, logits, rtol=1e-4, atol=1e-4 * np.abs(logits).max())
-        assert_allclose(model.unembed(out.hidden_states[-1]), out.logits, rtol=0, atol=1e-6)
+        # the same product in another call: float32 rounding may differ with the BLAS kernel
+        big = np.abs(out.logits).max()
+        assert_allclose(model.unembed(out.hidden_states[-1]), out.logits, rtol=0, atol=1e-6 * big)
         above = np.triu(np.ones((T, T), dtype=bool), 1)
         assert np.all(out.attentions[:, :, above] == 0)  # causal
     else:
@@ -517,7 +519,8 @@ def test_decoder_from_tensors_copies(models):
     model = decoder_from_tensors(models["llama"].config, t)
     assert all(a.flags.writeable for a in t.values())
     ids = _ref("llama")["plain_ids"]
-    assert_allclose(model.forward(ids).logits, models["llama"].forward(ids).logits, atol=1e-6)
+    want = models["llama"].forward(ids).logits
+    assert_allclose(model.forward(ids).logits, want, rtol=0, atol=1e-6 * np.abs(want).max())
     del t["model.norm.weight"]
     with pytest.raises(ModelError):
         decoder_from_tensors(models["llama"].config, t)
