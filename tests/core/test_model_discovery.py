@@ -35,6 +35,12 @@ from explorer.core.pipeline import compute
 from explorer.core.session import ModelRef, Session
 
 
+@pytest.fixture(autouse=True)
+def _no_builtin_models(monkeypatch):
+    """These tests list exactly the folders they make; the shipped model has its own tests."""
+    monkeypatch.setattr("explorer.core.model_discovery.BUILTIN_MODELS", ())
+
+
 def _snapshot(cache: Path, repo: str, rev: str, *, main: bool = True, model: bool = True):
     root = cache / ("models--" + repo.replace("/", "--"))
     snap = root / "snapshots" / rev
