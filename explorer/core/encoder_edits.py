@@ -152,36 +152,57 @@ class HeadEdit:
 
 
 def checked_edits(edits, cfg) -> dict[int, list[HeadEdit]]:
-    """Validate edits against the model; group them by layer."""
+    """Validate edits against the encoder; group them by layer."""
+    return check_head_edits(
+        edits, cfg.num_layers, cfg.num_heads, cfg.hidden_size, cfg.d_head, EncoderError
+    )
+
+
+def check_head_edits(edits, n_layer, n_head, d_model, d_head, error=EncoderError):
+    """Validate head edits for a model of the given sizes; group them by layer.
+
+    Parameters
+    ----------
+    edits : iterable of HeadEdit
+    n_layer, n_head, d_model, d_head : int
+        The model's sizes; replaced projections are (d_model, d_head), or (d_model + 1,
+        d_head) with the bias as the last row.
+    error : type of Exception
+        Raised, with one line, for the first problem (EncoderError or a subclass).
+
+    Returns
+    -------
+    dict of int to list of HeadEdit
+    """
     by_layer: dict[int, list[HeadEdit]] = {}
     seen = set()
-    H, dh = cfg.hidden_size, cfg.d_head
+    H, dh = d_model, d_head
     for e in edits:
         if not isinstance(e, HeadEdit):
-            raise EncoderError(f"edits must be HeadEdit objects, got {type(e).__name__}")
-        if not (0 <= e.layer < cfg.num_layers and 0 <= e.head < cfg.num_heads):
-            raise EncoderError(
+            raise error(f"edits must be HeadEdit objects, got {type(e).__name__}")
+        if not (0 <= e.layer < n_layer and 0 <= e.head < n_head):
+            raise error(
                 f"edit names head ({e.layer}, {e.head}); the model has "
-                f"{cfg.num_layers} layers × {cfg.num_heads} heads"
+                f"{n_layer} layers × {n_head} heads"
             )
         if (e.layer, e.head) in seen:
-            raise EncoderError(f"head ({e.layer}, {e.head}) is edited twice; combine the edits")
+            raise error(f"head ({e.layer}, {e.head}) is edited twice; combine the edits")
         seen.add((e.layer, e.head))
         if not isfinite(e.scale):
-            raise EncoderError(f"head ({e.layer}, {e.head}): scale must be finite")
+            raise error(f"head ({e.layer}, {e.head}): scale must be finite")
         for c in "qkv":
             w, b = getattr(e, f"w_{c}"), getattr(e, f"b_{c}")
             if w is not None and w.shape not in ((H, dh), (H + 1, dh)):
-                raise EncoderError(
+                raise error(
                     f"head ({e.layer}, {e.head}): w_{c} has shape {w.shape}, expected "
                     f"({H}, {dh}) or ({H + 1}, {dh}) with the bias as last row"
                 )
             if w is not None and w.shape[0] == H + 1 and b is not None:
-                raise EncoderError(f"head ({e.layer}, {e.head}): b_{c} given twice")
+                raise error(f"head ({e.layer}, {e.head}): b_{c} given twice")
             if b is not None and b.shape != (dh,):
-                raise EncoderError(f"head ({e.layer}, {e.head}): b_{c} must have shape ({dh},)")
+                raise error(f"head ({e.layer}, {e.head}): b_{c} must have shape ({dh},)")
             for a in (w, b):
                 if a is not None and not np.isfinite(a).all():
-                    raise EncoderError(f"head ({e.layer}, {e.head}): non-finite values in {c}")
+                    raise error(f"head ({e.layer}, {e.head}): non-finite values in {c}")
         by_layer.setdefault(e.layer, []).append(e)
     return by_layer

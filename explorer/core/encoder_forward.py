@@ -43,15 +43,20 @@ def forward_bytes(cfg, T: int) -> int:
 
 
 def _check_forward_memory(cfg, T: int) -> None:
-    need = forward_bytes(cfg, T)
+    maps = f"{cfg.num_layers} × {cfg.num_heads} attention maps"
+    check_forward_bytes(forward_bytes(cfg, T), T, maps)
+
+
+def check_forward_bytes(need: int, T: int, what: str, error=EncoderError) -> None:
+    """Refuse, with one line, a forward pass of ``T`` tokens whose outputs (``need`` bytes,
+    holding ``what``) would not fit in the memory available. Small passes skip the check."""
     if need <= FORWARD_CHECK_BYTES:
         return
     free = encoder_files.available_memory()
     if free is not None and need > free:
-        raise EncoderError(
+        raise error(
             f"{T} tokens need about {encoder_files.size_text(need)} for this model's "
-            f"{cfg.num_layers} × {cfg.num_heads} attention maps, but only "
-            f"{encoder_files.size_text(free)} is available; shorten the text"
+            f"{what}, but only {encoder_files.size_text(free)} is available; shorten the text"
         )
 
 

@@ -23,15 +23,14 @@ changes every head of the group.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import isfinite, sqrt
+from math import sqrt
 from pathlib import Path
 
 import numpy as np
 
-from explorer.core import encoder_files
 from explorer.core.attention import attention
-from explorer.core.encoder_edits import HeadEdit, HeadWeights
-from explorer.core.encoder_forward import FORWARD_CHECK_BYTES, gelu_
+from explorer.core.encoder_edits import HeadEdit, HeadWeights, check_head_edits
+from explorer.core.encoder_forward import check_forward_bytes, gelu_
 from explorer.core.models.config import ModelConfig, ModelError
 from explorer.core.models.ops import (
     apply_rope,
@@ -82,16 +81,8 @@ def forward_bytes(cfg: ModelConfig, T: int) -> int:
 
 def check_forward_memory(cfg: ModelConfig, T: int) -> None:
     """Refuse a pass whose outputs would not fit in the memory available."""
-    need = forward_bytes(cfg, T)
-    if need <= FORWARD_CHECK_BYTES:
-        return
-    free = encoder_files.available_memory()
-    if free is not None and need > free:
-        raise ModelError(
-            f"{T} tokens need about {encoder_files.size_text(need)} for this model's "
-            f"{cfg.n_layer} × {cfg.n_head} attention maps and logits, but only "
-            f"{encoder_files.size_text(free)} is available; shorten the text"
-        )
+    maps = f"{cfg.n_layer} × {cfg.n_head} attention maps and logits"
+    check_forward_bytes(forward_bytes(cfg, T), T, maps, ModelError)
 
 
 class DecoderModel:
@@ -157,47 +148,21 @@ class DecoderModel:
 
     def _checked_edits(self, edits) -> dict[int, list[HeadEdit]]:
         c = self.config
-        d, dh = c.d_model, c.d_head
-        by_layer: dict[int, list[HeadEdit]] = {}
-        seen, shared = set(), {}
+        edits = list(edits)
+        by_layer = check_head_edits(edits, c.n_layer, c.n_head, c.d_model, c.d_head, ModelError)
+        # grouped-query attention: query heads of one group share their K and V projections
+        shared: dict[tuple, int] = {}
         for e in edits:
-            if not isinstance(e, HeadEdit):
-                raise ModelError(f"edits must be HeadEdit objects, got {type(e).__name__}")
-            if not (0 <= e.layer < c.n_layer and 0 <= e.head < c.n_head):
-                raise ModelError(
-                    f"edit names head ({e.layer}, {e.head}); the model has {c.n_layer} layers "
-                    f"× {c.n_head} heads"
-                )
-            if (e.layer, e.head) in seen:
-                raise ModelError(f"head ({e.layer}, {e.head}) is edited twice; combine the edits")
-            seen.add((e.layer, e.head))
-            if not isfinite(e.scale):
-                raise ModelError(f"head ({e.layer}, {e.head}): scale must be finite")
-            for part in "qkv":
-                w, b = getattr(e, f"w_{part}"), getattr(e, f"b_{part}")
-                if w is not None and w.shape not in ((d, dh), (d + 1, dh)):
+            for part in "kv":
+                if getattr(e, f"w_{part}") is None and getattr(e, f"b_{part}") is None:
+                    continue
+                key = (e.layer, part, e.head // c.group_size)
+                if key in shared:
                     raise ModelError(
-                        f"head ({e.layer}, {e.head}): w_{part} has shape {w.shape}, expected "
-                        f"({d}, {dh}) or ({d + 1}, {dh}) with the bias as last row"
+                        f"heads ({e.layer}, {shared[key]}) and ({e.layer}, {e.head}) share "
+                        f"one {part} projection; replace it in one edit only"
                     )
-                if w is not None and w.shape[0] == d + 1 and b is not None:
-                    raise ModelError(f"head ({e.layer}, {e.head}): b_{part} given twice")
-                if b is not None and b.shape != (dh,):
-                    raise ModelError(
-                        f"head ({e.layer}, {e.head}): b_{part} must have shape ({dh},)"
-                    )
-                for a in (w, b):
-                    if a is not None and not np.isfinite(a).all():
-                        raise ModelError(f"head ({e.layer}, {e.head}): non-finite values in {part}")
-                if part != "q" and (w is not None or b is not None):
-                    key = (e.layer, part, e.head // c.group_size)
-                    if key in shared:
-                        raise ModelError(
-                            f"heads ({e.layer}, {shared[key]}) and ({e.layer}, {e.head}) share "
-                            f"one {part} projection; replace it in one edit only"
-                        )
-                    shared[key] = e.head
-            by_layer.setdefault(e.layer, []).append(e)
+                shared[key] = e.head
         return by_layer
 
     # ---------------------------------------------------------------- forward
