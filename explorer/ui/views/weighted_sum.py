@@ -112,7 +112,12 @@ class WeightedSumView(QtWidgets.QWidget):
         self.barPlot.getAxis("top").setLabel("weight a")
         self.barPlot.getAxis("top").setTicks([[(0.0, "0"), (0.5, ".5"), (1.0, "1")], []])
         self.rowPlot.hideAxis("left")
-        self.rowPlot.getAxis("top").setLabel("a · v  (one row per key), then their sum y")
+        # short enough not to run over the bars' label when the tab is narrow (1024 px)
+        self.rowPlot.getAxis("top").setLabel("a·v per key, sum y")
+        self.rowPlot.setToolTip(
+            "Each value vector v scaled by its weight a (one row per key); the row under the "
+            "rule is their sum y, the output for the selected query"
+        )
         self.rowPlot.setYLink(self.barPlot)
 
         self.bars = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7)
