@@ -123,6 +123,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.busyChanged.connect(self._on_worker_busy)
         self._computing_shown = False
         self._busy_timer = QtCore.QTimer(self, singleShot=True, interval=BUSY_DELAY_MS)
+        self._busy_timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)  # never early
         self._busy_timer.timeout.connect(self._on_busy_timeout)
         self._update_busy()  # the worker may have got ready before readyChanged was connected
 

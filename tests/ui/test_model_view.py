@@ -145,8 +145,11 @@ def test_ablate_and_scale_change_the_layers_above(make_window, qtbot, model_fold
     # the grid shows the edited model: layers above the edit attend differently
     L = view.encoder.config.num_layers
     assert not np.allclose(a.edited.attentions[L - 1], a.out.attentions[L - 1], atol=1e-6)
-    curve = view.word.edited.getData()[1]
-    assert curve is not None and len(curve) == L + 1  # the edited word curve is drawn too
+    # the edited word curve is drawn too (its pass runs after the grid's)
+    qtbot.waitUntil(
+        lambda: (c := view.word.edited.getData()[1]) is not None and len(c) == L + 1,
+        timeout=20_000,
+    )
 
     view.select(L - 1, 0)
     view.findChild(QtWidgets.QDoubleSpinBox, "scaleFactorSpin").setValue(3.0)
