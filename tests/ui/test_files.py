@@ -377,7 +377,7 @@ def test_timer_autosave_writes_in_the_background(make_window, qtbot, monkeypatch
     assert not w.files.autosave_path.exists()
     w.files.timer.timeout.emit()  # a tick during the write is skipped, not queued
     qtbot.waitUntil(lambda: not w.files.autosave_running, timeout=5000)
-    qtbot.waitUntil(lambda: w.files._autosaved_index == w.doc.undo_stack.index(), timeout=2000)
+    qtbot.waitUntil(lambda: w.files._autosaved_index == w.doc.undo_stack.index(), timeout=15_000)
     timer.stop()
     assert threads == ["Autosave"]
     assert ticks  # the event loop kept turning while the file was written

@@ -174,7 +174,7 @@ def test_a_slow_compute_shows_progress_after_300_ms(make_window, qtbot, monkeypa
     label = w.findChild(QtWidgets.QLabel, "busyLabel")
     assert label.isVisibleTo(w) and "Computing" in label.text()
     settle(qtbot, w)
-    qtbot.waitUntil(lambda: not busy.isVisibleTo(w), timeout=2_000)
+    qtbot.waitUntil(lambda: not busy.isVisibleTo(w), timeout=15_000)
 
 
 def test_first_launch_never_asks_for_text_the_box_already_holds(make_window, qtbot, monkeypatch):

@@ -207,7 +207,7 @@ def test_clicking_a_value_dot_selects_that_query(shown, qtbot):
     r = compute(random_session(3))
     view.show_result(r, 0, None)
     target = scatter_pos(view.values)[4]
-    with qtbot.waitSignal(view.querySelected, timeout=2000) as sig:
+    with qtbot.waitSignal(view.querySelected, timeout=15_000) as sig:
         qtbot.mouseClick(
             view.plot.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=view.widget_pos_of(target)
         )
@@ -253,7 +253,7 @@ def test_a_hidden_view_does_not_draw_until_shown(shown, qtbot):
     view.show_result(compute(random_session(4)), 0, 1)
     assert view.draws == 0
     view.show()
-    qtbot.waitUntil(lambda: view.draws == 1, timeout=2000)
+    qtbot.waitUntil(lambda: view.draws == 1, timeout=15_000)
     assert len(scatter_pos(view.queries)) == 9
 
 
@@ -283,7 +283,7 @@ def test_hovering_a_query_draws_lines_to_its_keys(shown, qtbot):
     assert not any(line.isVisible() for line in view.lines)
     i = 2  # "chased": a word that occurs once, so no other query sits on it
     move_mouse(view.plot.viewport(), view.widget_pos_of(scatter_pos(view.queries)[i]))
-    qtbot.waitUntil(lambda: view.hovered == i, timeout=2000)
+    qtbot.waitUntil(lambda: view.hovered == i, timeout=15_000)
     keys, weights = map_layout.attention_lines(r.weights[0][i])
     visible = [line for line in view.lines if line.isVisible()]
     assert len(visible) == len(keys) > 0
