@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.core.encoder_config import WEIGHTS_FILE  # one name for the weights file
 from explorer.core.encoder_files import (
     EncoderError,
     check_memory,
@@ -33,7 +34,6 @@ from explorer.core.encoder_files import (
 )
 from explorer.core.models.config import ModelError
 
-WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 #: ``model.safetensors.index.json``: about 25 KB for a 7B model, 100 KB for the largest.
 MAX_INDEX_BYTES = 16 << 20  # 16 MiB
