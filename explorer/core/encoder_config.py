@@ -19,10 +19,9 @@ from explorer.core.encoder_files import (
     MAX_CONFIG_BYTES,
     EncoderError,
     check_memory,
-    one_line,
     read_json,
     read_safetensors_header,
-    rust_failure,
+    reading_safetensors,
     shown,
     tensor_problem,
 )
@@ -292,27 +291,12 @@ def read_tensors(path: Path, cfg: EncoderConfig, prefix: str | None = None) -> d
         prefix = check_weights(path, cfg)
     shapes = expected_shapes(cfg)
     tensors = {}
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            for n in shapes:
-                a = f.get_tensor(prefix + n)
-                if a.dtype.kind != "f":
-                    raise EncoderError(f"{path}: tensor {n} has dtype {a.dtype}, expected float")
-                tensors[n] = np.asarray(a, dtype=np.float32)
-    except EncoderError:
-        raise
-    except MemoryError:
-        raise EncoderError(f"{path}: not enough memory to read the weights") from None
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise EncoderError(f"{path}: not a readable safetensors file ({one_line(exc)})") from exc
-    except BaseException as exc:
-        if not rust_failure(exc):
-            raise
-        # the Rust reader panics, for example, when it cannot allocate a tensor's buffer
-        raise EncoderError(
-            f"{path}: the safetensors reader failed on this file (damaged, or too large "
-            "for the memory available)"
-        ) from None
+    with reading_safetensors(path), safe_open(str(path), framework="numpy") as f:
+        for n in shapes:
+            a = f.get_tensor(prefix + n)
+            if a.dtype.kind != "f":
+                raise EncoderError(f"{path}: tensor {n} has dtype {a.dtype}, expected float")
+            tensors[n] = np.asarray(a, dtype=np.float32)
     bad = [n for n, a in tensors.items() if not np.isfinite(a).all()]
     if bad:
         raise EncoderError(f"{path}: non-finite values in {', '.join(bad[:8])}")

@@ -24,6 +24,8 @@ import json
 import math
 import os
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -319,6 +321,29 @@ def tensor_problem(name: str, entry, data_len: int, shape: tuple[int, ...]) -> s
             f"({math.prod(shape) * itemsize} bytes)"
         )
     return ""
+
+
+@contextmanager
+def reading_safetensors(path, error: type[EncoderError] = EncoderError) -> Iterator[None]:
+    """Turn whatever the safetensors reader raises inside the block into one ``error`` line
+    about ``path``: corrupt files, running out of memory, and Rust panics (see
+    :func:`rust_failure`). Errors of our own pass through unchanged."""
+    try:
+        yield
+    except EncoderError:
+        raise
+    except MemoryError:
+        raise error(f"{path}: not enough memory to read the weights") from None
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise error(f"{path}: not a readable safetensors file ({one_line(exc)})") from None
+    except BaseException as exc:
+        if not rust_failure(exc):
+            raise
+        # the Rust reader panics, for example, when it cannot allocate a tensor's buffer
+        raise error(
+            f"{path}: the safetensors reader failed on this file (damaged, or too large "
+            "for the memory available)"
+        ) from None
 
 
 def rust_failure(exc: BaseException) -> bool:

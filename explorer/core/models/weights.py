@@ -23,12 +23,10 @@ import numpy as np
 
 from explorer.core.encoder_config import WEIGHTS_FILE  # one name for the weights file
 from explorer.core.encoder_files import (
-    EncoderError,
     check_memory,
-    one_line,
     read_json,
     read_safetensors_header,
-    rust_failure,
+    reading_safetensors,
     shown,
     tensor_problem,
 )
@@ -179,25 +177,12 @@ class Checkpoint:
         for n in names:
             by_shard.setdefault(self._where[n].path, []).append(n)
         for path, group in by_shard.items():
-            try:
-                with safe_open(str(path), framework="numpy") as f:
-                    for n in group:
-                        out[n] = self._read_one(f, n)
-            except EncoderError:
-                raise
-            except MemoryError:
-                raise ModelError(f"{path}: not enough memory to read the weights") from None
-            except Exception as exc:  # safetensors raises its own types for corrupt files
-                raise ModelError(
-                    f"{path}: not a readable safetensors file ({one_line(exc)})"
-                ) from None
-            except BaseException as exc:
-                if not rust_failure(exc):
-                    raise
-                raise ModelError(
-                    f"{path}: the safetensors reader failed on this file (damaged, or too large "
-                    "for the memory available)"
-                ) from None
+            with (
+                reading_safetensors(path, ModelError),
+                safe_open(str(path), framework="numpy") as f,
+            ):
+                for n in group:
+                    out[n] = self._read_one(f, n)
         bad = [n for n, a in out.items() if not np.isfinite(a).all()]
         if bad:
             raise ModelError(f"{self.source}: non-finite values in {', '.join(bad[:6])}")
