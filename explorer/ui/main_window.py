@@ -483,6 +483,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -------------------------------------------------------------- showing
     def _on_session_changed(self, new: Session, old: Session) -> None:
+        if new.model_edits != old.model_edits and replace(new, model_edits=()) == replace(
+            old, model_edits=()
+        ):
+            return  # only the Model tab's head edits changed: the workbench shows none of them
         self._show_session(new)
         if self._needs_compute(new, old):
             self.worker.submit(new)

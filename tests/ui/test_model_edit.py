@@ -11,7 +11,14 @@ from explorer.ui.model.head_editor import ModelHeadEditor
 
 
 def thumbs(view) -> list[np.ndarray]:
-    return [np.array(img.image) for img in view.modelGrid._images]
+    grid = view.modelGrid
+    return [np.array(grid.thumbnail_data(i)) for i in range(grid.count)]
+
+
+def tile_alpha(grid) -> np.ndarray:
+    """The drawn opacity of every thumbnail (at its top-left pixel)."""
+    rgba = grid.image_rgba()
+    return np.array([rgba[y, x, 3] for x, y in map(grid.tile_origin, range(grid.count))])
 
 
 def wait_edit(qtbot, view, session):
@@ -82,7 +89,7 @@ def test_slider_in_model_head_editor_drives_the_grid(make_window, qtbot, model_f
     # the difference grid: zero below the edit, diverging levels, something above
     view.findChild(QtWidgets.QComboBox, "gridModeCombo").setCurrentIndex(1)
     diff = thumbs(view)
-    lo, hi = view.modelGrid._images[0].levels
+    lo, hi = view.modelGrid.levels
     assert lo == -hi and hi > 0
     assert all(not d.any() for d in diff[: layer * nh])
     assert np.abs(diff[layer * nh + head]).max() > 1e-3
@@ -148,7 +155,7 @@ def test_pooling_switch_and_aggregate_view(make_window, qtbot, model_folder):  #
     view.findChild(QtWidgets.QComboBox, "poolCombo").setCurrentIndex(2)  # sentences
     assert view.heatmap._row_labels == ["[CLS]", "S1", "S2", "[SEP]"]
     np.testing.assert_allclose(view.heatmap.data.sum(axis=1), 1.0, atol=1e-5)
-    assert np.asarray(view.modelGrid._images[0].image).shape == (4, 4)
+    assert view.modelGrid.thumbnail_data(0).shape == (4, 4)
 
     view.findChild(QtWidgets.QTabWidget, "modelRightTabs").setCurrentIndex(1)
     panel = view.findChild(QtWidgets.QWidget, "modelAggregatePanel")
@@ -172,23 +179,24 @@ def test_pooling_switch_and_aggregate_view(make_window, qtbot, model_folder):  #
 
 def test_head_type_badges_legend_and_filter(make_window, qtbot, model_folder):  # noqa: F811
     from explorer.core.model_analysis import classify_heads
-    from explorer.ui.model.panels import BADGES
+    from explorer.ui.model.grid import BADGES
 
     _w, view = open_view(make_window, qtbot, model_folder)
     a = view.analysis
     types = classify_heads(a.out.attentions, a.out.tokens).ravel()
     grid = view.modelGrid
-    shown = [b.toPlainText() for b in grid._badges]
+    shown = grid.badges()
     assert shown == [BADGES[t] for t in types]
     legend = view.findChild(QtWidgets.QLabel, "headTypeLegend")
     assert legend.isVisible() and all(f"{b} {n}" in legend.text() for n, b in BADGES.items() if b)
     combo = view.findChild(QtWidgets.QComboBox, "headTypeFilter")
     wanted = types[0]
     combo.setCurrentIndex(combo.findData(wanted))
-    opacity = [box.opacity() for box in grid._boxes]
-    assert opacity == [1.0 if t == wanted else 0.2 for t in types]
+    assert [grid.dimmed(i) for i in range(grid.count)] == [t != wanted for t in types]
+    assert list(tile_alpha(grid)) == [255 if t == wanted else 51 for t in types]  # as drawn
     combo.setCurrentIndex(0)
-    assert all(box.opacity() == 1.0 for box in grid._boxes)
+    assert not any(grid.dimmed(i) for i in range(grid.count))
+    assert (tile_alpha(grid) == 255).all()
 
 
 def test_two_sentences_side_by_side(make_window, qtbot, model_folder):  # noqa: F811
@@ -202,8 +210,8 @@ def test_two_sentences_side_by_side(make_window, qtbot, model_folder):  # noqa: 
     _, text_a, text_b = view.word.values()
     want = compare_texts(view.bridge, view.encoder, text_a, text_b)
     assert "bank" in want.labels and "river" not in want.labels
-    assert len(panel.grid._images) == L * nh
-    first = np.asarray(panel.grid._images[0].image)
+    assert panel.grid.count == L * nh
+    first = np.asarray(panel.grid.thumbnail_data(0))
     assert first.shape == (len(want.labels),) * 2
     np.testing.assert_allclose(first, want.difference[0, 0], atol=1e-5)
     assert panel.entropy.text().startswith("entropy A − B per layer:")
@@ -217,6 +225,6 @@ def test_two_sentences_side_by_side(make_window, qtbot, model_folder):  # noqa: 
     edited = compare_texts(view.bridge, view.encoder, text_a, text_b, view.edits)
     assert not np.allclose(edited.difference[-1, -1], want.difference[-1, -1], atol=1e-4)
     qtbot.waitUntil(  # the worker's result is delivered through the event loop
-        lambda: np.allclose(panel.grid._images[-1].image, edited.difference[-1, -1], atol=1e-5),
+        lambda: np.allclose(panel.grid.thumbnail_data(-1), edited.difference[-1, -1], atol=1e-5),
         timeout=10_000,
     )

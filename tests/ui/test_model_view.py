@@ -72,8 +72,9 @@ def settle(qtbot, w):
 
 
 def click_scene(qtbot, widget, item) -> None:
-    """A real left click in the middle of a pyqtgraph item."""
-    pos = widget.mapFromScene(item.sceneBoundingRect().center())
+    """A real left click in the middle of a pyqtgraph item (or of a rectangle of the scene)."""
+    rect = item if isinstance(item, QtCore.QRectF) else item.sceneBoundingRect()
+    pos = widget.mapFromScene(rect.center())
     qtbot.mouseClick(widget.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=pos)
 
 
@@ -88,13 +89,13 @@ def test_grid_click_copy_head_and_edit_it(make_window, qtbot, model_folder):
     L, nh = enc.config.num_layers, enc.config.num_heads
     out = enc.forward(TEXT)
     grid = view.modelGrid
-    assert grid.objectName() == "modelGrid" and len(grid._images) == L * nh
-    np.testing.assert_allclose(grid._images[nh + 1].image, out.attentions[1, 1], atol=1e-6)
+    assert grid.objectName() == "modelGrid" and grid.count == L * nh
+    np.testing.assert_allclose(grid.thumbnail_data(nh + 1), out.attentions[1, 1], atol=1e-6)
 
     # click head (1, 2): it is shown large, its summary is filled in
     layer, head = 1, 2
     with qtbot.waitSignal(view.headChosen, timeout=20_000) as sig:
-        click_scene(qtbot, grid, grid._boxes[layer * nh + head])
+        click_scene(qtbot, grid, grid.thumbnail_rect(layer * nh + head))
     assert sig.args == [layer, head] and view.selected == (layer, head)
     assert view.findChild(QtWidgets.QSpinBox, "modelLayerSpin").value() == layer
     assert view.findChild(QtWidgets.QSpinBox, "modelHeadSpin").value() == head
@@ -232,7 +233,7 @@ def test_open_model_menu_settings_and_bad_folder(make_window, qtbot, tmp_path):
     assert "tiny-bert" in combo.itemText(0)
     w.workspaceTabs.setCurrentWidget(view)
     wait_analysis(qtbot, view, w.doc.session.text)
-    assert view.encoder.name == "tiny-bert" and len(view.modelGrid._images) == 2 * 4
+    assert view.encoder.name == "tiny-bert" and view.modelGrid.count == 2 * 4
 
 
 def test_model_source_without_a_model_explains_what_to_do(make_window, qtbot):
@@ -253,7 +254,7 @@ def test_double_click_copies_a_head(make_window, qtbot, tmp_path):
     write_tiny_model(tmp_path / "tiny-bert")
     w, view = open_view(make_window, qtbot, tmp_path / "tiny-bert")
     grid = view.modelGrid
-    pos = grid.mapFromScene(grid._boxes[1 * 4 + 3].sceneBoundingRect().center())
+    pos = grid.mapFromScene(grid.thumbnail_rect(1 * 4 + 3).center())
     left = QtCore.Qt.MouseButton.LeftButton
     # what a real double click delivers: press, release, double-click press, release
     qtbot.mouseClick(grid.viewport(), left, pos=pos)
@@ -359,7 +360,7 @@ def test_a_remembered_folder_that_fails_to_load_is_reported_once(
         lambda: view.encoder.path == good and view.analysis.encoder is view.encoder,
         timeout=30_000,
     )
-    assert len(view.modelGrid._images) == 2 * 4
+    assert view.modelGrid.count == 2 * 4
 
 
 def test_a_folder_that_fails_to_load_leaves_the_model_in_use(make_window, qtbot, tmp_path):

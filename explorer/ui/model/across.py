@@ -10,7 +10,8 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.core.model_analysis import AGGREGATES
 from explorer.ui.heatmap import HeatmapView
-from explorer.ui.model.panels import LayerHeadGrid, _elide
+from explorer.ui.model.grid import LayerHeadGrid
+from explorer.ui.model.panels import _elide
 
 
 class AggregatePanel(QtWidgets.QWidget):

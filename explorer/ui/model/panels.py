@@ -12,8 +12,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.encoder import EncoderError
 from explorer.core.model_analysis import find_word
-from explorer.ui.heatmap import colormap
-from explorer.ui.views.composite import THUMB_CELLS, ThumbnailGrid, thumbnail
+from explorer.ui.model.grid import BADGES, LEGEND
 
 DEFAULT_WORD = "bank"
 DEFAULT_TEXTS = ("I sat by the river bank.", "I deposited money in the bank.")
@@ -162,115 +161,6 @@ class ModelToolbar(QtWidgets.QWidget):
         top.addStretch(1)
         top.addWidget(self.busy)
         top.addWidget(self.timing)
-
-
-# the badge drawn on a grid thumbnail for each head type ("mixed" heads get none)
-BADGES = {
-    "[CLS] sink": "CLS",
-    "[SEP]/punctuation sink": "SEP",
-    "previous token": "←",
-    "next token": "→",
-    "self": "●",
-    "broad": "≈",
-    "mixed": "",
-}
-LEGEND = "badges: " + " · ".join(f"{b} {name}" for name, b in BADGES.items() if b)
-
-
-class LayerHeadGrid(ThumbnailGrid):
-    """A :class:`ThumbnailGrid` with one header row of head numbers and one column of layer
-    numbers instead of a title over every thumbnail, which leaves the thumbnails more room.
-    A double click emits ``thumbnailDoubleClicked(index)``."""
-
-    thumbnailDoubleClicked = QtCore.Signal(int)
-
-    def _on_click(self, event) -> None:
-        for i, box in enumerate(self._boxes):
-            if box.sceneBoundingRect().contains(event.scenePos()):
-                if event.double():
-                    self.thumbnailDoubleClicked.emit(i)
-                else:
-                    self.thumbnailClicked.emit(i)
-                return
-
-    def set_matrices(self, mats, titles, columns=None, *, levels=(0.0, 1.0), changed=None):
-        """Like :meth:`ThumbnailGrid.set_matrices`, with colour ``levels`` (a diverging map
-        when they straddle 0) and ``changed``: a bool per thumbnail, False keeps what it
-        shows (a slider tick redraws only the layers above the edit). Returns how many
-        thumbnails were drawn."""
-        n = mats.shape[0]
-        cols = columns or max(1, int(np.ceil(np.sqrt(n))))
-        rebuilt = (n, cols) != self._shape
-        if rebuilt:
-            self._rebuild(n, cols)
-        cmap = "CET-D1A" if levels[0] < 0 else self._cmap
-        if cmap != getattr(self, "_shown_cmap", self._cmap):
-            for img in self._images:
-                img.setColorMap(colormap(cmap))
-            changed = None
-        self._shown_cmap = cmap
-        drawn = 0
-        for i, (img, box, m) in enumerate(zip(self._images, self._boxes, mats, strict=False)):
-            if changed is not None and not rebuilt and not changed[i]:
-                continue
-            m = thumbnail(np.where(np.isfinite(m), m, 0.0).astype(np.float32), THUMB_CELLS)
-            resized = rebuilt or img.image is None or img.image.shape != m.shape
-            img.setImage(m, autoLevels=False, levels=levels)
-            if resized:
-                img.setRect(QtCore.QRectF(0, 0, max(m.shape[1], 1), max(m.shape[0], 1)))
-                box.setRange(
-                    xRange=(0, max(m.shape[1], 1)), yRange=(0, max(m.shape[0], 1)), padding=0
-                )
-            drawn += 1
-        self._paint_selection()
-        return drawn
-
-    def set_colormap(self, name: str) -> None:
-        super().set_colormap(name)
-        self._shown_cmap = name
-
-    def set_types(self, types, wanted: str | None = None) -> None:
-        """A badge per thumbnail from ``types`` (a head type per thumbnail, see
-        :data:`BADGES`); thumbnails of other types than ``wanted`` are dimmed."""
-        for i, (box, kind) in enumerate(zip(self._boxes, types, strict=False)):
-            while i >= len(self._badges):
-                self._badges.append(_badge(self._boxes[len(self._badges)]))
-            badge = self._badges[i]
-            text = BADGES.get(kind, "")
-            if badge.toPlainText() != text:
-                badge.setText(text)
-                badge.setToolTip(kind)
-            badge.setVisible(bool(text))
-            box.setOpacity(1.0 if wanted is None or kind == wanted else 0.2)
-
-    def _rebuild(self, n: int, cols: int) -> None:
-        self.clear()
-        self._boxes, self._images, self._labels, self._badges = [], [], [], []
-        rows = -(-n // cols)
-        for c in range(cols):
-            self.addLabel(f"H{c}", row=0, col=c + 1, size="8pt")
-        for r in range(rows):
-            self.addLabel(f"L{r}", row=r + 1, col=0, size="8pt")
-        for i in range(n):
-            r, c = divmod(i, cols)
-            self._add_thumbnail(r + 1, c + 1)
-        layout = self.ci.layout
-        layout.setColumnFixedWidth(0, 22)
-        layout.setRowFixedHeight(0, 16)
-        layout.setSpacing(3)
-        self._shape = (n, cols)
-
-
-def _badge(box: pg.ViewBox) -> pg.TextItem:
-    """A small white-on-dark label in the top-left corner of a thumbnail."""
-    item = pg.TextItem("", color=(255, 255, 255), fill=(30, 30, 30, 170), anchor=(0, 0))
-    font = QtGui.QFont()
-    font.setPointSizeF(6.5)
-    item.setFont(font)
-    item.textItem.document().setDocumentMargin(0.5)
-    item.setZValue(10)
-    box.addItem(item, ignoreBounds=True)
-    return item
 
 
 class ModelBanner(QtWidgets.QFrame):

@@ -38,11 +38,11 @@ from explorer.core.model_discovery import folder_problem
 from explorer.core.session import HeadScale
 from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView
 from explorer.ui.model.across import AggregatePanel, ComparePanel
+from explorer.ui.model.grid import LEGEND, LayerHeadGrid
+from explorer.ui.model.grid import warm_up as warm_grid
 from explorer.ui.model.head_editor import ModelHeadEditor
 from explorer.ui.model.panels import (
-    LEGEND,
     EditPanel,
-    LayerHeadGrid,
     ModelBanner,
     ModelToolbar,
     SummaryPanel,
@@ -387,6 +387,8 @@ class ModelView(QtWidgets.QWidget):
             self._pending_curve = None
 
         def job():
+            warm_grid()  # compiled here, not on the GUI thread at the first draw
+
             def run(folder, prefer_folder):
                 result = view_data(
                     bridge,
