@@ -22,7 +22,13 @@ if str(ROOT) not in sys.path:  # run as a script from a source checkout
 import numpy as np  # noqa: E402
 
 from explorer.core.projections import preset_heads  # noqa: E402
-from explorer.core.session import Head, Session, ViewOptions, identity_heads  # noqa: E402
+from explorer.core.session import (  # noqa: E402
+    DecoderRef,
+    Head,
+    Session,
+    ViewOptions,
+    identity_heads,
+)
 from explorer.io.session_file import save_session  # noqa: E402
 
 OUT = ROOT / "resources" / "examples"
@@ -47,6 +53,22 @@ PARAGRAPH = (
     "the whole text. Stacking many such layers, with feed-forward networks and residual "
     "connections between them, gives the transformers that translate, summarise and write."
 )
+
+
+COPY_TEXT = "zebra quilt mango violin harbor. zebra quilt mango violin"
+
+
+def _copying_head() -> DecoderRef:
+    """The built-in decoder with its strongest measured induction head selected."""
+    from explorer.core.models import load_model
+    from explorer.core.models.catalog import weights_sha256
+    from explorer.core.models.circuits import measure_circuits
+    from explorer.resources import resource_path
+
+    folder = resource_path("models", "tiny-induction")
+    model = load_model(folder, "tiny-induction")
+    layer, head = measure_circuits(model).induction[0]
+    return DecoderRef("tiny-induction", weights_sha256(folder), layer=layer, head=head)
 
 
 def build_examples() -> dict[str, Session]:
@@ -84,6 +106,18 @@ def build_examples() -> dict[str, Session]:
             temperature=0.5,
             causal=True,
             view=ViewOptions(colormap="magma"),
+        ),
+        # "A head that copies": the built-in decoder on a list of unrelated words written
+        # twice. Its induction head (found by measurement, not by index) attends from the
+        # second "violin" to what followed the first one ("harbor") and predicts it; the
+        # Decoder tab shows that head large. Ablating it removes the prediction.
+        "a-head-that-copies.attn.json": Session(
+            text=COPY_TEXT,
+            embedding="builtin",
+            d_model=8,
+            heads=identity_heads(1, 8, 8),
+            causal=True,
+            decoder=_copying_head(),
         ),
         # A long text: 300 tokens, four heads with random orthogonal projections.
         "long-paragraph.attn.json": Session(

@@ -34,6 +34,7 @@ from explorer.resources import resource_path
 SOURCES = ("user", "builtin", "package", "hf-cache")
 REQUIRED_FILES = ("config.json", "model.safetensors")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+SHARD_INDEX = "model.safetensors.index.json"  # sharded checkpoints (every family but BERT)
 _TOKENIZER_LIMITS = {"tokenizer.json": MAX_TOKENIZER_JSON_BYTES, "vocab.txt": MAX_VOCAB_BYTES}
 # a refs/main file holds one commit hash (40 hex digits and a newline)
 _MAX_REF_BYTES = 256
@@ -141,6 +142,8 @@ def folder_problem(folder, *, any_family: bool = False) -> str:
         if not folder.is_dir():
             return f"{folder} is not a folder"
         missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
+        if any_family and (folder / SHARD_INDEX).is_file() and "model.safetensors" in missing:
+            missing.remove("model.safetensors")  # a sharded checkpoint
         tokenizer = next((f for f in TOKENIZER_FILES if (folder / f).is_file()), None)
         if tokenizer is None:
             missing.append(" or ".join(TOKENIZER_FILES))
@@ -201,6 +204,7 @@ def discover_models(
     hf_cache=None,
     packages=MODEL_PACKAGES,
     builtin=None,
+    any_family: bool = False,
 ) -> list[ModelInfo]:
     """List encoder folders on disk, in search order, without loading weights.
 
@@ -219,6 +223,9 @@ def discover_models(
     builtin : sequence of str, optional
         Folders of ``resources/models/`` to list (source ``"builtin"``); default
         :data:`BUILTIN_MODELS`, ``()`` for none.
+    any_family : bool
+        List every family ``load_model`` runs (GPT-2, Llama, Qwen2, RoBERTa...) from every
+        source, not only BERT encoders (the built-in models are always checked this way).
 
     Returns
     -------
@@ -227,14 +234,14 @@ def discover_models(
     found: list[ModelInfo] = []
     seen: set[Path] = set()
 
-    def add(folder: Path, name: str, source: str, *, quiet: bool = False, any_family=False):
+    def add(folder: Path, name: str, source: str, *, quiet: bool = False, family=any_family):
         try:
             key = folder.resolve()
         except (OSError, RuntimeError):  # RuntimeError: a symlink loop
             key = folder
         if key in seen:
             return
-        problem = folder_problem(folder, any_family=any_family)
+        problem = folder_problem(folder, any_family=family)
         if problem and (quiet or not include_unusable):
             return
         seen.add(key)
@@ -246,7 +253,7 @@ def discover_models(
     for name in BUILTIN_MODELS if builtin is None else builtin:
         folder = resource_path("models", name)
         if folder.is_dir():
-            add(folder, name, "builtin", any_family=True)
+            add(folder, name, "builtin", family=True)
     for package, sub, name in packages:
         folder = package_model_dir(package, sub)
         if folder is not None:

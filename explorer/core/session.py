@@ -22,6 +22,7 @@ DEFAULT_TEXT = "The dog chased the cat off the table."
 D_MODEL_RANGE = (2, 64)
 MAX_HEADS = 12
 TEMPERATURE_RANGE = (0.05, 20.0)
+GENERATE_TEMPERATURE_RANGE = (0.05, 5.0)  # sampling temperature of the Decoder tab
 MAX_TEXT_CHARS = 1_000_000  # longest text a session may hold (about 200k word pieces)
 
 
@@ -182,6 +183,35 @@ class HeadScale:
 
 
 @dataclass(frozen=True)
+class DecoderRef:
+    """The decoder the Decoder tab shows, with its head edits and generation settings.
+
+    ``layer``/``head`` is the head drawn large; ``position`` the token whose next-token
+    prediction is shown (None: the last). ``edits`` scale (0 ablates) heads of this decoder
+    and take effect in every Decoder view. Generation appends tokens to the session's text:
+    greedily, or (``sample``) drawn with ``temperature`` among the ``top_k`` likeliest, from a
+    generator seeded with ``seed`` plus the text's token count (so a step can be repeated).
+    """
+
+    name: str
+    sha256: str = ""
+    layer: int = 0
+    head: int = 0
+    position: int | None = None
+    edits: tuple[HeadScale, ...] = ()
+    sample: bool = False
+    temperature: float = 1.0
+    top_k: int = 10
+    seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.edits, tuple):
+            object.__setattr__(self, "edits", tuple(self.edits))
+        if any(e.w_q is not None or e.w_k is not None or e.w_v is not None for e in self.edits):
+            raise ValueError("decoder head edits scale heads; they do not replace projections")
+
+
+@dataclass(frozen=True)
 class Session:
     """Everything a user can set in the explorer.
 
@@ -207,6 +237,7 @@ class Session:
     selected_query: int | None = None
     model: ModelRef | None = None
     model_edits: tuple[HeadScale, ...] = ()  # Model-tab head edits of the shown model
+    decoder: DecoderRef | None = None  # the Decoder tab's model, edits and settings
     view: ViewOptions = field(default_factory=ViewOptions)
 
     def __post_init__(self):

@@ -198,6 +198,34 @@ _OVERRIDES: dict[str, Codec] = {
         )
     ),
     "model_edits": TupleCodec(HeadEditCodec()),
+    "decoder": OptionalCodec(
+        DataclassCodec(
+            S.DecoderRef,
+            {
+                "name": StrCodec(nonempty=True),
+                "sha256": HexCodec(64),
+                "layer": IntCodec(0, 1023),
+                "head": IntCodec(0, 1023),
+                "position": OptionalCodec(IntCodec(0, MAX_TOKENS - 1)),
+                # scale-only: a decoder edit never replaces projections
+                "edits": TupleCodec(
+                    DataclassCodec(
+                        S.HeadScale,
+                        {
+                            "layer": IntCodec(0, 1023),
+                            "head": IntCodec(0, 1023),
+                            "scale": FloatCodec(-100.0, 100.0),
+                        },
+                        required=("layer", "head", "scale"),
+                    )
+                ),
+                "temperature": FloatCodec(*S.GENERATE_TEMPERATURE_RANGE),
+                "top_k": IntCodec(1, 1000),
+                "seed": IntCodec(0, MAX_SEED),
+            },
+            required=("name",),
+        )
+    ),
     "view": DataclassCodec(
         S.ViewOptions,
         {"colormap": StrCodec(S.COLORMAPS), "score_colormap": StrCodec(S.SCORE_COLORMAPS)},

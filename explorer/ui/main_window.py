@@ -18,6 +18,7 @@ from explorer.core.mechanism import resolve_query
 from explorer.core.pipeline import compute, inputs_of
 from explorer.core.session import D_MODEL_RANGE, Session, check_weights
 from explorer.io.session_file import SessionFileError, load_session
+from explorer.ui.decoder.install import install_decoder_view
 from explorer.ui.document import Document, SessionUndoKeys
 from explorer.ui.export.actions import ExportActions
 from explorer.ui.file_actions import FileActions
@@ -109,6 +110,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.exports = ExportActions(self)
         build_status_bar(self)
         install_model_view(self)
+        install_decoder_view(self)
         install_lessons(self)
         apply_theme(self)
         follow_system_theme(self)

@@ -79,7 +79,7 @@ def decoder_from_tensors(
     return DecoderModel(cfg, pack_decoder(cfg, t, prefix), tokenizer, name=name)
 
 
-def load_model(folder, name: str | None = None) -> DecoderModel | EncoderModel:
+def load_model(folder, name: str | None = None, *, progress=None) -> DecoderModel | EncoderModel:
     """Load any supported model from a local folder.
 
     Parameters
@@ -89,6 +89,9 @@ def load_model(folder, name: str | None = None) -> DecoderModel | EncoderModel:
         ``model.safetensors.index.json``) and ``tokenizer.json`` (BERT also ``vocab.txt``).
     name : str, optional
         Display name; by default derived from the folder.
+    progress : callable, optional
+        ``progress(done_bytes, total_bytes)`` while the weights are read (not for BERT,
+        which loads in one step); an exception it raises cancels the load and propagates.
 
     Returns
     -------
@@ -116,11 +119,11 @@ def load_model(folder, name: str | None = None) -> DecoderModel | EncoderModel:
         ckpt.check(shapes, f"{cfg.n_layer}-layer {_FAMILY_NAMES[cfg.model_type]} model")
         if cfg.is_decoder:
             tok = ModelTokenizer(folder, cfg.vocab_size, cfg.max_positions)
-            weights = pack_decoder(cfg, ckpt.read(shapes), prefix)
+            weights = pack_decoder(cfg, ckpt.read(shapes, progress), prefix)
             return DecoderModel(cfg, weights, tok, name=name, path=folder)
         ecfg = encoder_config(cfg)
         tok = ModelTokenizer(folder, cfg.vocab_size, ecfg.max_positions)
-        tensors = bert_tensors(cfg, ckpt.read(shapes), prefix)
+        tensors = bert_tensors(cfg, ckpt.read(shapes, progress), prefix)
         enc = Encoder(folder, name, ecfg, tensors, tok.raw)
         return EncoderModel(enc, cfg, byte_level=tok.byte_level)
     except EncoderError:

@@ -135,6 +135,10 @@ class Checkpoint:
         """Every tensor name in the checkpoint."""
         return list(self._where)
 
+    def shard_paths(self) -> list[Path]:
+        """The safetensors files holding the tensors (one, or the shards)."""
+        return sorted({shard.path for shard in self._where.values()})
+
     def shape(self, name: str) -> tuple | None:
         """The header's shape of ``name`` (None when absent or malformed)."""
         shard = self._where.get(name)
@@ -168,14 +172,27 @@ class Checkpoint:
             if problem:
                 raise ModelError(f"{shard.path}: {problem}")
 
-    def read(self, names) -> dict[str, np.ndarray]:
-        """Read checked tensors as float32 (C-contiguous); refuse non-finite values."""
+    def _nbytes(self, name: str) -> int:
+        begin, end = self._where[name].header[name]["data_offsets"]
+        return int(end) - int(begin)
+
+    def read(self, names, progress=None) -> dict[str, np.ndarray]:
+        """Read checked tensors as float32 (C-contiguous); refuse non-finite values.
+
+        ``progress(done_bytes, total_bytes)`` is called before the first tensor and after
+        each one; an exception it raises (a cancelled load) stops the reading.
+        """
         from safetensors import safe_open
 
         out: dict[str, np.ndarray] = {}
         by_shard: dict[Path, list[str]] = {}
         for n in names:
             by_shard.setdefault(self._where[n].path, []).append(n)
+        total = sum(self._nbytes(n) for group in by_shard.values() for n in group)
+        done = 0
+        if progress is not None:
+            progress(0, total)
+        stop = None  # what progress raised: passed on as it is, never as a reading error
         for path, group in by_shard.items():
             with (
                 reading_safetensors(path, ModelError),
@@ -183,6 +200,15 @@ class Checkpoint:
             ):
                 for n in group:
                     out[n] = self._read_one(f, n)
+                    done += self._nbytes(n)
+                    if progress is not None:
+                        try:
+                            progress(done, total)
+                        except Exception as exc:
+                            stop = exc
+                            break
+            if stop is not None:
+                raise stop
         bad = [n for n, a in out.items() if not np.isfinite(a).all()]
         if bad:
             raise ModelError(f"{self.source}: non-finite values in {', '.join(bad[:6])}")

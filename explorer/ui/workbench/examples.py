@@ -14,6 +14,7 @@ TITLES = {
     "bank-two-sentences": "The two “bank” sentences",
     "dog-cat-table": "The dog chased the cat off the table",
     "causal-mask": "Causal language model (masked future)",
+    "a-head-that-copies": "A head that copies (built-in decoder)",
     "long-paragraph": "A 300-token paragraph",
 }
 
@@ -31,6 +32,11 @@ DESCRIPTIONS = {
     "causal-mask": (
         "A language model cannot see the future: the causal mask empties the upper triangle; "
         "head 1 doubles W_Q and W_K (4× the scores) and τ = 0.5 sharpens the rows."
+    ),
+    "a-head-that-copies": (
+        "A language model's induction head: in the Decoder tab (Ctrl+4) the built-in decoder "
+        "reads a list of words written twice; the selected head attends from the second "
+        "“violin” to what followed the first and predicts it. Ablate it and the guess is gone."
     ),
     "long-paragraph": (
         "Attention over 300 tokens: four heads with random orthogonal projections, each "

@@ -1,0 +1,688 @@
+"""The Decoder tab: a GPT-style model on the session's text, its next-token prediction, the
+logit lens, head ablation and generation.
+
+The decoder is chosen in a combo box that lists every decoder on this computer (the built-in
+``tiny-induction``, the Hugging Face cache, folders opened here) with its size and the
+memory it needs. Loading runs in a worker with a progress bar and a Cancel button; forward
+passes run in a second worker, latest request first, so typing never waits for the model.
+
+What the user changes goes into the session (``Session.decoder``), so it is undoable and
+saved: the decoder's name and weights hash, the head shown, the position whose prediction is
+shown, head edits (scale, 0 ablates) and the generation settings. Generated tokens are
+appended to the session's text as one undo step.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from explorer.core.decoder_readout import GenerationStopped, generate, logit_lens, next_tokens
+from explorer.core.encoder_edits import HeadEdit
+from explorer.core.encoder_files import EncoderError
+from explorer.core.models import load_model
+from explorer.core.models.catalog import CatalogEntry, model_catalog, weights_sha256
+from explorer.core.models.circuits import measure_circuits
+from explorer.core.session import DecoderRef, HeadScale
+from explorer.ui.decoder.panels import GeneratePanel, LogitLensTable, NextTokenPanel
+from explorer.ui.heatmap import HeatmapView, value_text
+from explorer.ui.views.composite import ThumbnailGrid
+from explorer.ui.worker import JobWorker
+
+#: decoders up to this many parameters get their induction and previous-token heads measured
+#: right after loading (200 passes of 61 tokens take about 1 s for tiny-induction)
+AUTO_CIRCUIT_PARAMS = 5_000_000
+SHORT_LABELS = {"induction": "ind", "previous token": "prev"}
+
+
+class LoadCancelled(Exception):
+    """The user pressed Cancel while a model was loading."""
+
+
+class _Relay(QtCore.QObject):
+    """Carries progress from a worker thread to the GUI thread (queued signals)."""
+
+    loadProgress = QtCore.Signal(int, int)
+    generateProgress = QtCore.Signal(int, int)
+
+
+def causal_display(att: np.ndarray) -> np.ndarray:
+    """Attention weights with the cells the causal mask cuts set to −∞ (drawn hatched)."""
+    a = np.array(att, dtype=np.float32)
+    T = a.shape[-1]
+    a[..., np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]] = -np.inf
+    return a
+
+
+class DecoderView(QtWidgets.QWidget):
+    """Every layer and head of a decoder, with next-token prediction and generation."""
+
+    def __init__(self, window=None, parent=None, *, catalog=model_catalog):
+        super().__init__(parent)
+        self.setObjectName("decoderView")
+        self.window_ = window
+        self._catalog_fn = catalog
+        self.entries: list[CatalogEntry] = []
+        self.model = None  # the DecoderModel shown
+        self.output = None  # its ModelOutput on the current text and edits
+        self.lens = None
+        self.circuit = None  # InductionCircuit of the shown model, once measured
+        self._models: dict[Path, object] = {}
+        self._circuits: dict[Path, object] = {}
+        self._hashes: dict[Path, str] = {}
+        self._extra: list[Path] = []  # folders opened here
+        self._loading: Path | None = None
+        self._cancel = threading.Event()
+        self._stop_generating = threading.Event()
+        self._dirty = True
+        self._populated = False
+        self._generating = False
+        self._run_gen = 0
+        self._local = DecoderRef("") if window is None else None  # state without a window
+        self._text = "" if window is None else window.doc.session.text
+        self.relay = _Relay(self)
+        self.loader = JobWorker(self, name="DecoderLoader")
+        self.runner = JobWorker(self, name="DecoderRunner")
+        self.loader.done.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_load_failed)
+        self.runner.done.connect(self._on_ran)
+        self.runner.failed.connect(self._on_run_failed)
+        self.relay.loadProgress.connect(self._on_load_progress)
+        self.relay.generateProgress.connect(self._on_generate_progress)
+        self._build()
+        if window is not None:
+            window.doc.sessionChanged.connect(self._on_session_changed)
+        self.destroyed.connect(lambda *_: self.loader.shutdown(0.5))
+        self.destroyed.connect(lambda *_: self.runner.shutdown(0.5))
+
+    # ------------------------------------------------------------ building
+    def _build(self) -> None:
+        self.combo = QtWidgets.QComboBox(objectName="decoderCombo")
+        self.combo.setMinimumContentsLength(24)
+        self.combo.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.combo.setToolTip("Decoders found on this computer (nothing is downloaded)")
+        self.combo.activated.connect(self._on_combo)
+        self.openButton = QtWidgets.QPushButton("Open Folder…", objectName="decoderOpenButton")
+        self.openButton.setToolTip(
+            "Choose a folder with config.json, model.safetensors (or shards) and tokenizer.json"
+        )
+        self.openButton.clicked.connect(self.open_folder_dialog)
+        self.loadBar = QtWidgets.QProgressBar(objectName="decoderLoadProgress")
+        self.loadBar.setMaximumWidth(220)
+        self.loadBar.setVisible(False)
+        self.cancelButton = QtWidgets.QPushButton("Cancel", objectName="decoderCancelButton")
+        self.cancelButton.setToolTip("Stop loading the model")
+        self.cancelButton.setVisible(False)
+        self.cancelButton.clicked.connect(self.cancel_load)
+        self.details = QtWidgets.QLabel(objectName="decoderDetails")
+        self.details.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(QtWidgets.QLabel("Decoder:"))
+        top.addWidget(self.combo, 1)
+        top.addWidget(self.openButton)
+        top.addWidget(self.loadBar)
+        top.addWidget(self.cancelButton)
+        self.message = QtWidgets.QLabel(objectName="decoderMessage")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("QLabel { color: #b36b00; }")
+        self.message.setVisible(False)
+
+        self.grid = ThumbnailGrid()
+        self.grid.setObjectName("decoderGrid")
+        self.grid.setToolTip(
+            "Every head of every layer (rows: layers). The causal mask leaves the upper "
+            "triangle empty. ind: an induction head, prev: a previous-token head, measured "
+            "on repeated random tokens; ×0: ablated. Click a head to draw it large."
+        )
+        self.grid.thumbnailClicked.connect(self._on_thumbnail)
+        self.head = HeatmapView(title="", cmap="viridis")
+        self.head.setObjectName("decoderHeadView")
+        self.head.set_readout(self._readout)
+        self.head.cellClicked.connect(lambda row, _col: self.select_position(row))
+        self.ablateButton = QtWidgets.QPushButton("Ablate head", objectName="decoderAblate")
+        self.ablateButton.setCheckable(True)
+        self.ablateButton.setToolTip("Zero this head's output in every forward pass (A)")
+        self.ablateButton.setShortcut(QtGui.QKeySequence("A"))
+        self.ablateButton.toggled.connect(self._on_ablate)
+        self.scaleSpin = QtWidgets.QDoubleSpinBox(objectName="decoderScale")
+        self.scaleSpin.setRange(-4.0, 4.0)
+        self.scaleSpin.setSingleStep(0.25)
+        self.scaleSpin.setValue(1.0)
+        self.scaleSpin.setPrefix("× ")
+        self.scaleSpin.setToolTip("Multiply this head's output (1 leaves it, 0 ablates it)")
+        self.scaleSpin.editingFinished.connect(lambda: self.set_scale(self.scaleSpin.value()))
+        self.restoreButton = QtWidgets.QPushButton("Restore all", objectName="decoderRestore")
+        self.restoreButton.setToolTip("Undo every head edit of this decoder")
+        self.restoreButton.clicked.connect(self.clear_edits)
+        self.editsLabel = QtWidgets.QLabel(objectName="decoderEditsLabel")
+        heads = QtWidgets.QHBoxLayout()
+        for w in (self.ablateButton, self.scaleSpin, self.restoreButton, self.editsLabel):
+            heads.addWidget(w)
+        heads.addStretch(1)
+
+        left = QtWidgets.QWidget()
+        lv = QtWidgets.QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        split_left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        split_left.addWidget(self.grid)
+        split_left.addWidget(self.head)
+        split_left.setStretchFactor(0, 2)
+        split_left.setStretchFactor(1, 3)
+        lv.addWidget(split_left, 1)
+        lv.addLayout(heads)
+
+        self.nextPanel = NextTokenPanel()
+        self.lensTable = LogitLensTable()
+        lens_box = QtWidgets.QGroupBox("Logit lens")
+        QtWidgets.QVBoxLayout(lens_box).addWidget(self.lensTable)
+        self.generatePanel = GeneratePanel()
+        self.generatePanel.generateRequested.connect(self.generate)
+        self.generatePanel.settingsChanged.connect(self._on_generate_settings)
+        self.generatePanel.cancel.clicked.connect(self._stop_generating.set)
+        right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        right.addWidget(self.nextPanel)
+        right.addWidget(lens_box)
+        right.addWidget(self.generatePanel)
+        right.setStretchFactor(1, 1)
+
+        self.split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        self.split.addWidget(left)
+        self.split.addWidget(right)
+        self.split.setStretchFactor(0, 1)
+        self.split.setStretchFactor(1, 1)
+
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.details)
+        lay.addWidget(self.message)
+        lay.addWidget(self.split, 1)
+        esc = QtGui.QShortcut(QtGui.QKeySequence("Esc"), self)
+        esc.activated.connect(self._on_escape)
+
+    # --------------------------------------------------------------- state
+    @property
+    def ref(self) -> DecoderRef | None:
+        """The session's decoder settings (None until the user changes one)."""
+        if self.window_ is None:
+            return self._local
+        return self.window_.doc.session.decoder
+
+    def _current_ref(self) -> DecoderRef:
+        """The settings, or defaults naming the model shown."""
+        ref = self.ref
+        if ref is not None and ref.name:
+            return ref
+        name = getattr(self.model, "name", "") or "decoder"
+        sha = self._hashes.get(self._key(self.model), "") if self.model is not None else ""
+        return DecoderRef(name, sha)
+
+    def _apply(self, ref: DecoderRef, label: str, text: str | None = None) -> None:
+        if self.window_ is None:
+            old, self._local = self._local, ref
+            if text is not None:
+                self._text = text
+            self._after_change(old, text is not None)
+            return
+        s = self.window_.doc.session
+        new = replace(s, decoder=ref) if text is None else replace(s, decoder=ref, text=text)
+        self.window_.apply(new, label)
+
+    def edits(self) -> tuple[HeadEdit, ...]:
+        ref = self.ref
+        if ref is None or self.model is None or ref.name != self.model.name:
+            return ()
+        c = self.model.config
+        return tuple(
+            HeadEdit(e.layer, e.head, scale=e.scale)
+            for e in ref.edits
+            if e.layer < c.n_layer and e.head < c.n_head
+        )
+
+    @staticmethod
+    def _key(model) -> Path | None:
+        return None if model is None or model.path is None else Path(model.path)
+
+    def text(self) -> str:
+        return self._text
+
+    def set_text(self, text: str) -> None:
+        """Run on ``text`` (without a window; the window's text is followed otherwise)."""
+        self._text = text
+        self._after_change()
+
+    # ----------------------------------------------------------- discovery
+    def populate(self) -> None:
+        """List the decoders on this computer (reads configs and headers only)."""
+        try:
+            self.entries = self._catalog_fn(self._extra)
+        except Exception as exc:  # a broken cache must not break the tab
+            self.entries = []
+            self._show_message(f"Could not list the models on this computer: {exc}")
+        self._populated = True
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        for e in self.entries:
+            source = {"builtin": "built in", "hf-cache": "Hugging Face cache"}.get(
+                e.info.source, e.info.source
+            )
+            self.combo.addItem(f"{e.info.name}  ({source})", str(e.info.path))
+            i = self.combo.count() - 1
+            self.combo.setItemData(i, e.describe(), QtCore.Qt.ItemDataRole.ToolTipRole)
+            if e.problem:
+                item = self.combo.model().item(i)
+                item.setEnabled(False)
+                self.combo.setItemText(i, f"{e.info.name}  ({source}: cannot be used)")
+        self.combo.blockSignals(False)
+        if not self.entries:
+            self._show_message(
+                "No decoder found. The built-in tiny-induction model is missing from this "
+                "installation; open a folder with Open Folder…"
+            )
+
+    def _entry_for(self, name: str) -> CatalogEntry | None:
+        return next((e for e in self.entries if e.info.name == name and not e.problem), None)
+
+    def _wanted_entry(self) -> CatalogEntry | None:
+        ref = self.ref
+        if ref is not None and ref.name:
+            return self._entry_for(ref.name)
+        return next((e for e in self.entries if not e.problem), None)
+
+    def _on_combo(self, index: int) -> None:
+        path = self.combo.itemData(index)
+        entry = next((e for e in self.entries if str(e.info.path) == path), None)
+        if entry is None or entry.problem:
+            if entry is not None:
+                self._show_message(entry.problem)
+            return
+        if self.model is not None and self._key(self.model) == Path(entry.info.path):
+            return
+        self.load(entry)
+
+    def open_folder_dialog(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a decoder folder")
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder) -> None:
+        """Add ``folder`` to the list and load it (its problem is shown if it cannot be)."""
+        path = Path(folder).expanduser()
+        if path not in self._extra:
+            self._extra.insert(0, path)
+        self.populate()
+        entry = next((e for e in self.entries if Path(e.info.path) == path), None)
+        if entry is None:
+            self._show_message(f"{path} holds no decoder this app can run")
+        elif entry.problem:
+            self._show_message(entry.problem)
+        else:
+            self.load(entry)
+
+    # -------------------------------------------------------------- loading
+    def load(self, entry: CatalogEntry, *, choose: bool = True) -> None:
+        """Load ``entry`` in the worker; ``choose``: record it in the session once loaded."""
+        path = Path(entry.info.path)
+        if path in self._models:
+            self._loaded(path, self._models[path], choose)
+            return
+        self._cancel.clear()
+        self._loading = path
+        self.loadBar.setRange(0, 0)
+        self.loadBar.setFormat(f"Loading {entry.info.name}… %p%")
+        self.loadBar.setVisible(True)
+        self.cancelButton.setVisible(True)
+        self.combo.setEnabled(False)
+        cancel, relay, name = self._cancel, self.relay, entry.info.name
+        small = entry.n_params <= AUTO_CIRCUIT_PARAMS
+
+        def progress(done, total):
+            if cancel.is_set():
+                raise LoadCancelled()
+            relay.loadProgress.emit(int(done >> 10), int(total >> 10))
+
+        def job():
+            model = load_model(path, name, progress=progress)
+            if not getattr(model, "is_decoder", False):
+                raise EncoderError(f"{name} is an encoder; the Model tab shows it")
+            circuit = measure_circuits(model) if small else None
+            if cancel.is_set():
+                raise LoadCancelled()
+            return path, model, circuit, weights_sha256(path), choose
+
+        self.loader.submit(job)
+
+    def cancel_load(self) -> None:
+        self._cancel.set()
+
+    def _on_load_progress(self, done: int, total: int) -> None:
+        self.loadBar.setRange(0, max(total, 1))
+        self.loadBar.setValue(done)
+
+    def _end_loading(self) -> None:
+        self._loading = None
+        self.loadBar.setVisible(False)
+        self.cancelButton.setVisible(False)
+        self.combo.setEnabled(True)
+
+    def _on_loaded(self, _gen: int, payload) -> None:
+        path, model, circuit, sha, choose = payload
+        self._end_loading()
+        self._models[path] = model
+        self._hashes[path] = sha
+        if circuit is not None:
+            self._circuits[path] = circuit
+        self._loaded(path, model, choose)
+
+    def _on_load_failed(self, _gen: int, exc) -> None:
+        self._end_loading()
+        if isinstance(exc, LoadCancelled):
+            self._show_message("Loading was cancelled.")
+        elif isinstance(exc, EncoderError | MemoryError | OSError):
+            self._show_message(f"The decoder could not be loaded: {exc}")
+        else:
+            self._show_message(f"The decoder could not be loaded ({type(exc).__name__}: {exc})")
+        self._sync_combo()
+
+    def _loaded(self, path: Path, model, choose: bool) -> None:
+        self.model = model
+        self.circuit = self._circuits.get(path)
+        self._sync_combo()
+        entry = next((e for e in self.entries if Path(e.info.path) == path), None)
+        self.details.setText(entry.describe() if entry is not None else model.name)
+        ref = self.ref
+        sha = self._hashes.get(path, "")
+        if ref is not None and ref.name == model.name and ref.sha256 and sha and ref.sha256 != sha:
+            self._show_message(
+                f"{model.name} on this computer has other weights than the session records; "
+                "its head edits may not mean the same."
+            )
+        else:
+            self._show_message("")
+        if choose and (ref is None or ref.name != model.name):
+            self._apply(DecoderRef(model.name, sha), f"Use decoder {model.name}")
+        else:
+            self._after_change()
+
+    def _sync_combo(self) -> None:
+        if self.model is None:
+            return
+        i = self.combo.findData(str(self.model.path))
+        if i >= 0:
+            self.combo.setCurrentIndex(i)
+
+    # --------------------------------------------------------------- running
+    def _on_session_changed(self, new, old) -> None:
+        self._text = new.text
+        if new.decoder != old.decoder or new.text != old.text:
+            self._after_change(old.decoder, new.text != old.text)
+
+    def _after_change(self, old_ref=None, text_changed: bool = True) -> None:
+        ref = self.ref
+        if ref is not None:
+            self.generatePanel.show_settings(ref.sample, ref.temperature, ref.top_k, ref.seed)
+        shown = getattr(self.model, "name", None)
+        before = (old_ref.name, old_ref.edits) if old_ref is not None else (shown, ())
+        view_only = not text_changed and ref is not None and (ref.name, ref.edits) == before
+        if view_only and self.output is not None and not self._dirty:
+            self._draw()  # another head, position or generation setting: nothing to rerun
+            return
+        self.refresh()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._dirty:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Run the decoder on the text (in the worker) when visible; else once shown."""
+        self._dirty = True
+        if not self.isVisible():
+            return
+        if not self._populated:
+            self.populate()
+        wanted = self._wanted_entry()
+        ref = self.ref
+        if ref is not None and ref.name and wanted is None:
+            self._show_message(
+                f"The session uses the decoder '{ref.name}', which is not on this computer; "
+                "open its folder with Open Folder… (nothing is downloaded)"
+            )
+            return
+        if wanted is not None and (self.model is None or self.model.name != wanted.info.name):
+            if self._loading is None:
+                self.load(wanted, choose=False)
+            return
+        if self.model is None:
+            return
+        self._dirty = False
+        model, text, edits = self.model, self._text, self.edits()
+        if not text.strip():
+            self._show_message("Type a text to see what the decoder predicts.")
+            return
+
+        def job():
+            out = model.forward(text, edits=edits)
+            return model, out, logit_lens(model, out)
+
+        self._run_gen = self.runner.submit(job)
+
+    def _on_ran(self, gen: int, payload) -> None:
+        if gen != self.runner.generation:
+            return
+        model, out, lens = payload
+        if model is not self.model:
+            return
+        self.output, self.lens = out, lens
+        self._show_message("")
+        self._draw()
+
+    def _on_run_failed(self, gen: int, exc) -> None:
+        if gen != self.runner.generation:
+            return
+        self.output = None
+        text = str(exc) if isinstance(exc, EncoderError | ValueError | MemoryError) else repr(exc)
+        self._show_message(f"The decoder cannot run on this text: {text}")
+
+    def _show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    # --------------------------------------------------------------- drawing
+    def selected(self) -> tuple[int, int]:
+        ref, c = self._current_ref(), self.model.config
+        return min(ref.layer, c.n_layer - 1), min(ref.head, c.n_head - 1)
+
+    def position(self) -> int:
+        T = self.output.n_tokens
+        pos = self._current_ref().position
+        return T - 1 if pos is None or pos >= T else pos
+
+    def head_label(self, layer: int, head: int) -> str:
+        return "" if self.circuit is None else self.circuit.label(layer, head)
+
+    def _draw(self) -> None:
+        out, c = self.output, self.model.config
+        L, H = c.n_layer, c.n_head
+        scales = {(e.layer, e.head): e.scale for e in self.edits()}
+        titles = []
+        for layer in range(L):
+            for h in range(H):
+                t = f"L{layer}·H{h}"
+                label = SHORT_LABELS.get(self.head_label(layer, h), "")
+                if label:
+                    t += f" {label}"
+                if (layer, h) in scales:
+                    t += f" ×{scales[(layer, h)]:g}"
+                titles.append(t)
+        att = out.attentions.reshape(L * H, out.n_tokens, out.n_tokens)
+        self.grid.set_matrices(causal_display(att), titles, columns=H)
+        layer, h = self.selected()
+        self.grid.select(layer * H + h)
+        self._draw_head()
+        self._draw_predictions()
+        self._sync_edit_controls()
+
+    def _draw_head(self) -> None:
+        out = self.output
+        layer, h = self.selected()
+        label = self.head_label(layer, h)
+        what = f" · {label} head" if label else ""
+        self.head.set_title(
+            f"Layer {layer}, head {h}{what}: attention weights (rows: queries; the hatched "
+            "cells are cut by the causal mask)"
+        )
+        labels = [f"{t} {i}" for i, t in enumerate(out.tokens)]
+        self.head.set_matrix(causal_display(out.attentions[layer, h]), labels, levels=(0.0, 1.0))
+        self.head.select_row(self.position())
+
+    def _draw_predictions(self) -> None:
+        out, pos = self.output, self.position()
+        nxt = next_tokens(self.model, out, pos, k=10)
+        actual = out.tokens[pos + 1] if pos + 1 < out.n_tokens else None
+        self.nextPanel.show_tokens(nxt, out.tokens[pos], actual)
+        self.lensTable.show_lens(self.lens, out.tokens, out.ids[1:])
+
+    def _readout(self, i: int, j: int) -> str:
+        if self.output is None:
+            return ""
+        layer, h = self.selected()
+        tokens = self.output.tokens
+        if j > i:
+            return f"{tokens[i]} → {tokens[j]}: cut by the causal mask (a token sees no later one)"
+        w = float(self.output.attentions[layer, h, i, j])
+        return f"{tokens[i]} → {tokens[j]}: weight {value_text(w)}"
+
+    def _sync_edit_controls(self) -> None:
+        if self.model is None:
+            return
+        layer, h = self.selected()
+        scales = {(e.layer, e.head): e.scale for e in self.edits()}
+        scale = scales.get((layer, h), 1.0)
+        for w, v in ((self.ablateButton, scale == 0.0), (self.scaleSpin, scale)):
+            w.blockSignals(True)
+            w.setChecked(v) if isinstance(w, QtWidgets.QPushButton) else w.setValue(v)
+            w.blockSignals(False)
+        self.restoreButton.setEnabled(bool(scales))
+        listed = ", ".join(f"L{a}·H{b} ×{s:g}" for (a, b), s in sorted(scales.items()))
+        self.editsLabel.setText(f"Edited: {listed}" if listed else "No head edited")
+
+    # ----------------------------------------------------------------- edits
+    def _on_thumbnail(self, index: int) -> None:
+        if self.model is None:
+            return
+        self.select(*divmod(index, self.model.config.n_head))
+
+    def select(self, layer: int, head: int) -> None:
+        ref = self._current_ref()
+        if (ref.layer, ref.head) != (layer, head):
+            self._apply(replace(ref, layer=layer, head=head), f"Show decoder head {layer}·{head}")
+
+    def select_position(self, pos: int) -> None:
+        if self.output is None or not 0 <= pos < self.output.n_tokens:
+            return
+        ref = self._current_ref()
+        value = None if pos == self.output.n_tokens - 1 else pos
+        if ref.position != value:
+            self._apply(replace(ref, position=value), f"Predict after token {pos}")
+
+    def set_scale(self, factor: float) -> None:
+        """Scale the selected head's output (1 removes the edit, 0 ablates)."""
+        if self.model is None:
+            return
+        layer, h = self.selected()
+        ref = self._current_ref()
+        kept = tuple(e for e in ref.edits if (e.layer, e.head) != (layer, h))
+        factor = float(factor)
+        edits = kept if factor == 1.0 else kept + (HeadScale(layer, h, factor),)
+        if edits == ref.edits:
+            return
+        edits = tuple(sorted(edits, key=lambda e: (e.layer, e.head)))
+        what = "Ablate" if factor == 0.0 else ("Restore" if factor == 1.0 else f"Scale ×{factor:g}")
+        self._apply(replace(ref, edits=edits), f"{what} decoder head {layer}·{h}")
+
+    def _on_ablate(self, on: bool) -> None:
+        self.set_scale(0.0 if on else 1.0)
+
+    def clear_edits(self) -> None:
+        ref = self._current_ref()
+        if ref.edits:
+            self._apply(replace(ref, edits=()), "Restore every decoder head")
+
+    def _on_generate_settings(self, change: dict) -> None:
+        ref = self._current_ref()
+        new = replace(ref, **change)
+        if new != ref:
+            self._apply(new, "Generation settings")
+
+    # ------------------------------------------------------------ generation
+    def generate(self, n: int) -> None:
+        """Append ``n`` tokens to the text (in the worker; Stop ends it early)."""
+        if self.model is None or self._generating:
+            return
+        ref, model, text, edits = self._current_ref(), self.model, self._text, self.edits()
+        self._stop_generating.clear()
+        stop, relay = self._stop_generating, self.relay
+        self._generating = True
+        self.generatePanel.set_running(True, 0, n)
+
+        def progress(done, total):
+            relay.generateProgress.emit(done, total)
+            if stop.is_set():
+                raise GenerationStopped()
+
+        def job():
+            return text, generate(
+                model, text, n, edits=edits, sample=ref.sample, temperature=ref.temperature,
+                top_k=ref.top_k, seed=ref.seed, progress=progress,
+            )  # fmt: skip
+
+        gen_worker = JobWorker(self, name="DecoderGenerate")
+        gen_worker.done.connect(lambda _g, result: self._on_generated(gen_worker, result, n))
+        gen_worker.failed.connect(lambda _g, exc: self._on_generate_failed(gen_worker, exc))
+        gen_worker.submit(job)
+
+    def _on_generate_progress(self, done: int, total: int) -> None:
+        if self._generating:
+            self.generatePanel.set_running(True, done, total)
+
+    def _finish_generating(self, worker) -> None:
+        self._generating = False
+        self.generatePanel.set_running(False)
+        worker.shutdown(0.5)
+        worker.deleteLater()
+
+    def _on_generated(self, worker, result, n: int) -> None:
+        self._finish_generating(worker)
+        base, gen = result
+        note = f"Stopped: {gen.stopped}." if gen.stopped else ""
+        self.generatePanel.note.setText(note)
+        if not gen.ids:
+            return
+        if base != self._text:
+            self.generatePanel.note.setText("The text changed while generating; nothing added.")
+            return
+        count = len(gen.ids)
+        label = "Generate a token" if count == 1 else f"Generate {count} tokens"
+        self._apply(self._current_ref(), label, text=base + gen.text)
+
+    def _on_generate_failed(self, worker, exc) -> None:
+        self._finish_generating(worker)
+        self.generatePanel.note.setText(f"Could not generate: {exc}")
+
+    def _on_escape(self) -> None:
+        if self._loading is not None:
+            self.cancel_load()
+        if self._generating:
+            self._stop_generating.set()
+
+    def shutdown(self) -> None:
+        self._cancel.set()
+        self._stop_generating.set()
+        self.loader.shutdown(0.5)
+        self.runner.shutdown(0.5)

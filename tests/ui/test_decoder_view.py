@@ -1,0 +1,149 @@
+"""The Decoder tab in the real window: the built-in decoder on the session's text, its grid,
+the causal hatch, next-token bars, the logit lens, head ablation with undo, generation, and
+cancellable loading."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from explorer.core.decoder_readout import next_tokens
+from explorer.core.models import load_model
+from explorer.core.session import DecoderRef, Session
+from explorer.resources import resource_path
+
+COPY_TEXT = "zebra quilt mango violin harbor. zebra quilt mango violin"
+WAIT = 30_000
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_model(resource_path("models", "tiny-induction"), "tiny-induction")
+
+
+def _open(make_window, qtbot, session):
+    w = make_window(session)
+    view = w.decoderView
+    w.workspaceTabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.output is not None, timeout=WAIT)
+    return w, view
+
+
+def test_decoder_tab_draws_the_model_on_the_text(make_window, qtbot, tiny):
+    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    c = tiny.config
+    assert view.model.name == "tiny-induction"
+    assert view.combo.currentText().startswith("tiny-induction")
+    assert "2 layers × 4 heads" in view.details.text()
+    assert len(view.grid._images) == c.n_layer * c.n_head
+    ref = tiny.forward(COPY_TEXT)
+    np.testing.assert_allclose(view.output.attentions, ref.attentions, atol=1e-6)
+    # the causal mask is drawn hatched: the upper triangle has no value
+    data = view.head.data
+    T = ref.n_tokens
+    assert data.shape == (T, T)
+    assert np.all(np.isneginf(data[np.triu_indices(T, 1)]))
+    assert np.all(np.isfinite(data[np.tril_indices(T)]))
+    # next-token bars show the top 10 with their numbers written out
+    want = next_tokens(tiny, ref)
+    rows = view.nextPanel.bars.rows()
+    assert [t for t, _ in rows] == list(want.tokens)
+    assert rows[0][1] == f"{100 * want.probs[0]:.1f}%"
+    # the logit lens: one row per layer plus the embeddings, one column per token
+    assert view.lensTable.rowCount() == c.n_layer + 1
+    assert view.lensTable.columnCount() == T
+    top = view.lens.tokens[-1][T - 1]
+    assert view.lensTable.cell_text(c.n_layer, T - 1).startswith(top)
+    # induction and previous-token heads are labelled from their measured scores
+    assert view.circuit is not None and view.circuit.induction
+    layer, head = view.circuit.induction[0]
+    view.select(layer, head)
+    assert w.doc.session.decoder.layer == layer and w.doc.session.decoder.head == head
+    assert "induction" in view.head.title.text
+
+
+def test_ablating_the_induction_head_is_live_and_undoable(make_window, qtbot, tiny):
+    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    before = view.nextPanel.bars.rows()[0][0]
+    assert before == "·h"
+    heads = view.circuit.induction
+    for layer, head in heads:
+        view.select(layer, head)
+        view.ablateButton.click()
+    edits = w.doc.session.decoder.edits
+    assert {(e.layer, e.head, e.scale) for e in edits} == {(a, b, 0.0) for a, b in heads}
+    qtbot.waitUntil(lambda: len(view.output.edits) == len(heads), timeout=WAIT)
+    qtbot.waitUntil(lambda: view.nextPanel.bars.rows()[0][0] != "·h", timeout=WAIT)
+    assert "×0" in view.editsLabel.text()
+    for _ in heads:
+        w.doc.undo_stack.undo()
+    while w.doc.session.decoder is not None and w.doc.session.decoder.layer != 0:
+        w.doc.undo_stack.undo()
+    qtbot.waitUntil(lambda: not view.edits(), timeout=WAIT)
+    qtbot.waitUntil(lambda: view.nextPanel.bars.rows()[0][0] == "·h", timeout=WAIT)
+
+
+def test_clicking_a_row_predicts_after_that_token(make_window, qtbot, tiny):
+    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    view.select_position(3)
+    assert w.doc.session.decoder.position == 3
+    qtbot.waitUntil(lambda: "position 3" in view.nextPanel.caption.text(), timeout=WAIT)
+    want = next_tokens(tiny, tiny.forward(COPY_TEXT), 3)
+    assert [t for t, _ in view.nextPanel.bars.rows()] == list(want.tokens)
+
+
+def test_generate_appends_tokens_as_one_undo_step(make_window, qtbot, tiny):
+    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    view.generatePanel.count.setValue(3)
+    view.generatePanel.manyButton.click()
+    qtbot.waitUntil(lambda: w.doc.session.text != COPY_TEXT, timeout=WAIT)
+    ids = list(tiny.tokenize(COPY_TEXT).ids)
+    new = []
+    for _ in range(3):
+        nxt = int(np.argmax(tiny.forward(np.array(ids)).logits[-1]))
+        ids.append(nxt)
+        new.append(nxt)
+    assert w.doc.session.text == COPY_TEXT + tiny.tokenizer.decode(new)
+    assert not view.generatePanel.progress.isVisible()
+    w.doc.undo_stack.undo()
+    assert w.doc.session.text == COPY_TEXT
+
+
+def test_a_missing_decoder_is_reported(make_window, qtbot):
+    w = make_window(replace(Session(), decoder=DecoderRef("org/not-here")))
+    view = w.decoderView
+    w.workspaceTabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.message.isVisible(), timeout=WAIT)
+    assert "org/not-here" in view.message.text() and "not on this computer" in view.message.text()
+    assert view.output is None
+
+
+def test_loading_shows_progress_and_cancel_stops_it(make_window, qtbot, monkeypatch):
+    import explorer.ui.decoder.view as dv
+
+    started = threading.Event()
+
+    def slow_load(path, name, progress=None):
+        for i in range(2000):  # about 20 s unless cancelled
+            progress(i, 2000)
+            started.set()
+            time.sleep(0.01)
+        raise AssertionError("the load was not cancelled")
+
+    monkeypatch.setattr(dv, "load_model", slow_load)
+    w = make_window(replace(Session(), text=COPY_TEXT))
+    view = w.decoderView
+    w.workspaceTabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.loadBar.isVisible(), timeout=WAIT)
+    assert started.wait(10)
+    qtbot.waitUntil(lambda: view.loadBar.maximum() > 0 and view.loadBar.value() > 0, timeout=WAIT)
+    assert view.cancelButton.isVisible()
+    qtbot.mouseClick(view.cancelButton, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.loadBar.isVisible(), timeout=WAIT)
+    assert "cancelled" in view.message.text()
+    assert view.model is None and view.combo.isEnabled()
