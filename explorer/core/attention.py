@@ -6,6 +6,11 @@ Follows "Attention Is All You Need" (Vaswani et al., 2017), eq. 1:
 validates, and private Numba kernels (:mod:`explorer.core._attention_kernels`) that trust their
 inputs. Numba settings live in :mod:`explorer.core.numba_config`.
 
+The kernels are loaded on first use, not on import: importing Numba and SciPy's BLAS costs
+about 0.4 s, and compiling them takes several seconds on a first launch. Until then
+:func:`explorer.core.attention_numpy.attention_numpy` gives the same results with NumPy
+alone, so the window can show a Result before the kernels are ready (see :func:`warm_up`).
+
 Conventions shared by :func:`attention` and :func:`attention_reference`:
 
 * **dtype.** The working dtype is q's: float32 and float64 are kept, float16 is widened to
@@ -30,7 +35,8 @@ import numbers
 
 import numpy as np
 
-from explorer.core import _attention_kernels as _k
+# numba_config also sets Numba's cache folder and thread policy before anything imports
+# Numba; importing it is cheap, as it does not import Numba itself.
 from explorer.core.numba_config import caller_on_own_cpu, thread_count
 
 #: Work (``n_head·T·S·(d + d_v)``) from which the parallel kernel is used. Below it a serial
@@ -43,6 +49,19 @@ PARALLEL_MIN_WORK = 10_000_000
 _BLOCK_BYTES = 1 << 20
 
 _NO_MASK = np.ones((1, 1, 1), dtype=np.bool_)  # stands in when there is no mask
+
+
+def _kernels():
+    """The compiled kernels' module, imported on first use (Numba, SciPy's BLAS)."""
+    from explorer.core import _attention_kernels
+
+    return _attention_kernels
+
+
+def __getattr__(name: str):
+    if name == "_k":  # the kernels' module, for tests and benchmarks
+        return _kernels()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _working_dtype(q: np.ndarray) -> np.dtype:
@@ -198,9 +217,9 @@ def _block_rows(n_head: int, T: int, S: int, itemsize: int, parallel: bool) -> i
     return min(rows, max(T, 1))
 
 
-def _attention(q, k, v, scale, causal, mask, out, weights_out, parallel):
-    q, k, v, mask, scale = _validate(q, k, v, mask, scale)
-    n_head, T, d = q.shape
+def _outputs(q, k, v, mask, out, weights_out):
+    """Checked output buffers, or new ones: y (n_head, T, d_v) and w (n_head, T, S)."""
+    n_head, T, _ = q.shape
     S, d_v = v.shape[1], v.shape[2]
     inputs = (q, k, v) if mask is None else (q, k, v, mask)
     if out is not None:
@@ -212,10 +231,19 @@ def _attention(q, k, v, scale, causal, mask, out, weights_out, parallel):
         )
     y = np.empty((n_head, T, d_v), q.dtype) if out is None else out
     w = np.empty((n_head, T, S), q.dtype) if weights_out is None else weights_out
+    return y, w
+
+
+def _attention(q, k, v, scale, causal, mask, out, weights_out, parallel):
+    q, k, v, mask, scale = _validate(q, k, v, mask, scale)
+    n_head, T, d = q.shape
+    S, d_v = v.shape[1], v.shape[2]
+    y, w = _outputs(q, k, v, mask, out, weights_out)
     if min(n_head, T, S, d_v) == 0:
         # nothing for BLAS to do; the reference handles the degenerate shapes exactly
         y[...], w[...] = attention_reference(q, k, v, scale=scale, causal=causal, mask=mask)
         return y, w
+    _k = _kernels()  # before _choose_path: loading them starts Numba's thread pool
     if parallel is None:
         parallel = _choose_path(n_head * T * S * (d + d_v))
     has_mask = mask is not None
@@ -279,13 +307,15 @@ def attention(q, k, v, *, scale=None, causal=False, mask=None, out=None, weights
 
 
 def warm_up() -> float:
-    """Compile (or load from the on-disk cache) every kernel specialisation the app uses.
+    """Load the kernels, and compile (or load from the on-disk cache) every specialisation
+    the app uses.
 
     Runs both kernels, serial and parallel, in float32 and float64, with and without a mask,
     on tiny inputs. Later calls with C-contiguous inputs of those dtypes never compile again,
-    whatever the values, shapes or flags. Call it once at launch in a worker thread:
-    about 4.6 s the first time on an empty cache and 0.16 s from the cache (2-core VM);
-    importing this module takes about 0.35 s more (Numba, SciPy's BLAS).
+    whatever the values, shapes or flags. Call it once at launch in a background thread (the
+    window's ComputeWorker does, after its first paint). The first call also imports the
+    kernels' module (Numba, SciPy's BLAS: about 0.4 s). Compiling took about 4.6 s on an
+    empty cache on a quiet 2-core VM (up to 16 s on a loaded one), loading 0.16 s.
 
     Returns
     -------

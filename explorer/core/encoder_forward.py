@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from math import sqrt
 
 import numpy as np
-from numba import njit
 
 from explorer.core import encoder_files
 from explorer.core.attention import attention
@@ -180,8 +179,7 @@ _ERF_Q = tuple(
 )  # fmt: skip
 
 
-@njit(cache=True, fastmath={"contract"}, error_model="numpy")
-def _gelu_inplace(h):  # pragma: no cover - compiled
+def _gelu_inplace(h):  # pragma: no cover - compiled by _gelu_kernel
     """Exact (erf) GELU of a contiguous 1-D float32 array, in place."""
     p13, p11, p9, p7, p5, p3, p1 = _ERF_P
     q8, q6, q4, q2, q0 = _ERF_Q
@@ -195,6 +193,20 @@ def _gelu_inplace(h):  # pragma: no cover - compiled
         p = (((((p13 * z2 + p11) * z2 + p9) * z2 + p7) * z2 + p5) * z2 + p3) * z2 + p1
         q = (((q8 * z2 + q6) * z2 + q4) * z2 + q2) * z2 + q0  # ≤ q0 < 0: never zero
         h[i] = np.float32(0.5) * x * (np.float32(1.0) + z * p / q)
+
+
+_gelu_compiled = None
+
+
+def _gelu_kernel():
+    """:func:`_gelu_inplace` compiled, on first use: importing Numba when this module loads
+    would add about 0.2 s to the window's start-up, which loads it for the Model tab."""
+    global _gelu_compiled
+    if _gelu_compiled is None:
+        from numba import njit
+
+        _gelu_compiled = njit(cache=True, fastmath={"contract"}, error_model="numpy")(_gelu_inplace)
+    return _gelu_compiled
 
 
 def gelu_(h: np.ndarray) -> np.ndarray:
@@ -211,7 +223,7 @@ def gelu_(h: np.ndarray) -> np.ndarray:
     """
     if h.dtype != np.float32 or not h.flags.c_contiguous or not h.flags.writeable:
         raise ValueError("gelu_ needs a writable C-contiguous float32 array")
-    _gelu_inplace(h.reshape(-1))
+    _gelu_kernel()(h.reshape(-1))
     return h
 
 

@@ -1,7 +1,8 @@
 """Numba settings for the explorer core, defined once.
 
 Importing this module, before any kernel is compiled, does three things (and
-:func:`configure_blas` and :func:`start_thread_pool` do two more, when the kernels load):
+:func:`configure_blas` and :func:`start_thread_pool` do two more, when the kernels load). It
+does not import Numba, so that the window's start-up does not pay for it:
 
 1. Chooses a writable on-disk cache for compiled kernels (``cache=True``): ``NUMBA_CACHE_DIR``
    if the user set it, else Numba's default ``__pycache__`` beside the source when that is
@@ -76,10 +77,8 @@ if CACHE_DIR is not None and "NUMBA_CACHE_DIR" not in os.environ:
     # Before Numba's import, the environment variable is what Numba reads; after it, the
     # config attribute is read each time a cached function is defined.
     os.environ["NUMBA_CACHE_DIR"] = CACHE_DIR
-
-import numba  # noqa: E402  (must follow the environment set-up above)
-
-numba.config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR", "")
+if "numba" in sys.modules:  # imported before this module (Numba itself is imported lazily)
+    sys.modules["numba"].config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR", "")
 
 #: fastmath flags for every kernel. ``reassoc`` lets sums vectorise and ``contract`` allows
 #: FMA. ``nnan`` and ``ninf`` are left out on purpose: masked scores are ``-inf`` and NaN in the
@@ -143,6 +142,7 @@ def start_thread_pool() -> None:
     ``OMP_PROC_BIND``, ``OMP_PLACES`` or ``GOMP_CPU_AFFINITY`` (their choice wins).
     """
     global _caller_cpu
+    import numba
     from numba.np.ufunc import parallel
 
     if getattr(parallel, "_is_initialized", False):
@@ -183,5 +183,24 @@ def caller_on_own_cpu():
 
 
 def thread_count() -> int:
-    """Number of threads Numba's parallel kernels use."""
-    return numba.get_num_threads()
+    """Number of threads Numba's parallel kernels use.
+
+    Asks Numba only once its thread pool runs (asking starts the pool, which
+    :func:`start_thread_pool` must do). Before that, the number the pool will start with:
+    ``NUMBA_NUM_THREADS``, else the CPUs this process may run on, as Numba counts them.
+    Numba is not imported for it: that would cost about 0.25 s of the window's start-up.
+    """
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        from numba.np.ufunc import parallel
+
+        if getattr(parallel, "_is_initialized", False):
+            return numba.get_num_threads()
+        return numba.config.NUMBA_NUM_THREADS
+    try:
+        return max(1, int(os.environ["NUMBA_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        pass
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)

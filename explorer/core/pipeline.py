@@ -8,8 +8,11 @@ The stages follow the seed article and "Attention Is All You Need" (eq. 1)::
     y = weights v (n_head, T, d_v) ─concat heads─► contextual (T, n_head · d_v)
 
 ``scale = 1 / (√d_head · τ)`` with the session's temperature τ. The attention itself runs in
-:func:`explorer.core.attention.attention`; the intermediate score matrices are recomputed
-here with NumPy because the pipeline strip shows them.
+:func:`explorer.core.attention.attention` (the compiled kernels), or with
+``use_kernels=False`` in :func:`~explorer.core.attention_numpy.attention_numpy`, which the
+window uses while the kernels compile at a first launch; both give the same numbers up to
+rounding. The intermediate score matrices are recomputed here with NumPy because the
+pipeline strip shows them.
 
 Precision: one dtype for the whole Result. Below :data:`FLOAT32_MIN_WORK` (work counted as
 ``n_head · T² · (d_head + d_v)``, e.g. every sentence-sized input) everything is float64, so the
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from explorer.core import attention as _attention
+from explorer.core.attention_numpy import attention_numpy
 from explorer.core.embeddings import cosine_matrix, embed
 from explorer.core.labels import token_labels
 from explorer.core.positional import combine, positions
@@ -273,7 +277,9 @@ def _freeze(*arrays):
             a.setflags(write=False)
 
 
-def compute(session: Session, reuse: tuple[Session, Result] | None = None) -> Result:
+def compute(
+    session: Session, reuse: tuple[Session, Result] | None = None, *, use_kernels: bool = True
+) -> Result:
     """Run the whole pipeline for one Session.
 
     Parameters
@@ -286,6 +292,11 @@ def compute(session: Session, reuse: tuple[Session, Result] | None = None) -> Re
         a one-head edit costs half a full compute. The Result equals the one without
         ``reuse`` (bit for bit in float64; in float32 the attention kernel may round the last
         bit differently). Any other difference in the Session means a full compute.
+    use_kernels : bool
+        False computes the attention with NumPy alone
+        (:func:`~explorer.core.attention_numpy.attention_numpy`), which needs no compiled kernel:
+        the same Result up to float rounding (about 1e-7 relative in float32, 1e-15 in
+        float64), only slower on long texts.
 
     Returns
     -------
@@ -299,14 +310,15 @@ def compute(session: Session, reuse: tuple[Session, Result] | None = None) -> Re
         :func:`explorer.core.projections.conform`), a bad temperature, an unknown source,
         or a model-based source without a loaded model.
     """
+    attend = _attention.attention if use_kernels else attention_numpy
     with _single_threaded_blas():
         if reuse is not None:
             heads = edited_heads(session, *reuse)
             if heads == []:
                 return reuse[1]  # nothing computed changed (read-only, so safe to share)
             if heads is not None and len(heads) < session.n_head:
-                return _recompute_heads(session, reuse[1], heads)
-        return _compute(session)
+                return _recompute_heads(session, reuse[1], heads, attend)
+        return _compute(session, attend)
 
 
 def inputs_of(session: Session) -> Session:
@@ -356,7 +368,7 @@ def _check_heads(session: Session, heads=None) -> None:
                 ) from None
 
 
-def _recompute_heads(session: Session, prev: Result, heads: list[int]) -> Result:
+def _recompute_heads(session: Session, prev: Result, heads: list[int], attend) -> Result:
     """``prev`` with the given heads recomputed from ``session``'s matrices."""
     _check_heads(session, heads)
     clock = time.perf_counter
@@ -385,7 +397,7 @@ def _recompute_heads(session: Session, prev: Result, heads: list[int]) -> Result
             masked[idx] = np.where(prev.allowed, scaled[idx], -np.inf)
         t3 = clock()
         mask = None if unmasked else prev.allowed
-        y_part, w_part = _attention.attention(q[idx], k[idx], v[idx], scale=scale, mask=mask)
+        y_part, w_part = attend(q[idx], k[idx], v[idx], scale=scale, mask=mask)
         y[idx], weights[idx] = y_part, w_part
     else:
         t2 = t3 = clock()
@@ -413,7 +425,7 @@ def _recompute_heads(session: Session, prev: Result, heads: list[int]) -> Result
     )
 
 
-def _compute(session: Session) -> Result:
+def _compute(session: Session, attend) -> Result:
     clock = time.perf_counter
     t0 = clock()
     tok = tokenize(session.text, bool(session.view.show_special))
@@ -456,7 +468,7 @@ def _compute(session: Session) -> Result:
     if T:
         # causal is already inside `allowed`; the kernel gets it as one boolean mask
         mask = None if unmasked else allowed
-        y, weights = _attention.attention(q, k, v, scale=scale, mask=mask)
+        y, weights = attend(q, k, v, scale=scale, mask=mask)
     else:
         y = np.zeros((n_head, 0, d_v), dtype=dtype)
         weights = np.zeros((n_head, 0, 0), dtype=dtype)
