@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,10 @@ def test_version_help_and_render_need_no_display(tmp_path):
 def test_the_offscreen_platform_opens_the_window_without_a_display():
     out = _run("--smoke-test", timeout=180, QT_QPA_PLATFORM="offscreen")
     assert out.returncode == 0, out.stderr
-    assert "first paint after" in out.stdout
+    line = re.search(r"^first paint after (\d+) ms; first result after (\d+) ms$", out.stdout, re.M)
+    assert line, out.stdout
+    assert int(line[1]) <= int(line[2])  # a Result is on screen no earlier than the window
+    assert re.search(r"^attention kernels ready after \d+ ms$", out.stdout, re.M), out.stdout
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from explorer.ui.views.inside import InsideView, TokenClickFilter
 from explorer.ui.workbench.controls import ModelPanel
 from explorer.ui.workbench.projection_editor import ProjectionEditor
 from explorer.ui.workbench.text_bar import TextBar
-from explorer.ui.worker import ComputeWorker
+from explorer.ui.worker import ComputeWorker, after_first_paint
 
 EMPTY_TEXT = (
     "Type a sentence above to see how its words attend to each other.\n"
@@ -119,6 +119,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.pathChanged.connect(self._update_title)
         self.worker = ComputeWorker(compute, warm_up)
+        after_first_paint(self, self.worker.prepare)  # NumPy computes until the kernels load
         self.worker.resultReady.connect(self._on_result)
         self.worker.failed.connect(self._on_compute_failed)
         self.worker.readyChanged.connect(self._on_worker_ready)
@@ -542,7 +543,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tokens = result.display_labels  # bank₁, bank₂: repeated words get subscripts
         T = len(tokens)
         self.textBar.set_tokens(result.tokens, result.notice)
-        if not T and self.worker.ready:
+        if not T:
             self.emptyState.setText(EMPTY_TEXT)  # not a failure message from before
         self.attentionStack.setCurrentIndex(0 if T else 1)
         h = min(s.selected_head, result.weights.shape[0] - 1) if T else 0
@@ -633,6 +634,7 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot(bool)
     def _on_worker_ready(self, ready: bool) -> None:
         self._update_busy()
+        self.worker.submit(self.doc.session)  # the kernels take over: the same numbers
         # the first Result may still be on its way: "type a sentence" only when there is none
         if self.result is not None and not self.result.T:
             self.emptyState.setText(EMPTY_TEXT)

@@ -4,6 +4,11 @@ A worker holds at most one waiting job. A new job replaces the waiting one, so a
 slider ticks never queues up; results come back through queued signals carrying the job's
 number, so the receiver can drop stale ones. :class:`ComputeWorker` runs ``compute(session)``
 for the workbench; the model view uses a plain :class:`JobWorker` for encoder passes.
+
+Start-up: the compiled attention kernels take about 0.5 s to load from Numba's cache, and
+5-15 s to compile on a first launch. :class:`ComputeWorker` loads them in a thread of its
+own, after the window's first paint (:func:`after_first_paint`), and computes with NumPy
+alone until they are ready: the same numbers, so the first Result is on screen at once.
 """
 
 from __future__ import annotations
@@ -137,28 +142,62 @@ class JobWorker(QtCore.QObject):
             self.busyChanged.emit(False)
 
 
+def after_first_paint(widget: QtCore.QObject, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once, from the event loop, just after ``widget`` first paints.
+
+    For work that would slow the first paint down if it ran alongside (Python threads share
+    one interpreter lock): a zero-delay timer started before the first paint fires before it.
+    """
+    _FirstPaint(widget, callback)
+
+
+class _FirstPaint(QtCore.QObject):
+    def __init__(self, widget: QtCore.QObject, callback: Callable[[], None]):
+        super().__init__(widget)
+        self._callback = callback
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.Paint and self._callback is not None:
+            obj.removeEventFilter(self)
+            QtCore.QTimer.singleShot(0, self, self._fire)  # once this paint has finished
+        return False
+
+    def _fire(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
+        self.deleteLater()
+
+
 class ComputeWorker(JobWorker):
     """Computes Results for Sessions off the GUI thread.
 
-    Tiny sessions, once the attention core is compiled, are computed inline: a thread hop
-    costs more than the work, and the answer is then on screen in the same event.
+    Tiny sessions are computed inline: a thread hop costs more than the work, and the answer
+    is then on screen in the same event.
+
+    ``warm_up`` (which loads, or on a first launch compiles, the attention kernels) runs in a
+    thread of its own once :meth:`prepare` is called. Until it has finished, Sessions are
+    computed with ``compute(session, use_kernels=False)``: NumPy alone, the same Result up to
+    float rounding, so nothing jumps on screen when the kernels take over.
 
     Signals
     -------
     resultReady(int, object, object)
         Request number, the Session, and its Result.
     readyChanged(bool)
-        True once the attention core is compiled and warm.
+        True once the attention kernels are loaded and warm.
     """
 
     resultReady = QtCore.Signal(int, object, object)
     readyChanged = QtCore.Signal(bool)
 
     def __init__(self, compute: Callable, warm_up: Callable | None = None, parent=None):
-        super().__init__(parent, startup=self._prepare, name="ComputeWorker", start=False)
+        super().__init__(parent, name="ComputeWorker", start=False)
         self._compute = compute
-        self._last = None  # (Session, Result) of the latest finished compute
+        self._last = None  # (Session, Result, by the kernels) of the latest finished compute
         self._warm_up = warm_up
+        self._warm_thread: threading.Thread | None = None
         self.ready = warm_up is None
         self.done.connect(self._on_done)
         self._thread.start()
@@ -167,9 +206,18 @@ class ComputeWorker(JobWorker):
     def last_compute_ms(self) -> float:
         return self.last_ms
 
+    def prepare(self) -> None:
+        """Start loading the attention kernels in the background; later calls do nothing."""
+        if self.ready or self._warm_thread is not None:
+            return
+        self._warm_thread = threading.Thread(
+            target=self._prepare, name="AttentionWarmUp", daemon=True
+        )
+        self._warm_thread.start()
+
     def submit(self, session: Session) -> int:
         """Ask for the Result of ``session``; returns the request's number."""
-        if self.ready and estimated_work(session) < INLINE_WORK:
+        if estimated_work(session) < INLINE_WORK:
             gen = self._number_inline()
             t0 = time.perf_counter()
             try:
@@ -186,10 +234,16 @@ class ComputeWorker(JobWorker):
 
     def _compute_reusing(self, session: Session):
         """``compute(session, reuse=...)`` with the latest finished (Session, Result): a
-        slider drag then recomputes only the edited head."""
+        slider drag then recomputes only the edited head. NumPy alone until ready; once
+        ready, a Result of the NumPy path is not reused whole, so the kernels take over at
+        the next request (the same numbers, up to rounding)."""
+        kernels = self.ready
+        kw = {} if kernels else {"use_kernels": False}
         last = self._last  # one tuple, swapped whole: safe to read from either thread
-        result = self._compute(session, reuse=last) if last is not None else self._compute(session)
-        self._last = (session, result)
+        if last is not None and (last[2] or not kernels):
+            kw["reuse"] = last[:2]
+        result = self._compute(session, **kw)
+        self._last = (session, result, kernels)
         return result
 
     def _on_done(self, gen: int, value) -> None:
@@ -197,11 +251,9 @@ class ComputeWorker(JobWorker):
         self.resultReady.emit(gen, session, result)
 
     def _prepare(self) -> None:
-        if self._warm_up is None:
-            return
         try:
             self._warm_up()
-        except Exception:  # the first compute compiles instead; nothing is lost
+        except Exception:  # the first compute with the kernels compiles instead
             traceback.print_exc()
         self.ready = True
         self.readyChanged.emit(True)
