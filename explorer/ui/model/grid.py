@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from numba import njit
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.attention_aggregates import filter_name, keep_mask
@@ -287,7 +286,8 @@ class LayerHeadGrid(ThumbnailGrid):
         keep = self._keep(self._data[which]) if filtered else np.ones((0, 0, 0), bool)
         alpha = np.array([DIM_TYPE * 255 if self.dimmed(int(i)) else 255 for i in which])
         origins = np.array([self.tile_origin(int(i)) for i in which], dtype=np.int64)
-        colour_tiles(
+        kernel = _compiled[0] if _compiled else colour_tiles_numpy
+        kernel(
             self._data,
             which,
             origins,
@@ -362,28 +362,34 @@ def _lut(name: str) -> np.ndarray:
     return rgba.view(np.uint32).ravel()
 
 
-_warm: list[bool] = []
+_compiled = []  # colour_tiles compiled by Numba, once warm_up has run
 
 
 def warm_up() -> None:
-    """Compile :func:`colour_tiles` once (call it off the GUI thread, before the first grid;
-    with numba's cache a later launch only loads it)."""
-    if _warm:
+    """Compile :func:`colour_tiles` once; call it off the GUI thread (the model view's worker
+    does, before its first pass). Until then the grid colours with NumPy: the same colours,
+    a few times slower. Numba is imported here, not with this module, to keep it out of the
+    window's start-up."""
+    if _compiled:
         return
+    from numba import njit
+
+    kernel = njit(cache=True, error_model="numpy")(colour_tiles)
     mosaic = np.zeros((1, 1), np.uint32)
     one = np.zeros((1, 1, 1), np.float32)
     for keep in (np.ones((1, 1, 1), bool), np.ones((0, 0, 0), bool)):
-        colour_tiles(one, np.zeros(1, np.int64), np.zeros((1, 2), np.int64), np.float32(0),
-                     np.float32(256), _GREY, keep, np.full(1, 255, np.uint32), mosaic)  # fmt: skip
-    _warm.append(True)
+        kernel(one, np.zeros(1, np.int64), np.zeros((1, 2), np.int64), np.float32(0),
+               np.float32(256), _GREY, keep, np.full(1, 255, np.uint32), mosaic)  # fmt: skip
+    _compiled.append(kernel)
 
 
 _GREY = np.arange(256, dtype=np.uint32) * 0x010101 | 0xFF000000
 
 
-@njit(cache=True, error_model="numpy")
-def colour_tiles(data, which, origins, lo, scale, lut, keep, alpha, mosaic):  # pragma: no cover
-    """Colour tiles into the mosaic in one pass, as ``ImageItem`` would with a lookup table.
+def colour_tiles(data, which, origins, lo, scale, lut, keep, alpha, mosaic):
+    """Colour tiles into the mosaic in one pass, as ``ImageItem`` would with a lookup table
+    (plain Python: :func:`warm_up` compiles it; :func:`colour_tiles_numpy` is the same in
+    NumPy).
 
     Parameters
     ----------
@@ -424,6 +430,25 @@ def colour_tiles(data, which, origins, lo, scale, lut, keep, alpha, mosaic):  # 
                     b = ((c >> 16) & 0xFF) * (255 - VEIL) // 255 + VEIL
                     c = r | (g << 8) | (b << 16)
                 row[x0 + j] = (c & 0xFFFFFF) | a
+
+
+def colour_tiles_numpy(data, which, origins, lo, scale, lut, keep, alpha, mosaic):
+    """:func:`colour_tiles` in NumPy (the same arguments and colours)."""
+    tiles = data[which]  # (k, h, w)
+    with np.errstate(invalid="ignore", over="ignore"):
+        f = (tiles - lo) * scale
+    f = np.where(np.isfinite(tiles), f, (np.float32(0.0) - lo) * scale)
+    np.clip(f, 0, 255, out=f)
+    c = lut.take(f.astype(np.uint8)).astype(np.uint32)  # (k, h, w)
+    if keep.shape[0]:
+        off = ~keep
+        rgb = [(c[off] >> s) & 0xFF for s in (0, 8, 16)]
+        r, g, b = ((x * (255 - VEIL)) // 255 + VEIL for x in rgb)
+        c[off] = r | (g << 8) | (b << 16)
+    c = (c & 0xFFFFFF) | (alpha.astype(np.uint32)[:, None, None] << 24)
+    h, w = tiles.shape[1:]
+    for tile, (x, y) in zip(c, origins, strict=True):
+        mosaic[y : y + h, x : x + w] = tile
 
 
 def _finite(m: np.ndarray) -> np.ndarray:

@@ -97,6 +97,14 @@ class ElidedLabel(QtWidgets.QLabel):
         painter.drawText(self.contentsRect(), int(self.alignment()), self.shown_text())
 
 
+# the grid's filters: (menu text, (top_k, threshold)); the same choices as a heatmap's menu
+GRID_FILTERS = (
+    ("every weight", (None, None)),
+    *((f"top {k} per row", (k, None)) for k in (1, 2, 3, 5)),
+    *((f"weights ≥ {t:g}", (None, t)) for t in (0.05, 0.1, 0.2, 0.5)),
+)
+
+
 class ModelToolbar(QtWidgets.QWidget):
     """The model view's top row: model choice, layer and head, the special-token toggle."""
 
@@ -150,6 +158,14 @@ class ModelToolbar(QtWidgets.QWidget):
         self.typeFilter.setToolTip(
             "Show heads of one type; the others are dimmed. " + LEGEND + " (thresholds: Help "
             "› Glossary, head type)"
+        )
+        self.gridFilter = QtWidgets.QComboBox(objectName="gridFilterCombo")
+        for text, value in GRID_FILTERS:
+            self.gridFilter.addItem(text, value)
+        self.gridFilter.setToolTip(
+            "Cut the clutter in every thumbnail: keep the largest weights of each row, or "
+            "the weights above a threshold, at full strength; the others are washed out, "
+            "not deleted (the difference grid is never filtered)"
         )
         self.poolCombo = QtWidgets.QComboBox(objectName="poolCombo")
         self.poolCombo.addItems(["tokens", "words", "sentences"])
@@ -249,6 +265,7 @@ def grid_options(bar: ModelToolbar) -> QtWidgets.QWidget:
     layout.addWidget(bar.poolCombo)
     layout.addSpacing(12)
     layout.addWidget(bar.typeFilter)
+    layout.addWidget(bar.gridFilter)
     layout.addStretch(1)
     return row
 

@@ -143,6 +143,8 @@ class ModelView(QtWidgets.QWidget):
         self.poolCombo.currentIndexChanged.connect(lambda _: self._draw())
         self.typeFilter = bar.typeFilter
         self.typeFilter.currentIndexChanged.connect(lambda _: self._draw_types())
+        self.gridFilter = bar.gridFilter
+        self.gridFilter.currentIndexChanged.connect(lambda _: self._on_grid_filter())
 
         self.modelGrid = LayerHeadGrid()
         self.modelGrid.setObjectName("modelGrid")
@@ -614,10 +616,20 @@ class ModelView(QtWidgets.QWidget):
         )
         self._drawn = (key, lowest)
         self._draw_types()
+        self._grid_tooltip()
+
+    def _on_grid_filter(self) -> None:
+        self.modelGrid.set_filter(*self.gridFilter.currentData())
+        self._grid_tooltip()
+
+    def _grid_tooltip(self) -> None:
+        diff = self.modelGrid.levels[0] < 0
         what = "difference from the unedited run" if diff else "attention"
+        name = self.modelGrid.filter_name
+        shown = f" ({name}; the other weights washed out)" if name and not diff else ""
         self.modelGrid.setToolTip(
-            f"{what.capitalize()} of every layer (rows) and head (columns). Click one to see it "
-            "large; double-click to copy it into the workbench"
+            f"{what.capitalize()}{shown} of every layer (rows) and head (columns). Click one "
+            "to see it large; double-click to copy it into the workbench"
         )
 
     def _draw_types(self) -> None:
