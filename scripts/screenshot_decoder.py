@@ -43,7 +43,7 @@ def main() -> int:
 def _shoot(args) -> int:
     from PySide6 import QtCore, QtGui
 
-    from explorer.core.session import DecoderRef, HeadScale, Session
+    from explorer.core.session import DecoderEdit, DecoderRef, Session
     from explorer.ui.app import create_app
     from explorer.ui.main_window import MainWindow
 
@@ -52,7 +52,7 @@ def _shoot(args) -> int:
     if args.head:
         ref = replace(ref, layer=args.head[0], head=args.head[1])
     if args.ablate:
-        ref = replace(ref, edits=(HeadScale(args.ablate[0], args.ablate[1], 0.0),))
+        ref = replace(ref, edits=(DecoderEdit(args.ablate[0], args.ablate[1], 0.0),))
     window = MainWindow(replace(Session(), text=args.text, decoder=ref))
     window.resize(*args.size)
     window.move(0, 0)

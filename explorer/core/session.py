@@ -183,6 +183,15 @@ class HeadScale:
 
 
 @dataclass(frozen=True)
+class DecoderEdit:
+    """Scale one head's output in the Decoder tab's decoder (``scale = 0`` ablates it)."""
+
+    layer: int
+    head: int
+    scale: float = 0.0
+
+
+@dataclass(frozen=True)
 class DecoderRef:
     """The decoder the Decoder tab shows, with its head edits and generation settings.
 
@@ -198,7 +207,7 @@ class DecoderRef:
     layer: int = 0
     head: int = 0
     position: int | None = None
-    edits: tuple[HeadScale, ...] = ()
+    edits: tuple[DecoderEdit, ...] = ()
     sample: bool = False
     temperature: float = 1.0
     top_k: int = 10
@@ -207,8 +216,6 @@ class DecoderRef:
     def __post_init__(self):
         if not isinstance(self.edits, tuple):
             object.__setattr__(self, "edits", tuple(self.edits))
-        if any(e.w_q is not None or e.w_k is not None or e.w_v is not None for e in self.edits):
-            raise ValueError("decoder head edits scale heads; they do not replace projections")
 
 
 @dataclass(frozen=True)

@@ -207,10 +207,9 @@ _OVERRIDES: dict[str, Codec] = {
                 "layer": IntCodec(0, 1023),
                 "head": IntCodec(0, 1023),
                 "position": OptionalCodec(IntCodec(0, MAX_TOKENS - 1)),
-                # scale-only: a decoder edit never replaces projections
                 "edits": TupleCodec(
                     DataclassCodec(
-                        S.HeadScale,
+                        S.DecoderEdit,
                         {
                             "layer": IntCodec(0, 1023),
                             "head": IntCodec(0, 1023),

@@ -192,7 +192,10 @@ GLOSSARY: tuple[Term, ...] = (
         "A token that takes a large share of attention without carrying meaning, often "
         "[CLS], [SEP] or punctuation. A head that has nothing useful to look at must still put "
         "its weights somewhere (they sum to 1), so it parks them there; its value vector is "
-        "small, so the head adds little. Ablating such a head usually changes little.",
+        "small, so the head adds little. Ablating such a head usually changes little. In a "
+        "decoder (GPT, Llama) the sink is the first token, which every later token can see: "
+        "many heads put most of their weight on it when they have nothing to do (Xiao et al. "
+        "2023, “Efficient Streaming Language Models with Attention Sinks”).",
         ("sink", "no-op attention"),
     ),
     Term(
@@ -232,6 +235,44 @@ GLOSSARY: tuple[Term, ...] = (
         "sliders. The model then runs again from that head's layer up; the layers below are "
         "unchanged. Edits are undoable and saved with the session.",
         ("edit this head", "replace edit"),
+    ),
+    Term(
+        "decoder",
+        "A transformer that predicts the next token (GPT, Llama): every layer's attention is "
+        "causal, so a token sees only itself and the tokens before it, and the last layer's "
+        "vector at each position is turned into a probability for every token of the "
+        "vocabulary (the LM head). The Decoder tab runs one on the text.",
+        ("GPT", "language model", "LM head"),
+    ),
+    Term(
+        "next-token prediction",
+        "What a decoder outputs at each position: a probability for every vocabulary token to "
+        "come next, the softmax of the logits. The Decoder tab shows the ten likeliest after "
+        "the selected position, and the entropy (how unsure the model is: 0 nats is certain).",
+        ("next token", "logits", "top-k"),
+    ),
+    Term(
+        "logit lens",
+        "Reading a layer's residual stream as if the model ended there: it goes through the "
+        "final norm and the LM head, and the likeliest token is shown (nostalgebraist 2020). "
+        "Rows are layers, columns positions; it shows at which layer the prediction forms.",
+        ("lens",),
+    ),
+    Term(
+        "induction head",
+        "A head that completes patterns: at a token A it attends to whatever followed an "
+        "earlier A and copies it, so “… A B … A” predicts B (Olsson et al. 2022). It works with "
+        "a previous-token head in an earlier layer, which writes each token's predecessor into "
+        "its position. The app finds both from measured scores on repeated random tokens "
+        "(prefix matching and copying), never from a head's index.",
+        ("induction", "a head that copies", "copying"),
+    ),
+    Term(
+        "generate",
+        "Append the predicted token to the text and predict again. Greedy takes the likeliest "
+        "token each time; sampling draws among the top-k likeliest after dividing the logits "
+        "by the temperature (below 1 sharper, above 1 flatter).",
+        ("generation", "greedy", "sampling"),
     ),
     Term(
         "PCA",

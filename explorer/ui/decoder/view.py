@@ -27,7 +27,7 @@ from explorer.core.encoder_files import EncoderError
 from explorer.core.models import load_model
 from explorer.core.models.catalog import CatalogEntry, model_catalog, weights_sha256
 from explorer.core.models.circuits import measure_circuits
-from explorer.core.session import DecoderRef, HeadScale
+from explorer.core.session import DecoderEdit, DecoderRef
 from explorer.ui.decoder.panels import GeneratePanel, LogitLensTable, NextTokenPanel
 from explorer.ui.heatmap import HeatmapView, value_text
 from explorer.ui.views.composite import ThumbnailGrid
@@ -599,7 +599,7 @@ class DecoderView(QtWidgets.QWidget):
         ref = self._current_ref()
         kept = tuple(e for e in ref.edits if (e.layer, e.head) != (layer, h))
         factor = float(factor)
-        edits = kept if factor == 1.0 else kept + (HeadScale(layer, h, factor),)
+        edits = kept if factor == 1.0 else kept + (DecoderEdit(layer, h, factor),)
         if edits == ref.edits:
             return
         edits = tuple(sorted(edits, key=lambda e: (e.layer, e.head)))
