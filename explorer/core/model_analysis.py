@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -101,23 +102,22 @@ def summary_by_layer(out: EncoderOutput) -> HeadSummary:
     return HeadSummary(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
 
 
-_SUMMARIES: dict[tuple[str, int], tuple[EncoderOutput, object]] = {}
+# per kind, the value computed for each unedited run still alive: weak keys, so that a run
+# the bridge's forward cache and the view have let go of is freed, with its entry
+_SUMMARIES: dict[str, weakref.WeakKeyDictionary] = {}
 _SUMMARY_LOCK = threading.Lock()
-SUMMARY_CACHE = 4  # unedited runs whose summary is kept (a slider drag reuses one)
 
 
 def _per_run(kind: str, out: EncoderOutput, compute):
-    """``compute(out)``, kept for the last :data:`SUMMARY_CACHE` unedited runs."""
-    key = (kind, id(out))
+    """``compute(out)``, computed once per run ``out`` while it is alive (a slider drag
+    reuses the unedited run's)."""
     with _SUMMARY_LOCK:
-        hit = _SUMMARIES.get(key)
-        if hit is not None and hit[0] is out:
-            return hit[1]
+        hit = _SUMMARIES.get(kind, {}).get(out)
+    if hit is not None:
+        return hit
     value = compute(out)
     with _SUMMARY_LOCK:
-        while len(_SUMMARIES) >= 2 * SUMMARY_CACHE:
-            del _SUMMARIES[next(iter(_SUMMARIES))]
-        _SUMMARIES[key] = (out, value)
+        _SUMMARIES.setdefault(kind, weakref.WeakKeyDictionary())[out] = value
     return value
 
 

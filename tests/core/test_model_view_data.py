@@ -101,3 +101,31 @@ def test_align_tokens_and_compare_runs(tmp_path):
     assert not same.difference.any() and not same.entropy.any()
     edited = compare_texts(bridge, enc, text_a, text_b, (HeadEdit(0, 1, scale=0.0),))
     assert not np.allclose(edited.difference[1], c.difference[1])
+
+
+def test_summaries_do_not_keep_a_run_alive(tmp_path):
+    import gc
+    import sys
+    import weakref
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from naive_bert import write_tiny_model
+
+    from explorer.core import model_analysis
+    from explorer.core.encoder import load_encoder
+
+    write_tiny_model(tmp_path / "tiny")
+    enc = load_encoder(tmp_path / "tiny")
+    out = enc.forward("the cat sat on the mat")
+    summary = model_analysis._cached_summary(out)
+    types = model_analysis._cached_types(out)
+    assert model_analysis._cached_summary(out) is summary  # computed once per run
+    assert model_analysis._cached_types(out) is types
+    kept = {kind: len(runs) for kind, runs in model_analysis._SUMMARIES.items()}
+    alive = weakref.ref(out)
+    del out
+    gc.collect()
+    assert alive() is None  # the cache let go of the run
+    assert {kind: len(runs) + 1 for kind, runs in model_analysis._SUMMARIES.items()} == kept
+    assert summary.entropy.shape == types.shape  # what was computed stays usable
