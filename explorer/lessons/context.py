@@ -35,6 +35,12 @@ class LessonContext:
     model_name : str
     model_state : str
         ``"ready"`` (curve present), ``"loading"``, or ``"absent"`` (no model installed).
+    decoder_next : (str, float) or None
+        The Decoder tab's likeliest next token at the position it shows, and its
+        probability; None while it runs or when it cannot.
+    decoder_head : str
+        The head the Decoder tab draws large, with its measured type
+        (``"layer 1, head 1 (induction)"``); "" before the decoder ran.
     """
 
     session: Session
@@ -42,6 +48,8 @@ class LessonContext:
     model_curve: tuple[float, ...] | None = None
     model_name: str = ""
     model_state: str = "loading"
+    decoder_next: tuple[str, float] | None = None
+    decoder_head: str = ""
 
 
 # ------------------------------------------------------------------ helpers

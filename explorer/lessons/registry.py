@@ -31,6 +31,9 @@ from explorer.lessons.tasks import (
 )
 from explorer.lessons.values import (
     v_cosine,
+    v_decoder_head,
+    v_decoder_next,
+    v_decoder_next_p,
     v_model_cosine,
     v_model_curve,
     v_model_name,
@@ -147,6 +150,27 @@ VALUES: dict[str, Entry] = {
             "text",
         ),
         Entry("model_name", v_model_name, (), "The pretrained model the Model tab shows.", "text"),
+        Entry(
+            "decoder_next",
+            v_decoder_next,
+            (),
+            "The Decoder tab's likeliest next token at the position it shows.",
+            "text",
+        ),
+        Entry(
+            "decoder_next_p",
+            v_decoder_next_p,
+            (),
+            "The probability of that token.",
+            "number",
+        ),
+        Entry(
+            "decoder_head",
+            v_decoder_head,
+            (),
+            "The head the Decoder tab draws large, with its measured type.",
+            "text",
+        ),
     )
 }
 

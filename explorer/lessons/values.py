@@ -99,3 +99,21 @@ def v_model_name(ctx) -> str:
     if ctx.model_name:
         return ctx.model_name
     return "not installed here" if ctx.model_state == "absent" else "loading…"
+
+
+def v_decoder_next(ctx) -> str:
+    if ctx.decoder_next is None:
+        raise Missing("the decoder has not run yet")
+    return ctx.decoder_next[0]
+
+
+def v_decoder_next_p(ctx) -> float:
+    if ctx.decoder_next is None:
+        raise Missing("the decoder has not run yet")
+    return float(ctx.decoder_next[1])
+
+
+def v_decoder_head(ctx) -> str:
+    if not ctx.decoder_head:
+        raise Missing("the decoder has not run yet")
+    return ctx.decoder_head

@@ -14,6 +14,7 @@ import pytest
 from explorer.core.pipeline import compute
 from explorer.core.session import Session
 from explorer.lessons import live, setups
+from explorer.lessons.context import Missing
 from explorer.lessons import model as M
 from explorer.lessons.params import LessonFileError
 from explorer.lessons.registry import (
@@ -285,7 +286,7 @@ def test_model_values_quote_the_curve_or_say_how_to_install():
     ready = LessonContext(Session(), None, (1.0, 0.9712, 0.5), "all-MiniLM-L6-v2", "ready")
     assert curve(ready) == "1.00 → 0.97 → 0.50" and name(ready) == "all-MiniLM-L6-v2"
     assert VALUES["model_cosine"].fn(ready, layer=-1) == 0.5
-    step = M.load_lesson(BUILTIN).steps[-1]
+    step = next(s for s in M.load_lesson(BUILTIN).steps if s.id == "real-model")
     assert "pip install" in live.render(step.text, live.step_values(step, absent))
 
 
@@ -297,3 +298,19 @@ def test_a_change_only_setup_applies_to_the_current_session():
     assert s.selected_query == 4 and s.causal and s.text == bank.text
     with pytest.raises(ValueError, match="no token 'river'"):
         setups.setup_session(step.setup, Session())
+
+
+def test_decoder_values_quote_the_decoder_tab_or_wait():
+    waiting = LessonContext(Session(), None)
+    for name in ("decoder_next", "decoder_next_p", "decoder_head"):
+        with pytest.raises(Missing):
+            VALUES[name].fn(waiting)
+    ready = LessonContext(
+        Session(), None, decoder_next=("·h", 0.487), decoder_head="layer 1, head 1 (induction)"
+    )
+    assert VALUES["decoder_next"].fn(ready) == "·h"
+    assert VALUES["decoder_next_p"].fn(ready) == 0.487
+    assert VALUES["decoder_head"].fn(ready) == "layer 1, head 1 (induction)"
+    step = next(s for s in M.load_lesson(BUILTIN).steps if s.id == "a-head-that-copies")
+    shown = live.render(step.text, live.step_values(step, ready))
+    assert "<b>·h</b>" in shown and "<b>0.49</b>" in shown

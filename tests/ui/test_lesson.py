@@ -217,7 +217,8 @@ def test_focus_highlights_the_view_and_hides_other_controls(qtbot, make_window):
 def test_model_step_says_how_to_get_the_model_or_quotes_it(qtbot, make_window):
     w = make_window()
     panel = _start(qtbot, w)
-    w.lessons.go(len(w.lessons.lesson.steps) - 1)
+    steps = w.lessons.lesson.steps
+    w.lessons.go(next(i for i, s in enumerate(steps) if s.id == "real-model"))
     assert w.workspaceTabs.currentWidget() is w.modelView
     text = lambda: panel.lessonText.toPlainText()  # noqa: E731
     qtbot.waitUntil(lambda: "being computed" not in text(), timeout=120_000)
@@ -304,3 +305,23 @@ def test_first_launch_offers_the_lesson_once(qtbot, make_window):
     assert w.lessons.running and not w.lessonBanner.isVisible()
     w.lessons.stop()
     assert make_window().lessonBanner is None  # the same settings: offered once
+
+
+def test_copying_step_quotes_the_decoder_and_follows_an_ablation(qtbot, make_window):
+    w = make_window()
+    panel = _start(qtbot, w)
+    steps = w.lessons.lesson.steps
+    w.lessons.go(next(i for i, s in enumerate(steps) if s.id == "a-head-that-copies"))
+    view = w.decoderView
+    assert w.workspaceTabs.currentWidget() is view
+    text = lambda: panel.lessonText.toPlainText()  # noqa: E731
+    qtbot.waitUntil(lambda: "“·h”" in text() and "(induction)" in text(), timeout=60_000)
+    layer, head = view.selected()
+    assert view.circuit.label(layer, head) == "induction"
+    assert f"layer {layer}, head {head} (induction)" in text()
+    p = f"{view.prediction()[1]:.2f}"
+    assert p in text()
+    for a, b in view.circuit.induction:  # every induction head off: the guess changes
+        view.select(a, b)
+        view.ablateButton.click()
+    qtbot.waitUntil(lambda: "“·h”" not in text() and view.prediction() is not None, timeout=60_000)

@@ -59,7 +59,15 @@ def causal_display(att: np.ndarray) -> np.ndarray:
 
 
 class DecoderView(QtWidgets.QWidget):
-    """Every layer and head of a decoder, with next-token prediction and generation."""
+    """Every layer and head of a decoder, with next-token prediction and generation.
+
+    Signals
+    -------
+    analysed()
+        A forward pass was drawn (the lesson quotes its numbers).
+    """
+
+    analysed = QtCore.Signal()
 
     def __init__(self, window=None, parent=None, *, catalog=model_catalog):
         super().__init__(parent)
@@ -481,6 +489,7 @@ class DecoderView(QtWidgets.QWidget):
         self.output, self.lens = out, lens
         self._show_message("")
         self._draw()
+        self.analysed.emit()
 
     def _on_run_failed(self, gen: int, exc) -> None:
         if gen != self.runner.generation:
@@ -547,6 +556,22 @@ class DecoderView(QtWidgets.QWidget):
         actual = out.tokens[pos + 1] if pos + 1 < out.n_tokens else None
         self.nextPanel.show_tokens(nxt, out.tokens[pos], actual)
         self.lensTable.show_lens(self.lens, out.tokens, out.ids[1:])
+
+    def prediction(self) -> tuple[str, float] | None:
+        """The likeliest next token at the position shown and its probability (None before a
+        forward pass for the session's text is drawn)."""
+        if self.output is None or self.model is None or self._dirty or self.runner.busy:
+            return None
+        nxt = next_tokens(self.model, self.output, self.position(), k=1)
+        return nxt.tokens[0], float(nxt.probs[0])
+
+    def head_description(self) -> str:
+        """``layer 1, head 1 (induction)`` for the head drawn large; "" before a run."""
+        if self.output is None or self.model is None:
+            return ""
+        layer, h = self.selected()
+        label = self.head_label(layer, h)
+        return f"layer {layer}, head {h}" + (f" ({label})" if label else "")
 
     def _readout(self, i: int, j: int) -> str:
         if self.output is None:

@@ -79,6 +79,9 @@ class LessonRunner(QtCore.QObject):
         model_view = getattr(window, "modelView", None)
         if model_view is not None:  # the last step quotes the Model tab's numbers
             model_view.analysed.connect(self.refresh)
+        decoder_view = getattr(window, "decoderView", None)
+        if decoder_view is not None:  # "a head that copies" quotes the Decoder tab
+            decoder_view.analysed.connect(self.refresh)
         window.installEventFilter(self)
 
     @property
@@ -239,7 +242,13 @@ class LessonRunner(QtCore.QObject):
                 state = "ready"
             elif view.encoder is None and not view.bridge.available():
                 state = "absent"
-        return LessonContext(w.doc.session, result, curve, name, state)
+        prediction, head = None, ""
+        decoder = getattr(w, "decoderView", None)
+        if decoder is not None and step is not None and any(
+            spec.call.name.startswith("decoder_") for _n, spec in step.values
+        ):
+            prediction, head = decoder.prediction(), decoder.head_description()
+        return LessonContext(w.doc.session, result, curve, name, state, prediction, head)
 
     def refresh(self) -> None:
         """Redraw the text with live numbers and re-run the task's check."""
