@@ -29,7 +29,8 @@ class NextTokenBars(QtWidgets.QWidget):
     ``set_data(tokens, probs, title)``; every number is drawn, none hides behind hover.
     """
 
-    ROW_PX = 20
+    ROW_PX = 16
+    ROWS = 10  # room for the top 10 without scrolling
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -37,7 +38,7 @@ class NextTokenBars(QtWidgets.QWidget):
         self._tokens: tuple[str, ...] = ()
         self._probs = np.zeros(0)
         self._marked = -1
-        self.setMinimumHeight(6 * self.ROW_PX)
+        self.setMinimumHeight(self.ROWS * self.ROW_PX + 4)
         self.setSizePolicy(
             QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Preferred
         )
@@ -130,7 +131,7 @@ class LogitLensTable(QtWidgets.QTableWidget):
         self.setObjectName("logitLensTable")
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
-        self.verticalHeader().setDefaultSectionSize(38)
+        self.verticalHeader().setDefaultSectionSize(32)
         self.horizontalHeader().setDefaultSectionSize(64)
         self.setToolTip(
             "Logit lens: each layer's residual stream read through the final norm and the LM "
@@ -145,7 +146,7 @@ class LogitLensTable(QtWidgets.QTableWidget):
         self.setRowCount(R)
         self.setColumnCount(T)
         self.setVerticalHeaderLabels(list(lens.row_names))
-        self.setHorizontalHeaderLabels([f"{t}\n{i}" for i, t in enumerate(tokens)])
+        self.setHorizontalHeaderLabels([f"{i} {t}" for i, t in enumerate(tokens)])
         bold = QtGui.QFont(self.font())
         bold.setBold(True)
         for r in range(R):
@@ -170,6 +171,24 @@ class LogitLensTable(QtWidgets.QTableWidget):
                     + (f"; the real next token at {percent(target)}" if np.isfinite(target) else "")
                 )
         self.resizeColumnsToContents()
+
+    def show_position(self, col: int) -> None:
+        """Scroll column ``col`` (the position whose prediction is shown) into view and
+        mark its header in bold."""
+        bold = QtGui.QFont(self.font())
+        bold.setBold(True)
+        for c in range(self.columnCount()):
+            header = self.horizontalHeaderItem(c)
+            if header is not None:
+                header.setFont(bold if c == col else self.font())
+        if 0 <= col < self.columnCount() and self.rowCount():
+            # after the columns' new widths are laid out
+            QtCore.QTimer.singleShot(0, lambda: self._scroll_to(col))
+
+    def _scroll_to(self, col: int) -> None:
+        if col < self.columnCount() and self.rowCount():
+            hint = QtWidgets.QAbstractItemView.ScrollHint.PositionAtCenter
+            self.scrollTo(self.model().index(0, col), hint)
 
     def cell_text(self, row: int, col: int) -> str:
         item = self.item(row, col)

@@ -195,9 +195,10 @@ class DecoderView(QtWidgets.QWidget):
         self.generatePanel.cancel.clicked.connect(self._stop_generating.set)
         right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         right.addWidget(self.nextPanel)
-        right.addWidget(lens_box)
         right.addWidget(self.generatePanel)
-        right.setStretchFactor(1, 1)
+        right.addWidget(lens_box)
+        right.setStretchFactor(2, 1)
+        right.setChildrenCollapsible(False)
 
         self.split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         self.split.addWidget(left)
@@ -542,10 +543,7 @@ class DecoderView(QtWidgets.QWidget):
         layer, h = self.selected()
         label = self.head_label(layer, h)
         what = f" · {label} head" if label else ""
-        self.head.set_title(
-            f"Layer {layer}, head {h}{what}: attention weights (rows: queries; the hatched "
-            "cells are cut by the causal mask)"
-        )
+        self.head.set_title(f"Layer {layer}, head {h}{what} (hatched: cut by the causal mask)")
         labels = [f"{t} {i}" for i, t in enumerate(out.tokens)]
         self.head.set_matrix(causal_display(out.attentions[layer, h]), labels, levels=(0.0, 1.0))
         self.head.select_row(self.position())
@@ -556,6 +554,7 @@ class DecoderView(QtWidgets.QWidget):
         actual = out.tokens[pos + 1] if pos + 1 < out.n_tokens else None
         self.nextPanel.show_tokens(nxt, out.tokens[pos], actual)
         self.lensTable.show_lens(self.lens, out.tokens, out.ids[1:])
+        self.lensTable.show_position(pos)
 
     def prediction(self) -> tuple[str, float] | None:
         """The likeliest next token at the position shown and its probability (None before a
