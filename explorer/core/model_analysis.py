@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -57,12 +57,14 @@ class ModelAnalysis:
         The run with ``edits`` (None without edits).
     pooled_cosine : float
         cos(edited sentence embedding, original); 1.0 without edits.
-    layer_cosine : ndarray, shape (n_layer + 1,)
-        Per layer, cos of the edited and original mean-pooled hidden states.
+    layer_cosine : ndarray, shape (n_layer + 1,), or None
+        Per layer, cos of the edited and original mean-pooled hidden states; None until
+        :func:`with_details` has run (``analyse(..., details=False)``).
     timings : dict of str to float
         Milliseconds: ``forward`` (unedited, 0 when cached), ``edited``, ``summary``.
     head_types : ndarray of str (object), shape (n_layer, n_head), or None
-        :func:`classify_heads` of the run shown (the edited one when there are edits).
+        :func:`classify_heads` of the run shown (the edited one when there are edits); None
+        until :func:`with_details` has run.
     """
 
     encoder: Encoder
@@ -72,7 +74,7 @@ class ModelAnalysis:
     edits: tuple
     edited: EncoderOutput | None
     pooled_cosine: float
-    layer_cosine: np.ndarray
+    layer_cosine: np.ndarray | None
     timings: dict
     head_types: np.ndarray | None = None
 
@@ -175,7 +177,7 @@ def layer_cosines(a: EncoderOutput, b: EncoderOutput) -> np.ndarray:
     return np.array([cosine(x, y) for x, y in zip(pa, pb, strict=True)])
 
 
-def analyse(bridge, enc: Encoder, text: str, edits=()) -> ModelAnalysis:
+def analyse(bridge, enc: Encoder, text: str, edits=(), details: bool = True) -> ModelAnalysis:
     """Run ``enc`` on ``text`` (cached through ``bridge``) and, with ``edits``, once more.
 
     Parameters
@@ -184,6 +186,10 @@ def analyse(bridge, enc: Encoder, text: str, edits=()) -> ModelAnalysis:
     enc : Encoder
     text : str
     edits : sequence of HeadEdit
+    details : bool
+        False leaves the edited run's head types and per-layer cosines out (None) for
+        :func:`with_details` to add later: at T = 128 they cost about a third of the
+        forward pass, and a slider tick shows the grid without waiting for them.
 
     Returns
     -------
@@ -202,20 +208,12 @@ def analyse(bridge, enc: Encoder, text: str, edits=()) -> ModelAnalysis:
     edited = enc.forward(out.ids, edits=edits, type_ids=out.type_ids, base=out) if edits else None
     t2 = clock()
     summary = _cached_summary(out)
-    types = _cached_types(out)
-    if edited is not None:  # heads below the edit keep their type
-        lowest = lowest_edited_layer(edits, len(types))
-        types = types.copy()
-        types[lowest:] = classify_heads(edited.attentions[lowest:], edited.tokens)
+    types = _cached_types(out) if edited is None else None
+    layer_cos = np.ones(enc.config.num_layers + 1) if edited is None else None
+    pooled = cosine(edited.pooled, out.pooled) if edited is not None else 1.0
     t3 = clock()
-    if edited is not None:
-        layer_cos = layer_cosines(edited, out)
-        pooled = cosine(edited.pooled, out.pooled)
-    else:
-        layer_cos = np.ones(enc.config.num_layers + 1)
-        pooled = 1.0
     ms = 1e3
-    return ModelAnalysis(
+    analysis = ModelAnalysis(
         encoder=enc,
         text=text,
         out=out,
@@ -227,6 +225,19 @@ def analyse(bridge, enc: Encoder, text: str, edits=()) -> ModelAnalysis:
         timings={"forward": (t1 - t0) * ms, "edited": (t2 - t1) * ms, "summary": (t3 - t2) * ms},
         head_types=types,
     )
+    return with_details(analysis) if details else analysis
+
+
+def with_details(analysis: ModelAnalysis) -> ModelAnalysis:
+    """``analysis`` with the edited run's head types and per-layer cosines (itself when it
+    has them). Heads below the lowest edited layer keep the unedited run's types."""
+    if analysis.head_types is not None and analysis.layer_cosine is not None:
+        return analysis
+    out, edited = analysis.out, analysis.edited
+    types = _cached_types(out).copy()
+    lowest = lowest_edited_layer(analysis.edits, len(types))
+    types[lowest:] = classify_heads(edited.attentions[lowest:], edited.tokens)
+    return replace(analysis, head_types=types, layer_cosine=layer_cosines(edited, out))
 
 
 def find_word(enc: Encoder, tokens: Tokens, word: str) -> list[int]:
@@ -451,7 +462,8 @@ def view_data(
         Show ``folder`` even when ``ref`` names another model (the user picked it); ``ref``
         is still looked up, for ``"problem"``.
     with_curve : bool
-        False leaves the word curve out (``"curve"`` stays None; see :func:`curve_data`).
+        False leaves the word curve out (``"curve"`` stays None; see :func:`curve_data`),
+        and the edited run's head types and per-layer cosines (see :func:`analyse`).
     compare : bool
         With the curve, also compare the two texts head by head (``"comparison"``).
 
@@ -479,7 +491,9 @@ def view_data(
         edits = head_edits(edits, enc)
     with one_blas_thread():
         try:
-            result["analysis"] = analyse(bridge, enc, text, edits) if text.strip() else None
+            result["analysis"] = (
+                analyse(bridge, enc, text, edits, details=with_curve) if text.strip() else None
+            )
         except EncoderError as exc:
             result["text_error"] = str(exc)
         if with_curve:

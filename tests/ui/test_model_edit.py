@@ -75,11 +75,24 @@ def test_slider_in_model_head_editor_drives_the_grid(make_window, qtbot, model_f
         in view.findChild(QtWidgets.QLabel, "editEffect").text()
     )
 
-    # the bank-by-layer line follows (computed beside the grid, in its own worker)
+    # the bank-by-layer line follows (computed after the grid, in its own worker), and so
+    # do the edited run's head types and per-layer cosines
     qtbot.waitUntil(lambda: not view.curveWorker.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: view.analysis.head_types is not None, timeout=10_000)
     curve = view.word.edited.getData()[1]
     assert curve is not None and len(curve) == L + 1
     assert np.array_equal(curve, view.curve.edited)
+    from explorer.core.model_analysis import classify_heads
+    from explorer.ui.model.grid import BADGES
+
+    edited = view.analysis.edited
+    types = view.analysis.head_types
+    np.testing.assert_array_equal(
+        types[layer:], classify_heads(edited.attentions[layer:], edited.tokens)
+    )
+    assert view.modelGrid.badges() == [BADGES[t] for t in types.ravel()]
+    per_layer = " · ".join(f"{c:.3f}" for c in view.analysis.layer_cosine[1:])
+    assert per_layer in view.findChild(QtWidgets.QLabel, "editEffect").text()
 
     # a second tick redraws only the thumbnails of the edited layer and above
     slider.setValue(target // 2)

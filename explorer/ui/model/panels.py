@@ -411,7 +411,8 @@ class EditPanel(QtWidgets.QGroupBox):
             )
             self.effect.setToolTip("")
             return
-        per_layer = " · ".join(f"{c:.3f}" for c in analysis.layer_cosine[1:])
+        cos = analysis.layer_cosine
+        per_layer = "…" if cos is None else " · ".join(f"{c:.3f}" for c in cos[1:])
         self.effect.setText(
             f"<b>{label}</b>: cos(sentence embedding, original) = "
             f"<b>{analysis.pooled_cosine:.4f}</b><br>after each layer: {per_layer}"

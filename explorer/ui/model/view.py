@@ -32,6 +32,7 @@ from explorer.core.model_analysis import (
     pin_one_blas_thread,
     pooled,
     view_data,
+    with_details,
 )
 from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_session
 from explorer.core.model_discovery import folder_problem
@@ -329,8 +330,8 @@ class ModelView(QtWidgets.QWidget):
     def _on_session_changed(self, new, old) -> None:
         if new.model_edits != old.model_edits:
             self._edits = _edits_from(new.model_edits)
-            self._sync_head_editor()
             self.refresh(edits_only=new.text == self._text and new.model == old.model)
+            self._sync_head_editor()  # while the worker runs the model
         if new.model is None:
             self.problem = None  # nothing to look for any more
         self._update_banner(self.encoder)
@@ -382,9 +383,7 @@ class ModelView(QtWidgets.QWidget):
                     )
                 return token, enc, result
 
-            # after the grid's pass: two threads of small NumPy calls at once hand the GIL
-            # back and forth and both run several times slower
-            self._pending_curve = curve_job
+            self._pending_curve = curve_job  # submitted once the grid is drawn
         else:
             self._pending_curve = None
 
@@ -439,10 +438,35 @@ class ModelView(QtWidgets.QWidget):
         token, enc, result = payload
         if gen < self.curveWorker.generation or token != self._curve_token:
             return
-        if enc is self.encoder:
+        if enc is not self.encoder:
+            return
+        details = result.get("details")
+        a = self.analysis
+        if details is not None and a is not None and details.edited is a.edited:
+            self.analysis = details  # the edited run's head types and per-layer cosines
+            self._draw_types()
+            self.edit.show_effect(details, edit_label(details.edits))
+        if "curve" in result:
             self.curve = result["curve"]
             self.word.show_curve(self.curve, result.get("curve_error", ""), enc.config.num_layers)
-            self._show_comparison(result)
+        self._show_comparison(result)
+
+    def _follow_up(self, curve_job, analysis) -> None:
+        """After the grid is on screen, in the curve's worker: the word curve of an edit, and
+        the analysis' details (:func:`with_details`) when the grid's pass left them out."""
+        a = analysis
+        needs_details = a is not None and (a.head_types is None or a.layer_cosine is None)
+        if curve_job is None and not needs_details:
+            return
+        token = self._curve_token
+
+        def job():
+            details = with_details(a) if needs_details else None
+            _, enc, result = curve_job() if curve_job is not None else (token, a.encoder, {})
+            result["details"] = details
+            return token, enc, result
+
+        self.curveWorker.submit(job)
 
     def _show_comparison(self, result: dict) -> None:
         if "comparison" in result:
@@ -459,9 +483,9 @@ class ModelView(QtWidgets.QWidget):
     def _on_done(self, gen: int, result: dict) -> None:
         if gen < self.worker.generation:
             return  # a newer request is on its way
-        if self._pending_curve is not None:
-            self.curveWorker.submit(self._pending_curve)
-            self._pending_curve = None
+        # the curve of this edit runs after the grid is drawn: two threads of small NumPy
+        # calls at once hand the GIL back and forth and both run several times slower
+        curve_job, self._pending_curve = self._pending_curve, None
         self.problem = result["problem"]
         self._update_banner(result["encoder"])
         enc = result["encoder"]
@@ -491,6 +515,7 @@ class ModelView(QtWidgets.QWidget):
             self.analysis = result["analysis"]
             self._draw()
             self.analysed.emit()
+        self._follow_up(curve_job, result["analysis"])
 
     def _folder_failed(self, error, enc) -> str:
         """After the chosen folder failed to load: go back to ``enc`` (the model shown), forget
@@ -633,7 +658,8 @@ class ModelView(QtWidgets.QWidget):
         )
 
     def _draw_types(self) -> None:
-        """Badges of the heads' types, and the type filter."""
+        """Badges of the heads' types, and the type filter (an edited run's types follow
+        the grid; until then the badges stay)."""
         types = getattr(self.analysis, "head_types", None)
         if types is None:
             return
