@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.decoder_readout import next_tokens
 from explorer.core.models import load_model
@@ -147,3 +147,14 @@ def test_loading_shows_progress_and_cancel_stops_it(make_window, qtbot, monkeypa
     qtbot.waitUntil(lambda: not view.loadBar.isVisible(), timeout=WAIT)
     assert "cancelled" in view.message.text()
     assert view.model is None and view.combo.isEnabled()
+
+
+def test_typing_an_a_in_the_text_never_ablates(make_window, qtbot):
+    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    edit = w.findChild(QtWidgets.QPlainTextEdit)
+    edit.setFocus()
+    edit.moveCursor(QtGui.QTextCursor.MoveOperation.End)
+    qtbot.keyClicks(edit, " a")
+    w.textBar.flush()
+    assert w.doc.session.text == COPY_TEXT + " a"
+    assert w.doc.session.decoder is None or not w.doc.session.decoder.edits
