@@ -95,7 +95,7 @@ class LogitLens:
     @property
     def row_names(self) -> tuple[str, ...]:
         n = self.ids.shape[0]
-        return ("embeddings",) + tuple(f"after layer {i}" for i in range(n - 1))
+        return ("embeddings", *tuple(f"after layer {i}" for i in range(n - 1)))
 
 
 def logit_lens(model, out) -> LogitLens:
@@ -212,7 +212,9 @@ def generate(
         logits = model.forward(np.array(ids), edits=edits).logits[-1]
         nxt = choose_next(logits, sample=sample, temperature=temperature, top_k=top_k, rng=rng)
         if nxt in special:
-            stopped = f"the model predicted the end of the text ({model.tokenizer.id_to_token(nxt)})"
+            stopped = (
+                f"the model predicted the end of the text ({model.tokenizer.id_to_token(nxt)})"
+            )
             break
         ids.append(nxt)
         new.append(nxt)

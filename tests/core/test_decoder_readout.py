@@ -4,6 +4,7 @@ loading, checked against plain NumPy float64 references on the shipped decoder."
 from __future__ import annotations
 
 import hashlib
+import itertools
 import shutil
 
 import numpy as np
@@ -200,7 +201,7 @@ def test_loading_reports_progress_and_can_be_cancelled(tmp_path):
     model = load_model(FOLDER, progress=lambda done, total: seen.append((done, total)))
     assert model.is_decoder
     assert seen[0][0] == 0 and seen[-1][0] == seen[-1][1] > 0
-    assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:], strict=False))
+    assert all(b[0] >= a[0] for a, b in itertools.pairwise(seen))
 
     class Cancelled(Exception):
         pass
@@ -235,4 +236,3 @@ def test_sharded_decoder_folders_are_listed(tmp_path):
     assert len(entries) == 1 and not entries[0].problem
     assert entries[0].disk_bytes == sum((folder / s).stat().st_size for s in parts)
     assert len(weights_sha256(folder)) == 64
-

@@ -124,7 +124,7 @@ def test_a_missing_decoder_is_reported(make_window, qtbot):
 
 
 def test_loading_shows_progress_and_cancel_stops_it(make_window, qtbot, monkeypatch):
-    import explorer.ui.decoder.view as dv
+    import explorer.ui.decoder.work as dv
 
     started = threading.Event()
 
@@ -150,7 +150,7 @@ def test_loading_shows_progress_and_cancel_stops_it(make_window, qtbot, monkeypa
 
 
 def test_typing_an_a_in_the_text_never_ablates(make_window, qtbot):
-    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    w, _view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
     edit = w.findChild(QtWidgets.QPlainTextEdit)
     edit.setFocus()
     edit.moveCursor(QtGui.QTextCursor.MoveOperation.End)

@@ -79,7 +79,11 @@ class NextTokenBars(QtWidgets.QWidget):
             font.setBold(i == self._marked)
             p.setFont(font)
             p.setPen(pal.color(QtGui.QPalette.ColorRole.WindowText))
-            p.drawText(rect, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter, text)
+            p.drawText(
+                rect,
+                QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
+                text,
+            )
             w = bar_w * (prob / top if top > 0 else 0.0)
             color = cmap.map(float(np.clip(prob, 0, 1)), mode="qcolor")
             p.fillRect(QtCore.QRectF(label_w, y + 2, max(w, 1.0), self.ROW_PX - 6), color)
@@ -113,8 +117,7 @@ class NextTokenPanel(QtWidgets.QGroupBox):
         after = html.escape(context)
         real = f"; the text continues with <b>{html.escape(actual)}</b>" if actual else ""
         self.caption.setText(
-            f"After <b>{after}</b> (position {nxt.position}){real}. "
-            f"Entropy {nxt.entropy:.2f} nats."
+            f"After <b>{after}</b> (position {nxt.position}){real}. Entropy {nxt.entropy:.2f} nats."
         )
         self.bars.set_data(nxt.tokens, nxt.probs, marked)
 
@@ -231,7 +234,9 @@ class GeneratePanel(QtWidgets.QGroupBox):
         self.temperature.setSingleStep(0.1)
         self.temperature.setValue(1.0)
         self.temperature.setPrefix("T = ")
-        self.temperature.setToolTip("Temperature: below 1 sharpens the distribution, above 1 flattens it")
+        self.temperature.setToolTip(
+            "Temperature: below 1 sharpens the distribution, above 1 flattens it"
+        )
         self.topK = QtWidgets.QSpinBox(objectName="generateTopK", minimum=1, maximum=1000)
         self.topK.setValue(10)
         self.topK.setPrefix("top-k ")

@@ -14,40 +14,24 @@ appended to the session's text as one undo step.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core.decoder_readout import GenerationStopped, generate, logit_lens, next_tokens
+from explorer.core.decoder_readout import logit_lens, next_tokens
 from explorer.core.encoder_edits import HeadEdit
 from explorer.core.encoder_files import EncoderError
-from explorer.core.models import load_model
-from explorer.core.models.catalog import CatalogEntry, model_catalog, weights_sha256
-from explorer.core.models.circuits import measure_circuits
+from explorer.core.models.catalog import CatalogEntry, model_catalog
 from explorer.core.session import DecoderEdit, DecoderRef
 from explorer.ui.decoder.panels import GeneratePanel, LogitLensTable, NextTokenPanel
+from explorer.ui.decoder.work import DecoderLoader, Generation, LoadCancelled
 from explorer.ui.heatmap import HeatmapView, value_text
 from explorer.ui.views.composite import ThumbnailGrid
 from explorer.ui.worker import JobWorker
 
-#: decoders up to this many parameters get their induction and previous-token heads measured
-#: right after loading (200 passes of 61 tokens take about 1 s for tiny-induction)
-AUTO_CIRCUIT_PARAMS = 5_000_000
 SHORT_LABELS = {"induction": "ind", "previous token": "prev"}
-
-
-class LoadCancelled(Exception):
-    """The user pressed Cancel while a model was loading."""
-
-
-class _Relay(QtCore.QObject):
-    """Carries progress from a worker thread to the GUI thread (queued signals)."""
-
-    loadProgress = QtCore.Signal(int, int)
-    generateProgress = QtCore.Signal(int, int)
 
 
 def causal_display(att: np.ndarray) -> np.ndarray:
@@ -79,32 +63,25 @@ class DecoderView(QtWidgets.QWidget):
         self.output = None  # its ModelOutput on the current text and edits
         self.lens = None
         self.circuit = None  # InductionCircuit of the shown model, once measured
-        self._models: dict[Path, object] = {}
-        self._circuits: dict[Path, object] = {}
-        self._hashes: dict[Path, str] = {}
         self._extra: list[Path] = []  # folders opened here
-        self._loading: Path | None = None
-        self._cancel = threading.Event()
-        self._stop_generating = threading.Event()
         self._dirty = True
         self._populated = False
-        self._generating = False
-        self._run_gen = 0
         self._local = DecoderRef("") if window is None else None  # state without a window
         self._text = "" if window is None else window.doc.session.text
-        self.relay = _Relay(self)
-        self.loader = JobWorker(self, name="DecoderLoader")
-        self.runner = JobWorker(self, name="DecoderRunner")
-        self.loader.done.connect(self._on_loaded)
+        self.loader = DecoderLoader(self)
+        self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_load_failed)
+        self.loader.progress.connect(self._on_load_progress)
+        self.generation = Generation(self)
+        self.generation.finished.connect(self._on_generated)
+        self.generation.failed.connect(self._on_generate_failed)
+        self.generation.progress.connect(self._on_generate_progress)
+        self.runner = JobWorker(self, name="DecoderRunner")
         self.runner.done.connect(self._on_ran)
         self.runner.failed.connect(self._on_run_failed)
-        self.relay.loadProgress.connect(self._on_load_progress)
-        self.relay.generateProgress.connect(self._on_generate_progress)
         self._build()
         if window is not None:
             window.doc.sessionChanged.connect(self._on_session_changed)
-        self.destroyed.connect(lambda *_: self.loader.shutdown(0.5))
         self.destroyed.connect(lambda *_: self.runner.shutdown(0.5))
 
     # ------------------------------------------------------------ building
@@ -192,7 +169,7 @@ class DecoderView(QtWidgets.QWidget):
         self.generatePanel = GeneratePanel()
         self.generatePanel.generateRequested.connect(self.generate)
         self.generatePanel.settingsChanged.connect(self._on_generate_settings)
-        self.generatePanel.cancel.clicked.connect(self._stop_generating.set)
+        self.generatePanel.cancel.clicked.connect(self.generation.stop)
         right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         right.addWidget(self.nextPanel)
         right.addWidget(self.generatePanel)
@@ -228,7 +205,7 @@ class DecoderView(QtWidgets.QWidget):
         if ref is not None and ref.name:
             return ref
         name = getattr(self.model, "name", "") or "decoder"
-        sha = self._hashes.get(self._key(self.model), "") if self.model is not None else ""
+        sha = self.loader.hashes.get(self._key(self.model), "") if self.model is not None else ""
         return DecoderRef(name, sha)
 
     def _apply(self, ref: DecoderRef, label: str, text: str | None = None) -> None:
@@ -336,59 +313,32 @@ class DecoderView(QtWidgets.QWidget):
     # -------------------------------------------------------------- loading
     def load(self, entry: CatalogEntry, *, choose: bool = True) -> None:
         """Load ``entry`` in the worker; ``choose``: record it in the session once loaded."""
-        path = Path(entry.info.path)
-        if path in self._models:
-            self._loaded(path, self._models[path], choose)
-            return
-        self._cancel.clear()
-        self._loading = path
-        self.loadBar.setRange(0, 0)
-        self.loadBar.setFormat(f"Loading {entry.info.name}… %p%")
-        self.loadBar.setVisible(True)
-        self.cancelButton.setVisible(True)
-        self.combo.setEnabled(False)
-        cancel, relay, name = self._cancel, self.relay, entry.info.name
-        small = entry.n_params <= AUTO_CIRCUIT_PARAMS
-
-        def progress(done, total):
-            if cancel.is_set():
-                raise LoadCancelled()
-            relay.loadProgress.emit(int(done >> 10), int(total >> 10))
-
-        def job():
-            model = load_model(path, name, progress=progress)
-            if not getattr(model, "is_decoder", False):
-                raise EncoderError(f"{name} is an encoder; the Model tab shows it")
-            circuit = measure_circuits(model) if small else None
-            if cancel.is_set():
-                raise LoadCancelled()
-            return path, model, circuit, weights_sha256(path), choose
-
-        self.loader.submit(job)
+        if Path(entry.info.path) not in self.loader.models:
+            self.loadBar.setRange(0, 0)
+            self.loadBar.setFormat(f"Loading {entry.info.name}… %p%")
+            self.loadBar.setVisible(True)
+            self.cancelButton.setVisible(True)
+            self.combo.setEnabled(False)
+        self.loader.load(entry, choose)
 
     def cancel_load(self) -> None:
-        self._cancel.set()
+        self.loader.cancel()
 
     def _on_load_progress(self, done: int, total: int) -> None:
         self.loadBar.setRange(0, max(total, 1))
         self.loadBar.setValue(done)
 
     def _end_loading(self) -> None:
-        self._loading = None
         self.loadBar.setVisible(False)
         self.cancelButton.setVisible(False)
         self.combo.setEnabled(True)
 
-    def _on_loaded(self, _gen: int, payload) -> None:
-        path, model, circuit, sha, choose = payload
+    def _on_loaded(self, payload) -> None:
+        path, model, _circuit, _sha, choose = payload
         self._end_loading()
-        self._models[path] = model
-        self._hashes[path] = sha
-        if circuit is not None:
-            self._circuits[path] = circuit
         self._loaded(path, model, choose)
 
-    def _on_load_failed(self, _gen: int, exc) -> None:
+    def _on_load_failed(self, exc) -> None:
         self._end_loading()
         if isinstance(exc, LoadCancelled):
             self._show_message("Loading was cancelled.")
@@ -400,12 +350,12 @@ class DecoderView(QtWidgets.QWidget):
 
     def _loaded(self, path: Path, model, choose: bool) -> None:
         self.model = model
-        self.circuit = self._circuits.get(path)
+        self.circuit = self.loader.circuits.get(path)
         self._sync_combo()
         entry = next((e for e in self.entries if Path(e.info.path) == path), None)
         self.details.setText(entry.describe() if entry is not None else model.name)
         ref = self.ref
-        sha = self._hashes.get(path, "")
+        sha = self.loader.hashes.get(path, "")
         if ref is not None and ref.name == model.name and ref.sha256 and sha and ref.sha256 != sha:
             self._show_message(
                 f"{model.name} on this computer has other weights than the session records; "
@@ -464,7 +414,7 @@ class DecoderView(QtWidgets.QWidget):
             )
             return
         if wanted is not None and (self.model is None or self.model.name != wanted.info.name):
-            if self._loading is None:
+            if self.loader.loading is None:
                 self.load(wanted, choose=False)
             return
         if self.model is None:
@@ -479,7 +429,7 @@ class DecoderView(QtWidgets.QWidget):
             out = model.forward(text, edits=edits)
             return model, out, logit_lens(model, out)
 
-        self._run_gen = self.runner.submit(job)
+        self.runner.submit(job)
 
     def _on_ran(self, gen: int, payload) -> None:
         if gen != self.runner.generation:
@@ -623,7 +573,7 @@ class DecoderView(QtWidgets.QWidget):
         ref = self._current_ref()
         kept = tuple(e for e in ref.edits if (e.layer, e.head) != (layer, h))
         factor = float(factor)
-        edits = kept if factor == 1.0 else kept + (DecoderEdit(layer, h, factor),)
+        edits = kept if factor == 1.0 else (*kept, DecoderEdit(layer, h, factor))
         if edits == ref.edits:
             return
         edits = tuple(sorted(edits, key=lambda e: (e.layer, e.head)))
@@ -647,45 +597,19 @@ class DecoderView(QtWidgets.QWidget):
     # ------------------------------------------------------------ generation
     def generate(self, n: int) -> None:
         """Append ``n`` tokens to the text (in the worker; Stop ends it early)."""
-        if self.model is None or self._generating:
+        if self.model is None:
             return
-        ref, model, text, edits = self._current_ref(), self.model, self._text, self.edits()
-        self._stop_generating.clear()
-        stop, relay = self._stop_generating, self.relay
-        self._generating = True
-        self.generatePanel.set_running(True, 0, n)
-
-        def progress(done, total):
-            relay.generateProgress.emit(done, total)
-            if stop.is_set():
-                raise GenerationStopped()
-
-        def job():
-            return text, generate(
-                model, text, n, edits=edits, sample=ref.sample, temperature=ref.temperature,
-                top_k=ref.top_k, seed=ref.seed, progress=progress,
-            )  # fmt: skip
-
-        gen_worker = JobWorker(self, name="DecoderGenerate")
-        gen_worker.done.connect(lambda _g, result: self._on_generated(gen_worker, result, n))
-        gen_worker.failed.connect(lambda _g, exc: self._on_generate_failed(gen_worker, exc))
-        gen_worker.submit(job)
+        if self.generation.start(self.model, self._text, n, self._current_ref(), self.edits()):
+            self.generatePanel.set_running(True, 0, n)
 
     def _on_generate_progress(self, done: int, total: int) -> None:
-        if self._generating:
+        if self.generation.running:
             self.generatePanel.set_running(True, done, total)
 
-    def _finish_generating(self, worker) -> None:
-        self._generating = False
+    def _on_generated(self, result) -> None:
         self.generatePanel.set_running(False)
-        worker.shutdown(0.5)
-        worker.deleteLater()
-
-    def _on_generated(self, worker, result, n: int) -> None:
-        self._finish_generating(worker)
         base, gen = result
-        note = f"Stopped: {gen.stopped}." if gen.stopped else ""
-        self.generatePanel.note.setText(note)
+        self.generatePanel.note.setText(f"Stopped: {gen.stopped}." if gen.stopped else "")
         if not gen.ids:
             return
         if base != self._text:
@@ -695,18 +619,15 @@ class DecoderView(QtWidgets.QWidget):
         label = "Generate a token" if count == 1 else f"Generate {count} tokens"
         self._apply(self._current_ref(), label, text=base + gen.text)
 
-    def _on_generate_failed(self, worker, exc) -> None:
-        self._finish_generating(worker)
+    def _on_generate_failed(self, exc) -> None:
+        self.generatePanel.set_running(False)
         self.generatePanel.note.setText(f"Could not generate: {exc}")
 
     def _on_escape(self) -> None:
-        if self._loading is not None:
-            self.cancel_load()
-        if self._generating:
-            self._stop_generating.set()
+        self.loader.cancel()
+        self.generation.stop()
 
     def shutdown(self) -> None:
-        self._cancel.set()
-        self._stop_generating.set()
-        self.loader.shutdown(0.5)
+        self.loader.shutdown()
+        self.generation.shutdown()
         self.runner.shutdown(0.5)
