@@ -323,11 +323,13 @@ def compute(
 
 def inputs_of(session: Session) -> Session:
     """``session`` with everything :func:`compute` ignores (the colour maps and other view
-    options, the selected head and query, the Model tab's head edits) set to defaults: Sessions
-    with equal ``inputs_of`` have the same Result. ``view.show_special`` counts, as it adds
-    tokens."""
+    options, the selected head and query, the Model and Decoder tabs' settings) set to
+    defaults: Sessions with equal ``inputs_of`` have the same Result. ``view.show_special``
+    counts, as it adds tokens."""
     view = ViewOptions(show_special=session.view.show_special)
-    return replace(session, view=view, selected_head=0, selected_query=None, model_edits=())
+    return replace(
+        session, view=view, selected_head=0, selected_query=None, model_edits=(), decoder=None
+    )
 
 
 def edited_heads(session: Session, before: Session, result: Result) -> list[int] | None:

@@ -486,10 +486,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -------------------------------------------------------------- showing
     def _on_session_changed(self, new: Session, old: Session) -> None:
-        if new.model_edits != old.model_edits and replace(new, model_edits=()) == replace(
-            old, model_edits=()
-        ):
-            return  # only the Model tab's head edits changed: the workbench shows none of them
+        if replace(new, model_edits=(), decoder=None) == replace(old, model_edits=(), decoder=None):
+            return  # only the Model or Decoder tab's settings changed: the workbench shows none
         self._show_session(new)
         if self._needs_compute(new, old):
             self.worker.submit(new)
