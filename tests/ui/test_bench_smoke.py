@@ -26,6 +26,8 @@ def test_bench_latency_runs_and_prints_every_case(tmp_path):
         tokens, median = int(cells[1]), float(cells[3])
         assert tokens > 0 and median > 0.0
     assert "| 512 tokens" in rows[2] and int(rows[2].split("|")[2]) >= 500
+    huge = [line for line in proc.stdout.splitlines() if line.startswith("| 4096-token text")]
+    assert len(huge) == 1 and int(huge[0].split("|")[2]) >= 500, proc.stdout
 
 
 def test_bench_latency_rejects_a_bad_repeat_count():
