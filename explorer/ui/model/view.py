@@ -55,6 +55,9 @@ from explorer.ui.worker import JobWorker
 
 SETTINGS_FOLDER = "model/folder"
 BUSY_DELAY_MS = 250  # a pass shorter than this (a slider tick) never shows the busy bar
+# during a drag the word curve and head types follow the grid at least this often (s); in
+# between, their pass gives way to the grid's when a newer tick is waiting
+FOLLOW_UP_EVERY_S = 0.2
 DIFF_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # colour ranges of the difference grid
 
 
@@ -113,6 +116,7 @@ class ModelView(QtWidgets.QWidget):
         self._busy_timer = QtCore.QTimer(self, singleShot=True, interval=BUSY_DELAY_MS)
         self._busy_timer.timeout.connect(lambda: self.busy.setVisible(self.worker.busy))
         self._editor_stale = False  # the head editor shows the Session once the grid has
+        self._followed_at = 0.0  # when the curve and details last reached the screen
         # during a slider drag the word curve runs beside the grid's forward pass
         self.curveWorker = JobWorker(self, name="ModelCurveWorker")
         self.curveWorker.done.connect(self._on_curve_done)
@@ -453,7 +457,8 @@ class ModelView(QtWidgets.QWidget):
         if gen < self.curveWorker.generation or token != self._curve_token:
             return
         if enc is not self.encoder:
-            return
+            return  # or a follow-up that gave way to a newer tick (enc None)
+        self._followed_at = time.perf_counter()
         details = result.get("details")
         a = self.analysis
         if details is not None and a is not None and details.edited is a.edited:
@@ -472,10 +477,18 @@ class ModelView(QtWidgets.QWidget):
         needs_details = a is not None and (a.head_types is None or a.layer_cosine is None)
         if curve_job is None and not needs_details:
             return
-        token = self._curve_token
+        token, worker = self._curve_token, self.worker
+        last = self._followed_at
+
+        def yields() -> bool:  # a newer tick waits for the grid's pass: it goes first
+            return worker.busy and time.perf_counter() - last < FOLLOW_UP_EVERY_S
 
         def job():
+            if yields():
+                return token, None, {}
             details = with_details(a) if needs_details else None
+            if yields():
+                return token, None, {}
             _, enc, result = curve_job() if curve_job is not None else (token, a.encoder, {})
             result["details"] = details
             return token, enc, result
