@@ -158,3 +158,33 @@ def test_typing_an_a_in_the_text_never_ablates(make_window, qtbot):
     w.textBar.flush()
     assert w.doc.session.text == COPY_TEXT + " a"
     assert w.doc.session.decoder is None or not w.doc.session.decoder.edits
+
+
+def test_models_that_cannot_be_used_are_listed_disabled_with_their_reason(qtbot, tmp_path):
+    from explorer.core.model_discovery import ModelInfo
+    from explorer.core.models.catalog import CatalogEntry, describe_folder
+    from explorer.ui.decoder.view import DecoderView
+
+    good = describe_folder(
+        ModelInfo("tiny-induction", resource_path("models", "tiny-induction"), "builtin")
+    )
+    big = CatalogEntry(
+        ModelInfo("org/huge", tmp_path, "hf-cache"),
+        family="llama",
+        is_decoder=True,
+        n_params=70_000_000_000,
+        memory_bytes=560 << 30,
+        available_bytes=16 << 30,
+    )
+    broken = CatalogEntry(ModelInfo("mine", tmp_path, "user", problem="no config.json"))
+    view = DecoderView(catalog=lambda extra: [big, broken, good])
+    qtbot.addWidget(view)
+    view.populate()
+    items = [view.combo.model().item(i) for i in range(view.combo.count())]
+    assert [i.isEnabled() for i in items] == [False, False, True]
+    assert "too big for the memory available" in items[0].text()
+    assert "cannot be used" in items[1].text()
+    tip = view.combo.itemData(0, QtCore.Qt.ItemDataRole.ToolTipRole)
+    assert "70000.0 M parameters" in tip and "17.2 GB is available" in tip
+    assert view.combo.itemData(1, QtCore.Qt.ItemDataRole.ToolTipRole) == "no config.json"
+    view.shutdown()

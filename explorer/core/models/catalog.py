@@ -63,11 +63,12 @@ class CatalogEntry:
         """``Llama · 2 × 4 heads · 0.7 M parameters · 2.6 MB on disk · needs ~12 MB``."""
         if self.info.problem:
             return self.info.problem
-        return (
+        text = (
             f"{self.family} · {self.n_layer} layers × {self.n_head} heads · "
             f"{self.n_params / 1e6:.1f} M parameters · {size_text(self.disk_bytes)} on disk · "
             f"needs about {size_text(self.memory_bytes)}"
         )
+        return text if self.fits else f"{text} — cannot be loaded: {self.problem}"
 
 
 def estimate_memory(cfg: ModelConfig, n_params: int) -> int:

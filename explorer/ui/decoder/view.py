@@ -263,7 +263,8 @@ class DecoderView(QtWidgets.QWidget):
             if e.problem:
                 item = self.combo.model().item(i)
                 item.setEnabled(False)
-                self.combo.setItemText(i, f"{e.info.name}  ({source}: cannot be used)")
+                why = "too big for the memory available" if not e.fits else "cannot be used"
+                self.combo.setItemText(i, f"{e.info.name}  ({source}: {why})")
         self.combo.blockSignals(False)
         if not self.entries:
             self._show_message(
