@@ -142,20 +142,24 @@ class JobWorker(QtCore.QObject):
             self.busyChanged.emit(False)
 
 
-def after_first_paint(widget: QtCore.QObject, callback: Callable[[], None]) -> None:
+def after_first_paint(
+    widget: QtCore.QObject, callback: Callable[[], None], at_latest_ms: int = 5000
+) -> None:
     """Call ``callback`` once, from the event loop, just after ``widget`` first paints.
 
     For work that would slow the first paint down if it ran alongside (Python threads share
     one interpreter lock): a zero-delay timer started before the first paint fires before it.
+    A widget that is not painted within ``at_latest_ms`` (never shown) gets the call then.
     """
-    _FirstPaint(widget, callback)
+    _FirstPaint(widget, callback, at_latest_ms)
 
 
 class _FirstPaint(QtCore.QObject):
-    def __init__(self, widget: QtCore.QObject, callback: Callable[[], None]):
+    def __init__(self, widget: QtCore.QObject, callback: Callable[[], None], at_latest_ms: int):
         super().__init__(widget)
         self._callback = callback
         widget.installEventFilter(self)
+        QtCore.QTimer.singleShot(at_latest_ms, self, self._fire)
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() == QtCore.QEvent.Type.Paint and self._callback is not None:
@@ -166,8 +170,9 @@ class _FirstPaint(QtCore.QObject):
     def _fire(self) -> None:
         callback, self._callback = self._callback, None
         if callback is not None:
+            self.parent().removeEventFilter(self)
             callback()
-        self.deleteLater()
+            self.deleteLater()
 
 
 class ComputeWorker(JobWorker):

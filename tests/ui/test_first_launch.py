@@ -72,3 +72,19 @@ def test_results_show_before_the_kernels_are_ready_and_match_them(make_window, q
     np.testing.assert_array_equal(after, kernel_weights(w.doc.session))
     np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-7)
     assert not w.busyLabel.isVisibleTo(w)
+
+
+def test_after_first_paint_waits_for_the_paint_or_its_deadline(qtbot):
+    from explorer.ui.worker import after_first_paint
+
+    calls = []
+    shown_widget, hidden_widget = QtWidgets.QLabel("painted"), QtWidgets.QLabel("never shown")
+    for widget in (shown_widget, hidden_widget):
+        qtbot.addWidget(widget)
+    after_first_paint(shown_widget, lambda: calls.append("shown"), at_latest_ms=60_000)
+    after_first_paint(hidden_widget, lambda: calls.append("hidden"), at_latest_ms=50)
+    assert calls == []  # never before the event loop runs
+    shown_widget.show()
+    qtbot.waitUntil(lambda: "shown" in calls and "hidden" in calls, timeout=15_000)
+    qtbot.wait(100)
+    assert sorted(calls) == ["hidden", "shown"]  # once each
