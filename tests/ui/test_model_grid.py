@@ -8,7 +8,9 @@ from test_model_view import model_folder, open_view  # noqa: F401
 
 from explorer.core.attention_aggregates import keep_mask
 from explorer.ui.model import grid as grid_module
-from explorer.ui.model.grid import LayerHeadGrid, colour_tiles_numpy
+from explorer.ui.model import tile_colours
+from explorer.ui.model.grid import LayerHeadGrid
+from explorer.ui.model.tile_colours import colour_tiles_numpy
 
 
 def stochastic(rng, *shape) -> np.ndarray:
@@ -24,8 +26,8 @@ def tile(grid: LayerHeadGrid, index: int) -> np.ndarray:
 
 
 def test_compiled_colouring_equals_numpy():
-    grid_module.warm_up()
-    (kernel,) = grid_module._compiled
+    tile_colours.warm_up()
+    (kernel,) = tile_colours.compiled
     rng = np.random.default_rng(3)
     data = rng.normal(0.5, 0.6, (5, 7, 9)).astype(np.float32)
     data[0, 1, 2], data[1, 0, 0], data[2, 3, 4] = np.nan, np.inf, -np.inf

@@ -16,7 +16,11 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.attention_aggregates import filter_name, keep_mask
 from explorer.ui.heatmap import colormap
+from explorer.ui.model import tile_colours
+from explorer.ui.model.tile_colours import colour_tiles_numpy, warm_up
 from explorer.ui.views.composite import THUMB_CELLS, ThumbnailGrid, thumbnail
+
+__all__ = ["BADGES", "LEGEND", "LayerHeadGrid", "warm_up"]
 
 # the badge drawn on a grid thumbnail for each head type ("mixed" heads get none)
 BADGES = {
@@ -31,7 +35,6 @@ BADGES = {
 LEGEND = "badges: " + " · ".join(f"{b} {name}" for name, b in BADGES.items() if b)
 
 DIM_TYPE = 0.2  # opacity of a head whose type the type filter does not show
-VEIL = 200  # how far a filtered-out cell is washed towards white (of 255), as in HeatmapView
 GAP = 0.12  # space between thumbnails, a fraction of a thumbnail's side
 HEADER = (0.5, 0.35)  # room for the layer numbers (left) and head numbers (top), in thumbnails
 
@@ -288,7 +291,8 @@ class LayerHeadGrid(ThumbnailGrid):
         keep = self._keep(self._data[which]) if filtered else np.ones((0, 0, 0), bool)
         alpha = np.array([DIM_TYPE * 255 if self.dimmed(int(i)) else 255 for i in which])
         origins = np.array([self.tile_origin(int(i)) for i in which], dtype=np.int64)
-        kernel = _compiled[0] if _compiled else colour_tiles_numpy
+        compiled = tile_colours.compiled
+        kernel = compiled[0] if compiled else colour_tiles_numpy
         kernel(
             self._data,
             which,
@@ -368,95 +372,6 @@ def _lut(name: str) -> np.ndarray:
     one uint32 each, so that colouring a tile is one ``take``."""
     rgba = np.ascontiguousarray(colormap(name).getLookupTable(nPts=256, alpha=True), np.ubyte)
     return rgba.view(np.uint32).ravel()
-
-
-_compiled = []  # colour_tiles compiled by Numba, once warm_up has run
-
-
-def warm_up() -> None:
-    """Compile :func:`colour_tiles` once; call it off the GUI thread (the model view's worker
-    does, before its first pass). Until then the grid colours with NumPy: the same colours,
-    a few times slower. Numba is imported here, not with this module, to keep it out of the
-    window's start-up."""
-    if _compiled:
-        return
-    from numba import njit
-
-    kernel = njit(cache=True, error_model="numpy")(colour_tiles)
-    mosaic = np.zeros((1, 1), np.uint32)
-    one = np.zeros((1, 1, 1), np.float32)
-    for keep in (np.ones((1, 1, 1), bool), np.ones((0, 0, 0), bool)):
-        kernel(one, np.zeros(1, np.int64), np.zeros((1, 2), np.int64), np.float32(0),
-               np.float32(256), _GREY, keep, np.full(1, 255, np.uint32), mosaic)  # fmt: skip
-    _compiled.append(kernel)
-
-
-_GREY = np.arange(256, dtype=np.uint32) * 0x010101 | 0xFF000000
-
-
-def colour_tiles(data, which, origins, lo, scale, lut, keep, alpha, mosaic):
-    """Colour tiles into the mosaic in one pass, as ``ImageItem`` would with a lookup table
-    (plain Python: :func:`warm_up` compiles it; :func:`colour_tiles_numpy` is the same in
-    NumPy).
-
-    Parameters
-    ----------
-    data : ndarray, (n, h, w) float32
-        Every tile's values; NaN and infinities are drawn as 0.
-    which : ndarray, (k,) int64
-        The tiles to colour.
-    origins : ndarray, (k, 2) int64
-        Their top-left (x, y) in the mosaic.
-    lo, scale : float32
-        A value v gets colour ``lut[clip((v - lo) · scale, 0, 255)]``.
-    lut : ndarray, (256,) uint32
-        RGBA bytes packed little-endian (alpha in the top byte).
-    keep : ndarray, (k, h, w) bool, or empty for no filter
-        False washes the cell towards white (a filter left it out).
-    alpha : ndarray, (k,) uint32
-        Each tile's opacity, 0…255.
-    mosaic : ndarray, (H, W) uint32, written in place
-    """
-    h, w = data.shape[1], data.shape[2]
-    filtered = keep.shape[0] > 0
-    zero = min(max((np.float32(0.0) - lo) * scale, np.float32(0.0)), np.float32(255.0))
-    for t in range(which.shape[0]):
-        x0, y0 = origins[t, 0], origins[t, 1]
-        a = alpha[t] << 24
-        tile = data[which[t]]
-        for i in range(h):
-            row = mosaic[y0 + i]
-            for j in range(w):
-                f = (tile[i, j] - lo) * scale
-                f = min(max(f, np.float32(0.0)), np.float32(255.0))
-                if not np.isfinite(tile[i, j]):
-                    f = zero
-                c = lut[np.int64(f)]
-                if filtered and not keep[t, i, j]:
-                    r = (c & 0xFF) * (255 - VEIL) // 255 + VEIL
-                    g = ((c >> 8) & 0xFF) * (255 - VEIL) // 255 + VEIL
-                    b = ((c >> 16) & 0xFF) * (255 - VEIL) // 255 + VEIL
-                    c = r | (g << 8) | (b << 16)
-                row[x0 + j] = (c & 0xFFFFFF) | a
-
-
-def colour_tiles_numpy(data, which, origins, lo, scale, lut, keep, alpha, mosaic):
-    """:func:`colour_tiles` in NumPy (the same arguments and colours)."""
-    tiles = data[which]  # (k, h, w)
-    with np.errstate(invalid="ignore", over="ignore"):
-        f = (tiles - lo) * scale
-    f = np.where(np.isfinite(tiles), f, (np.float32(0.0) - lo) * scale)
-    np.clip(f, 0, 255, out=f)
-    c = lut.take(f.astype(np.uint8)).astype(np.uint32)  # (k, h, w)
-    if keep.shape[0]:
-        off = ~keep
-        rgb = [(c[off] >> s) & 0xFF for s in (0, 8, 16)]
-        r, g, b = ((x * (255 - VEIL)) // 255 + VEIL for x in rgb)
-        c[off] = r | (g << 8) | (b << 16)
-    c = (c & 0xFFFFFF) | (alpha.astype(np.uint32)[:, None, None] << 24)
-    h, w = tiles.shape[1:]
-    for tile, (x, y) in zip(c, origins, strict=True):
-        mosaic[y : y + h, x : x + w] = tile
 
 
 def _finite(m: np.ndarray) -> np.ndarray:

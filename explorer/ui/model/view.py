@@ -16,52 +16,34 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.encoder import EncoderError, HeadEdit
-from explorer.core.encoder_stats import without_special
+from explorer.core.encoder import EncoderError
 from explorer.core.model_analysis import (
-    POOL_LEVELS,
-    aggregate,
     curve_data,
     edit_label,
-    head_edits,
-    head_pattern,
-    lowest_edited_layer,
     pin_one_blas_thread,
-    pooled,
     view_data,
     with_details,
 )
 from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_session
-from explorer.core.model_discovery import folder_problem
 from explorer.core.session import HeadScale
-from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView
-from explorer.ui.model.across import AggregatePanel, ComparePanel
-from explorer.ui.model.grid import LEGEND, LayerHeadGrid
+from explorer.ui.model.drawing import ModelDrawing
 from explorer.ui.model.grid import warm_up as warm_grid
-from explorer.ui.model.head_editor import ModelHeadEditor
-from explorer.ui.model.panels import (
-    EditPanel,
-    ModelBanner,
-    ModelToolbar,
-    SummaryPanel,
-    WordPanel,
-    grid_options,
-    word_message,
-)
+from explorer.ui.model.head_binding import HeadEditing, _edits_from
+from explorer.ui.model.layout import ModelLayout
+from explorer.ui.model.model_choice import SETTINGS_FOLDER, ModelChoice, _same
+from explorer.ui.model.panels import word_message
 from explorer.ui.worker import JobWorker
 
-SETTINGS_FOLDER = "model/folder"
+__all__ = ["SETTINGS_FOLDER", "ModelView", "install_model_view"]
 BUSY_DELAY_MS = 250  # a pass shorter than this (a slider tick) never shows the busy bar
 # during a drag the word curve and head types follow the grid at least this often (s); in
 # between, their pass gives way to the grid's when a newer tick is waiting
 FOLLOW_UP_EVERY_S = 0.2
-DIFF_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # colour ranges of the difference grid
 
 
-class ModelView(QtWidgets.QWidget):
+class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadEditing):
     """Layer × head attention of a pretrained encoder, with head edits.
 
     Parameters
@@ -128,208 +110,6 @@ class ModelView(QtWidgets.QWidget):
             self._text = window.doc.session.text
         self.destroyed.connect(lambda *_: self.worker.shutdown(0.5))
         self.destroyed.connect(lambda *_: self.curveWorker.shutdown(0.5))
-
-    # ------------------------------------------------------------ building
-    def _build(self) -> None:
-        self.banner = ModelBanner()
-        self.banner.openRequested.connect(self.open_model_dialog)
-        self.banner.useLoadedRequested.connect(self._use_loaded_weights)
-
-        bar = ModelToolbar()
-        self.modelCombo, self.openButton = bar.modelCombo, bar.openButton
-        self.layerSpin, self.headSpin, self.hideSpecial = (
-            bar.layerSpin,
-            bar.headSpin,
-            bar.hideSpecial,
-        )
-        self.busy, self.timing = bar.busy, bar.timing
-        self.modelCombo.activated.connect(self._on_combo)
-        self.openButton.clicked.connect(self.open_model_dialog)
-        for spin in (self.layerSpin, self.headSpin):
-            spin.valueChanged.connect(self._on_spin)
-        self.hideSpecial.toggled.connect(lambda _: self._draw())
-        self.gridMode = bar.gridMode
-        self.gridMode.currentIndexChanged.connect(lambda _: self._draw())
-        self.poolCombo = bar.poolCombo
-        self.poolCombo.currentIndexChanged.connect(lambda _: self._draw())
-        self.typeFilter = bar.typeFilter
-        self.typeFilter.currentIndexChanged.connect(lambda _: self._draw_types())
-        self.gridFilter = bar.gridFilter
-        self.gridFilter.currentIndexChanged.connect(lambda _: self._on_grid_filter())
-
-        self.modelGrid = LayerHeadGrid()
-        self.modelGrid.setObjectName("modelGrid")
-        self.modelGrid.setToolTip(
-            "Attention of every layer (rows) and head (columns). Click one to see it large; "
-            "double-click to copy it into the workbench"
-        )
-        self.modelGrid.thumbnailClicked.connect(self._on_thumbnail)
-        self.modelGrid.thumbnailDoubleClicked.connect(self._on_thumbnail_double)
-        self.gridMessage = QtWidgets.QLabel(objectName="modelMessage")
-        self.gridMessage.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.gridMessage.setWordWrap(True)
-        self.gridStack = QtWidgets.QStackedWidget()
-        self.gridStack.addWidget(self.modelGrid)
-        self.gridStack.addWidget(self.gridMessage)
-
-        self.heatmap = HeatmapView(title="attention weights")
-        self.heatmap.setObjectName("modelHeatmap")
-        self.heatmap.set_show_values(False)
-        self.heatmap.set_axis_captions(ATTENTION_CAPTIONS)
-        self.heatmap.set_readout(self._readout)
-        self.summary = SummaryPanel()
-        self.edit = EditPanel()
-        self.edit.copyRequested.connect(self.copy_to_workbench)
-        self.edit.ablateRequested.connect(lambda: self.add_edit(0.0))
-        self.edit.scaleRequested.connect(lambda f: self.add_edit(f))
-        self.edit.clearRequested.connect(self.clear_edits)
-        self.edit.editRequested.connect(self.edit_selected_head)
-        self.headEditor = ModelHeadEditor()
-        self.headEditor.weightEdited.connect(self._on_weight_edited)
-        self.headEditor.matrixEdited.connect(self._on_matrix_edited)
-        self.headEditor.ablateRequested.connect(lambda: self._set_bound_scale(0.0, "Ablate"))
-        self.headEditor.scaleRequested.connect(lambda f: self._set_bound_scale(f, f"Scale ×{f:g}"))
-        self.headEditor.revertRequested.connect(self._revert_bound)
-        self.word = WordPanel()
-        self.word.changed.connect(self.refresh)
-
-        # below the grid: the selected head (summary and edits), or the bound head's sliders
-        head_page = QtWidgets.QWidget()
-        head_row = QtWidgets.QHBoxLayout(head_page)
-        head_row.setContentsMargins(0, 0, 0, 0)
-        head_row.addWidget(self.summary, 1)
-        head_row.addWidget(self.edit, 1)
-        self.lowerTabs = QtWidgets.QTabWidget(objectName="modelLowerTabs")
-        self.lowerTabs.setDocumentMode(True)
-        self.lowerTabs.addTab(head_page, "Summary and edits")
-        self.lowerTabs.addTab(self.headEditor, "Edit W_Q, W_K, W_V")
-        self.lowerTabs.setTabToolTip(0, "Where the selected head's weight goes; ablate or scale it")
-        self.lowerTabs.setTabToolTip(1, "Change the real projections of one head of the model")
-        left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="modelLeftSplit")
-        left.setChildrenCollapsible(False)
-        grid_box = QtWidgets.QWidget()
-        grid_col = QtWidgets.QVBoxLayout(grid_box)
-        grid_col.setContentsMargins(0, 0, 0, 0)
-        grid_col.setSpacing(0)
-        grid_col.addWidget(grid_options(bar))
-        self.typeLegend = QtWidgets.QLabel(LEGEND, objectName="headTypeLegend")
-        self.typeLegend.setToolTip("What the badges on the heads mean: Help › Glossary, head type")
-        font = self.typeLegend.font()
-        font.setPointSizeF(max(font.pointSizeF() - 1, 7.0))
-        self.typeLegend.setFont(font)
-        self.typeLegend.setContentsMargins(6, 0, 4, 0)
-        grid_col.addWidget(self.typeLegend)
-        grid_col.addWidget(self.gridStack, 1)
-        left.addWidget(grid_box)
-        left.addWidget(self.lowerTabs)
-        left.setStretchFactor(0, 1)
-        left.setStretchFactor(1, 1)
-        left.setSizes([340, 250])
-        self.leftSplit = left
-        self.aggregate = AggregatePanel()
-        self.aggregate.changed.connect(self._draw_aggregate)
-        self.rightTabs = QtWidgets.QTabWidget(objectName="modelRightTabs")
-        self.rightTabs.setDocumentMode(True)
-        self.rightTabs.addTab(self.heatmap, "Selected head")
-        self.rightTabs.addTab(self.aggregate, "Across heads")
-        self.compare = ComparePanel()
-        self.rightTabs.addTab(self.compare, "Two sentences")
-        self.rightTabs.setTabToolTip(2, "Every head on the two texts below, side by side")
-        self.rightTabs.setTabToolTip(0, "The selected head's attention, large")
-        self.rightTabs.setTabToolTip(1, "Rollout through the layers, or a layer's mean over heads")
-        self.rightTabs.currentChanged.connect(self._on_right_tab)
-        right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="modelRightSplit")
-        right.addWidget(self.rightTabs)
-        right.addWidget(self.word)
-        right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
-        self.split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal, objectName="modelSplit")
-        self.split.addWidget(left)
-        self.split.addWidget(right)
-        self.split.setStretchFactor(0, 4)
-        self.split.setStretchFactor(1, 3)
-        self.split.setSizes([720, 540])
-        right.setSizes([340, 230])
-
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(bar)
-        layout.addWidget(self.split, 1)
-        self._show_message("Looking for a pretrained encoder…")
-
-    # ------------------------------------------------------------- models
-    def populate_models(self) -> None:
-        """List the models on disk in the combo (reads only their config files).
-
-        Folders that cannot be loaded follow the usable ones, disabled, with the reason as
-        their tooltip, so one broken download never hides the others.
-        """
-        infos = self.bridge.available(include_unusable=True)
-        usable = [info for info in infos if info.usable]
-        tip = QtCore.Qt.ItemDataRole.ToolTipRole
-        self.modelCombo.blockSignals(True)
-        self.modelCombo.clear()
-        if not usable:
-            self.modelCombo.addItem("(no model found)")
-        for info in usable:
-            self.modelCombo.addItem(f"{info.name}  ({info.source})", str(info.path))
-            self.modelCombo.setItemData(self.modelCombo.count() - 1, str(info.path), tip)
-        for info in infos:
-            if not info.usable:
-                self.modelCombo.addItem(f"{info.name}  ({info.source}, cannot be loaded)")
-                self.modelCombo.setItemData(self.modelCombo.count() - 1, info.problem, tip)
-                self.modelCombo.model().item(self.modelCombo.count() - 1).setEnabled(False)
-        self.modelCombo.blockSignals(False)
-        self._sync_combo()
-
-    def _sync_combo(self) -> None:
-        if self.encoder is None:
-            return
-        i = self.modelCombo.findData(str(self.encoder.path))
-        if i >= 0:
-            self.modelCombo.setCurrentIndex(i)
-
-    def _on_combo(self, index: int) -> None:
-        path = self.modelCombo.itemData(index)
-        if path:
-            self._choose(Path(path))
-
-    def open_model_dialog(self) -> None:
-        """File › Open Model…: pick a model folder."""
-        settings = self.window_.settings if self.window_ is not None else None
-        start = str(settings.value(SETTINGS_FOLDER, "")) if settings is not None else ""
-        folder = QtWidgets.QFileDialog.getExistingDirectory(
-            self.window() or self, "Open Model Folder", start or str(Path.home())
-        )
-        if folder:
-            self.open_model_folder(folder)
-
-    def open_model_folder(self, folder) -> bool:
-        """Use the model in ``folder``; False if it is plainly unusable.
-
-        The quick check reads only config.json: the weights are loaded in the worker. The
-        folder is remembered in the settings once it has loaded; if it fails, the model in
-        use stays and the error is shown.
-        """
-        problem = folder_problem(folder)
-        if problem:
-            self._error("Cannot open this model", problem)
-            return False
-        self.bridge.add_folder(folder)
-        self._remember = Path(folder)
-        self.populate_models()
-        self._choose(Path(folder))
-        if self.window_ is not None and self.window_.doc.session.model is not None:
-            self.window_.worker.submit(self.window_.doc.session)  # it may be found now
-        return True
-
-    def _choose(self, folder: Path) -> None:
-        """Show the model in ``folder``, even if the session names another one."""
-        if folder != self._chosen or not self._prefer_chosen:
-            self._set_edits({})  # edits name heads of the model shown before
-        self._prefer_before = self._prefer_chosen
-        self._chosen, self._prefer_chosen = folder, True
-        self.refresh(force=True)
 
     # ------------------------------------------------------------ requests
     def set_text(self, text: str) -> None:
@@ -553,39 +333,6 @@ class ModelView(QtWidgets.QWidget):
             self._editor_stale = False
             self._sync_head_editor()
 
-    def _folder_failed(self, error, enc) -> str:
-        """After the chosen folder failed to load: go back to ``enc`` (the model shown), forget
-        the folder, and say why once. Returns the message ("" when nothing failed)."""
-        if not error:
-            return ""
-        folder, why = error
-        if _same(folder, self._chosen or folder):
-            self._chosen = enc.path if enc is not None else None
-            self._prefer_chosen = self._prefer_before and enc is not None
-        if self._remember is not None and _same(folder, self._remember):
-            self._remember = None
-        settings = self.window_.settings if self.window_ is not None else None
-        if settings is not None and _same(str(settings.value(SETTINGS_FOLDER, "")), folder):
-            settings.remove(SETTINGS_FOLDER)  # do not fail again on every start
-        self.populate_models()  # without the folder; the combo shows the model in use
-        message = f"The model folder {folder} could not be loaded: {why}."
-        if enc is not None:
-            message += f" The Model tab shows {enc.name} instead."
-        self._error("Cannot open this model", message)
-        return message + "\n\n"
-
-    def _update_banner(self, encoder) -> None:
-        s = self.window_.doc.session if self.window_ is not None else None
-        wants_model = s is not None and "model" in (s.embedding, s.preset)
-        if self.problem is None and wants_model and s.model is None:
-            self.banner.show_hint(
-                "<b>No model chosen.</b> The 'model' embedding and preset need a real head: "
-                "pick one in the Model tab (Ctrl+3) and press “Copy this head into the "
-                "workbench”."
-            )
-        else:
-            self.banner.show_problem(self.problem, encoder)
-
     def _set_encoder(self, enc) -> None:
         self.encoder = enc
         if self._chosen is None:
@@ -612,132 +359,6 @@ class ModelView(QtWidgets.QWidget):
         self.gridMessage.setText(text)
         self.gridStack.setCurrentIndex(1)
 
-    # -------------------------------------------------------------- drawing
-    @property
-    def selected(self) -> tuple[int, int]:
-        """(layer, head) shown large."""
-        return self.layerSpin.value(), self.headSpin.value()
-
-    def _shown_weights(self, out=None):
-        """Attentions to draw (L, n_head, T', T') and their labels: of ``out`` (default: the
-        run shown), after the special-token toggle and pooled to words or sentences."""
-        out = self.analysis.shown if out is None else out
-        att, labels = out.attentions, list(out.tokens)
-        if self.hideSpecial.isChecked():
-            att, kept = without_special(att, out.special | ~out.attention_mask)
-            labels = [labels[i] for i in kept]
-        return pooled(att, labels, POOL_LEVELS[self.poolCombo.currentIndex()])
-
-    def _draw(self) -> None:
-        if self.analysis is None:
-            return
-        t0 = time.perf_counter()
-        a = self.analysis
-        att, labels = self._shown_weights()
-        self.gridStack.setCurrentIndex(0)
-        self._draw_grid(att)
-        self._draw_selected(att, labels)
-        self.draw_ms = (time.perf_counter() - t0) * 1e3
-        T = len(a.out.tokens)
-        cached = " (cached)" if a.timings["forward"] < 1 else ""
-        self.timing.setText(
-            f"T = {T} · forward {a.timings['forward']:.0f} ms{cached} · draw {self.draw_ms:.0f} ms"
-        )
-
-    def _draw_grid(self, att) -> None:
-        """The layer × head grid, after the edit or as the difference from the unedited run.
-
-        Thumbnails of layers below both this and the last drawn edit are not redrawn: they
-        show the unedited run, which has not changed.
-        """
-        a = self.analysis
-        L, nh = a.out.attentions.shape[:2]
-        diff = self.gridMode.currentIndex() == 1 and a.edited is not None
-        levels = (0.0, 1.0)
-        if diff:  # the same steps on both runs: exactly 0 below the edit
-            d = att - self._shown_weights(a.out)[0]
-            att = d
-            lowest = lowest_edited_layer(a.edits, L)
-            # scaled to the layers above the edit, so that what the edit caused there shows;
-            # the edited layer itself may saturate
-            above = d[lowest + 1 :] if lowest + 1 < L else d
-            top = float(np.abs(above).max(initial=0.0))
-            lim = next((v for v in DIFF_LEVELS if top <= v), DIFF_LEVELS[-1])
-            levels = (-lim, lim)
-        lowest = lowest_edited_layer(a.edits, L)
-        key = (a.out, diff, levels, self.hideSpecial.isChecked(), self.poolCombo.currentIndex())
-        changed = None
-        if self._drawn is not None and self._drawn[0] == key:
-            first = min(lowest, self._drawn[1])
-            changed = np.repeat(np.arange(L) >= first, nh)
-        titles = [f"L{layer} H{h}" for layer in range(L) for h in range(nh)]
-        # a view, no copy; the grid shrinks long texts to block maxima itself
-        self.thumbnails_drawn = self.modelGrid.set_matrices(
-            att.reshape(L * nh, *att.shape[2:]), titles, columns=nh, levels=levels, changed=changed
-        )
-        self._drawn = (key, lowest)
-        self._draw_types()
-        self._grid_tooltip()
-
-    def _on_grid_filter(self) -> None:
-        self.modelGrid.set_filter(*self.gridFilter.currentData())
-        self._grid_tooltip()
-
-    def _grid_tooltip(self) -> None:
-        diff = self.modelGrid.levels[0] < 0
-        what = "difference from the unedited run" if diff else "attention"
-        name = self.modelGrid.filter_name
-        shown = f" ({name}; the other weights washed out)" if name and not diff else ""
-        self.modelGrid.setToolTip(
-            f"{what.capitalize()}{shown} of every layer (rows) and head (columns). Click one "
-            "to see it large; double-click to copy it into the workbench"
-        )
-
-    def _draw_types(self) -> None:
-        """Badges of the heads' types, and the type filter (an edited run's types follow
-        the grid; until then the badges stay)."""
-        types = getattr(self.analysis, "head_types", None)
-        if types is None:
-            return
-        self.modelGrid.set_types(types.ravel(), self.typeFilter.currentData())
-
-    def _draw_selected(self, att=None, labels=None) -> None:
-        if self.analysis is None:
-            return
-        if att is None:
-            att, labels = self._shown_weights()
-        a = self.analysis
-        layer, head = self.selected
-        nh = a.out.attentions.shape[1]
-        self.modelGrid.select(layer * nh + head)
-        what = "edited model" if a.edited is not None else "attention weights"
-        self.heatmap.set_title(f"layer {layer} · head {head}: {what}")
-        self.heatmap.set_matrix(att[layer, head], labels, levels=(0.0, 1.0))
-        self.summary.set_length(int(a.out.attention_mask.sum()))
-        self.summary.show_head(a.summary, layer, head, head_pattern(a.summary, layer, head))
-        self.edit.show_effect(a, edit_label(a.edits))
-        self.headEditor.show_effect(a.pooled_cosine if a.edits else None)
-        self._draw_aggregate(att, labels)
-
-    def _draw_aggregate(self, att=None, labels=None) -> None:
-        """Rollout or mean over heads of the run shown, when its tab is on screen."""
-        if self.analysis is None or self.rightTabs.currentWidget() is not self.aggregate:
-            return
-        if att is None:
-            att, labels = self._shown_weights()
-        kind = self.aggregate.kind.currentText()
-        layer = min(self.aggregate.layer.value(), att.shape[0] - 1)
-        edited = " · edited model" if self.analysis.edited is not None else ""
-        title = f"{kind} · layer {layer}{edited}"
-        self.aggregate.show_data(aggregate(att, kind, layer), labels, title)
-
-    def _readout(self, i: int, j: int) -> str:
-        data = self.heatmap.data
-        rows = self.heatmap._row_labels
-        if not (0 <= i < data.shape[0] and 0 <= j < data.shape[1]):
-            return ""
-        return f"'{rows[i]}' → '{rows[j]}': weight {float(data[i, j]):.3f}"
-
     # ----------------------------------------------------------- user input
     def _on_thumbnail(self, index: int) -> None:
         if self.encoder is None:
@@ -761,116 +382,6 @@ class ModelView(QtWidgets.QWidget):
     def _on_spin(self, _value: int) -> None:
         self.select(*self.selected)
 
-    def add_edit(self, factor: float) -> None:
-        """Ablate (0) or scale the selected head's output; the layers above are recomputed."""
-        if self.encoder is None:
-            return
-        layer, head = self.selected
-        what = "Ablate" if factor == 0 else f"Scale ×{factor:g}"
-        self._put_edit(layer, head, f"{what} head L{layer} H{head}", scale=float(factor))
-
-    def clear_edits(self) -> None:
-        self._set_edits({}, "Clear head edits")
-
-    def _set_edits(
-        self, edits: dict, label: str = "Clear head edits", merge_key: str | None = None
-    ) -> None:
-        """Change the edits: through the window's Session (undoable, saved) when there is one."""
-        if self.window_ is None:
-            self._edits = edits
-            self._sync_head_editor()
-            self.refresh()
-            return
-        s = self.window_.doc.session
-        stored = tuple(edits.values())
-        if stored != s.model_edits:
-            # → _on_session_changed
-            self.window_.apply(s.evolve(model_edits=stored), label, merge_key)
-
-    def _put_edit(self, layer, head, label, merge_key=None, **changes) -> None:
-        """Change one head's stored edit (``scale`` and/or ``w_q``/``w_k``/``w_v``); an edit
-        that changes nothing any more is dropped."""
-        old = self._edits.get((layer, head)) or HeadScale(layer, head, 1.0)
-        fields = {"scale": old.scale, "w_q": old.w_q, "w_k": old.w_k, "w_v": old.w_v, **changes}
-        base = self._base_head if self.headEditor.bound == (layer, head) else None
-        for c in "qkv":  # a matrix set back to the model's own is not stored
-            m = fields[f"w_{c}"]
-            if m is not None and base is not None and np.array_equal(m, getattr(base, f"w_{c}")):
-                fields[f"w_{c}"] = None
-        has_matrix = any(fields[f"w_{c}"] is not None for c in "qkv")
-        sha = self.encoder.sha256 if has_matrix and self.encoder is not None else ""
-        edits = dict(self._edits)
-        if has_matrix or fields["scale"] != 1.0:
-            edits[(layer, head)] = HeadScale(layer, head, **fields, sha256=sha)
-        else:
-            edits.pop((layer, head), None)
-        self._set_edits(edits, label, merge_key)
-
-    @property
-    def edits(self) -> tuple[HeadEdit, ...]:
-        """The edits applied to the model shown."""
-        if self.encoder is None:
-            return ()
-        return head_edits(tuple(self._edits.values()), self.encoder)
-
-    # ------------------------------------------------------- editing a real head
-    def edit_selected_head(self) -> None:
-        """Bind the selected head to ``modelHeadEditor`` and show it."""
-        if self.encoder is None:
-            return
-        self._bind(self.selected)
-        self.lowerTabs.setCurrentWidget(self.headEditor)
-
-    def _bind(self, head) -> None:
-        self._base_head = None if head is None else self.encoder.head_weights(*head)
-        self.headEditor.set_bound(head)
-        self._sync_head_editor()
-
-    def _sync_head_editor(self) -> None:
-        """Show the bound head's matrices as the Session has them (after an edit or undo)."""
-        if self.headEditor.bound is None or self._base_head is None:
-            return
-        base = self._base_head
-        stored = self._edits.get(self.headEditor.bound)
-        sha_ok = stored is not None and stored.sha256 == getattr(self.encoder, "sha256", None)
-        current = []
-        for c in "qkv":
-            m = getattr(stored, f"w_{c}", None) if sha_ok else None
-            current.append(m if m is not None else getattr(base, f"w_{c}"))
-        scale = stored.scale if stored is not None else 1.0
-        self.headEditor.show_matrices(current, (base.w_q, base.w_k, base.w_v), scale)
-
-    def _bound_matrix(self, which: str) -> np.ndarray:
-        return self.headEditor.projections.editors[which]._matrix
-
-    def _on_weight_edited(self, which: str, row: int, col: int, value: float) -> None:
-        if self.headEditor.bound is None:
-            return
-        m = np.array(self._bound_matrix(which))
-        m[row, col] = value
-        layer, head = self.headEditor.bound
-        label = f"Edit W_{which.upper()}[{row}, {col}] of L{layer} H{head}"
-        self._put_edit(layer, head, label, f"model-w{which}-{row}-{col}", **{f"w_{which}": m})
-
-    def _on_matrix_edited(self, which: str, matrix, label: str) -> None:
-        if self.headEditor.bound is None:
-            return
-        layer, head = self.headEditor.bound
-        self._put_edit(layer, head, f"{label} of L{layer} H{head}", **{f"w_{which}": matrix})
-
-    def _set_bound_scale(self, factor: float, what: str) -> None:
-        if self.headEditor.bound is not None:
-            layer, head = self.headEditor.bound
-            self._put_edit(layer, head, f"{what} head L{layer} H{head}", scale=float(factor))
-
-    def _revert_bound(self) -> None:
-        if self.headEditor.bound is None:
-            return
-        edits = dict(self._edits)
-        layer, head = self.headEditor.bound
-        if edits.pop((layer, head), None) is not None:
-            self._set_edits(edits, f"Revert head L{layer} H{head}")
-
     def copy_to_workbench(self) -> None:
         """Put the selected real head and its layer's input vectors into the workbench."""
         if self.encoder is None or self.window_ is None:
@@ -888,16 +399,6 @@ class ModelView(QtWidgets.QWidget):
             tabs.setCurrentIndex(0)
         w.rightTabs.setCurrentIndex(0)
 
-    def _use_loaded_weights(self) -> None:
-        """Banner action: point the session at the weights found under the same name."""
-        w, enc = self.window_, self.banner.candidate
-        if w is None or enc is None or w.doc.session.model is None:
-            return
-        from dataclasses import replace
-
-        s = w.doc.session
-        w.apply(replace(s, model=replace(s.model, sha256=enc.sha256)), "Use installed weights")
-
     def _error(self, title: str, message: str) -> None:
         if self.window_ is not None:
             self.window_.error(title, message)
@@ -907,22 +408,6 @@ class ModelView(QtWidgets.QWidget):
     def shutdown(self) -> None:
         self.worker.shutdown()
         self.curveWorker.shutdown()
-
-
-def _same(a, b) -> bool:
-    """Whether two folder paths name the same folder."""
-    if not a or not b:
-        return False
-    a, b = Path(a).expanduser(), Path(b).expanduser()
-    try:
-        return a == b or a.resolve() == b.resolve()
-    except OSError:
-        return a == b
-
-
-def _edits_from(stored) -> dict[tuple[int, int], HeadScale]:
-    """The Session's stored head edits by (layer, head)."""
-    return {(e.layer, e.head): e for e in stored}
 
 
 def install_model_view(window) -> ModelView:
