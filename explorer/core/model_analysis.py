@@ -290,8 +290,23 @@ def _curve(out_a: EncoderOutput, ia, out_b: EncoderOutput, ib) -> np.ndarray:
     return np.array([cosine(x, y) for x, y in zip(a, b, strict=True)])
 
 
-def word_curve(bridge, enc: Encoder, word: str, text_a: str, text_b: str, edits=()) -> WordCurve:
+class Superseded(Exception):
+    """A background pass stopped because a newer request is waiting (see ``should_stop``)."""
+
+
+def stop_if(should_stop) -> None:
+    """Raise :class:`Superseded` when ``should_stop`` (None, or a function) says so."""
+    if should_stop is not None and should_stop():
+        raise Superseded
+
+
+def word_curve(
+    bridge, enc: Encoder, word: str, text_a: str, text_b: str, edits=(), should_stop=None
+) -> WordCurve:
     """Follow ``word`` through the layers of ``enc`` in two texts.
+
+    ``should_stop``, a function without arguments, is asked between the two texts' passes;
+    True stops with :class:`Superseded`.
 
     Returns
     -------
@@ -301,13 +316,16 @@ def word_curve(bridge, enc: Encoder, word: str, text_a: str, text_b: str, edits=
     ------
     EncoderError
         A text is empty or lacks the word.
+    Superseded
     """
     tok_a, out_a = bridge.run(enc, text_a)
     tok_b, out_b = bridge.run(enc, text_b)
     ia, ib = find_word(enc, tok_a, word), find_word(enc, tok_b, word)
     edited = None
     if edits:
+        stop_if(should_stop)
         ea = enc.forward(out_a.ids, edits=edits, type_ids=out_a.type_ids, base=out_a)
+        stop_if(should_stop)
         eb = enc.forward(out_b.ids, edits=edits, type_ids=out_b.type_ids, base=out_b)
         edited = _curve(ea, ia, eb, ib)
     return WordCurve(_curve(out_a, ia, out_b, ib), edited, ia, ib)
@@ -501,20 +519,24 @@ def view_data(
     return result
 
 
-def curve_data(bridge, enc: Encoder, word_texts, edits, compare: bool = False) -> dict:
+def curve_data(
+    bridge, enc: Encoder, word_texts, edits, compare: bool = False, should_stop=None
+) -> dict:
     """``{"curve": WordCurve}`` for ``word_texts`` (word, text a, text b), or
     ``{"curve": None, "curve_error": message}``; ``edits`` as in :func:`view_data`. With
     ``compare``, also ``"comparison"`` (:func:`compare_texts` of the two texts, or None with
-    ``"comparison_error"``)."""
+    ``"comparison_error"``). ``should_stop`` as in :func:`word_curve`, also asked before
+    the comparison."""
     if any(isinstance(e, HeadScale) for e in edits):
         edits = head_edits(edits, enc)
     out = {}
     with one_blas_thread():
         try:
-            out["curve"] = word_curve(bridge, enc, *word_texts, edits)
+            out["curve"] = word_curve(bridge, enc, *word_texts, edits, should_stop)
         except EncoderError as exc:
             out.update(curve=None, curve_error=str(exc))
         if compare:
+            stop_if(should_stop)
             from explorer.core.model_compare import compare_texts
 
             try:

@@ -129,3 +129,34 @@ def test_summaries_do_not_keep_a_run_alive(tmp_path):
     assert alive() is None  # the cache let go of the run
     assert {kind: len(runs) + 1 for kind, runs in model_analysis._SUMMARIES.items()} == kept
     assert summary.entropy.shape == types.shape  # what was computed stays usable
+
+
+def test_word_curve_stops_for_a_newer_request(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from naive_bert import write_tiny_model
+
+    from explorer.core.encoder import HeadEdit, load_encoder
+    from explorer.core.model_analysis import Superseded, curve_data, word_curve
+    from explorer.core.model_bridge import ModelBridge
+
+    write_tiny_model(tmp_path / "tiny")
+    enc = load_encoder(tmp_path / "tiny")
+    bridge = ModelBridge(packages=())
+    texts = ("cat", "the cat sat", "a cat ran")
+    edits = (HeadEdit(0, 1, scale=0.0),)
+    plain = word_curve(bridge, enc, *texts, edits)
+    same = word_curve(bridge, enc, *texts, edits, should_stop=lambda: False)
+    np.testing.assert_array_equal(same.edited, plain.edited)
+    asked = []
+
+    def second_time():  # a newer request arrives between the two texts' passes
+        asked.append(1)
+        return len(asked) > 1
+
+    with pytest.raises(Superseded):
+        word_curve(bridge, enc, *texts, edits, should_stop=second_time)
+    with pytest.raises(Superseded):
+        curve_data(bridge, enc, texts, edits, compare=True, should_stop=lambda: True)

@@ -20,9 +20,11 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.core.encoder import EncoderError
 from explorer.core.model_analysis import (
+    Superseded,
     curve_data,
     edit_label,
     pin_one_blas_thread,
+    stop_if,
     view_data,
     with_details,
 )
@@ -168,8 +170,9 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
         if split:
             enc, token = self.encoder, self._curve_token
 
-            def curve_job():
-                result = curve_data(bridge, enc, (word, text_a, text_b), edits, compare)
+            def curve_job(should_stop=None):
+                texts = (word, text_a, text_b)
+                result = curve_data(bridge, enc, texts, edits, compare, should_stop)
                 if result.get("curve_error"):
                     result["curve_error"] = word_message(
                         bridge, enc, word, (text_a, text_b), result["curve_error"]
@@ -264,12 +267,13 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
             return worker.busy and time.perf_counter() - last < FOLLOW_UP_EVERY_S
 
         def job():
-            if yields():
+            try:
+                stop_if(yields)
+                details = with_details(a) if needs_details else None
+                stop_if(yields)
+                _, enc, result = curve_job(yields) if curve_job else (token, a.encoder, {})
+            except Superseded:
                 return token, None, {}
-            details = with_details(a) if needs_details else None
-            if yields():
-                return token, None, {}
-            _, enc, result = curve_job() if curve_job is not None else (token, a.encoder, {})
             result["details"] = details
             return token, enc, result
 
