@@ -111,6 +111,7 @@ class _StartClock:
         self._filter = _Filter()
         window.installEventFilter(self._filter)
         window.resultShown.connect(self._on_result_shown)
+        window.computeFailed.connect(self._on_failed)
         window.worker.readyChanged.connect(lambda _ready: self._check())
         QtCore.QTimer.singleShot(self.TIMEOUT_MS, self._timeout)
 
@@ -147,6 +148,12 @@ class _StartClock:
             print(f"attention kernels ready after {self.times['ready']:.0f} ms", flush=True)
             self.window.close()
             self._app.quit()
+
+    def _on_failed(self, why: str) -> None:
+        if "result" not in self.times:
+            print(f"no first result: {why}", flush=True)
+            self.times["ready"] = _ms()  # nothing more to wait for
+            self._app.exit(1)
 
     def _timeout(self) -> None:
         if "ready" in self.times:
