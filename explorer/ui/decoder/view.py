@@ -56,6 +56,9 @@ class DecoderView(QtWidgets.QWidget):
     def __init__(self, window=None, parent=None, *, catalog=model_catalog):
         super().__init__(parent)
         self.setObjectName("decoderView")
+        # like the Model tab: small screens (1280×800 at 150%) squeeze the panes rather than
+        # the tab making the window taller than the screen
+        self.setMinimumSize(480, 200)
         self.window_ = window
         self._catalog_fn = catalog
         self.entries: list[CatalogEntry] = []
