@@ -52,25 +52,35 @@ def text_of(enc, n_tokens: int) -> str:
 
 
 class PaintTimes:
-    """Times of the paint events delivered to one widget (an event filter; paints nothing)."""
+    """Times of the paint events delivered to one widget (an event filter; paints nothing).
+    ``painted`` is a signal emitted after each (queued: once the paint has finished)."""
 
     def __init__(self, widget):
         from PySide6 import QtCore
 
         class _Filter(QtCore.QObject):
+            painted = QtCore.Signal()
+
             def eventFilter(inner, obj, event):
                 if event.type() == QtCore.QEvent.Type.Paint:
                     self.times.append(time.perf_counter())
+                    QtCore.QTimer.singleShot(0, inner.painted.emit)
                 return False
 
         self.times: list[float] = []
         self._filter = _Filter()
+        self.painted = self._filter.painted
         widget.installEventFilter(self._filter)
 
 
-def block_until(predicate, timeout: float) -> None:
+def block_until(predicate, timeout: float, wake=()) -> None:
     """Run a nested Qt event loop until ``predicate()`` holds, as a user's idle window does
-    (``_window.wait_until`` polls ``processEvents`` from Python instead)."""
+    (``_window.wait_until`` polls ``processEvents`` from Python instead).
+
+    ``predicate`` is checked when one of the ``wake`` signals fires, and every 20 ms. A
+    check every millisecond took the interpreter lock a thousand times a second from the
+    worker whose pass is being timed (about a third of a pass at T = 16).
+    """
     from PySide6 import QtCore
 
     if predicate():
@@ -86,13 +96,17 @@ def block_until(predicate, timeout: float) -> None:
             state["timed_out"] = True
             loop.quit()
 
-    timer = QtCore.QTimer(interval=1)  # a check per millisecond, between events
+    timer = QtCore.QTimer(interval=20)
     timer.timeout.connect(check)
     timer.start()
+    for signal in wake:
+        signal.connect(check)
     try:
         loop.exec()
     finally:
         timer.stop()
+        for signal in wake:
+            signal.disconnect(check)
     if state["timed_out"]:
         raise TimeoutError("the window did not reach the expected state in time")
 
@@ -129,9 +143,17 @@ def ticks(w, view, n_ticks: int) -> dict[str, list[float]]:
             t0 = time.perf_counter()
             seen = state["n"]
             slider.setValue(base + step if i % 2 == 0 else base + step // 2)
-            block_until(lambda s=seen: state["n"] > s and not view.worker.busy, 60.0)
+            block_until(
+                lambda s=seen: state["n"] > s and not view.worker.busy,
+                60.0,
+                wake=(view.analysed, view.worker.busyChanged),
+            )
             try:
-                block_until(lambda: bool(paints.times) and paints.times[-1] > state["set"], 5.0)
+                block_until(
+                    lambda: bool(paints.times) and paints.times[-1] > state["set"],
+                    5.0,
+                    wake=(paints.painted,),
+                )
             except TimeoutError:  # seen rarely on a loaded machine: counted, not timed
                 out["unpainted"] += 1
                 paints.times.clear()

@@ -77,7 +77,7 @@ def test_slider_in_model_head_editor_drives_the_grid(make_window, qtbot, model_f
 
     # the bank-by-layer line follows (computed after the grid, in its own worker), and so
     # do the edited run's head types and per-layer cosines
-    qtbot.waitUntil(lambda: not view.curveWorker.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not view.following, timeout=30_000)
     qtbot.waitUntil(lambda: view.analysis.head_types is not None, timeout=10_000)
     curve = view.word.edited.getData()[1]
     assert curve is not None and len(curve) == L + 1
@@ -94,10 +94,18 @@ def test_slider_in_model_head_editor_drives_the_grid(make_window, qtbot, model_f
     per_layer = " · ".join(f"{c:.3f}" for c in view.analysis.layer_cosine[1:])
     assert per_layer in view.findChild(QtWidgets.QLabel, "editEffect").text()
 
-    # a second tick redraws only the thumbnails of the edited layer and above
+    # a second and third tick at once redraw only the thumbnails of the edited layer and
+    # above; the curve and types follow the last tick once no newer one came
+    slider.setValue(target // 3)
     slider.setValue(target // 2)
     wait_edit(qtbot, view, w.doc.session)
     assert view.thumbnails_drawn == (L - layer) * nh
+    qtbot.waitUntil(lambda: not view.following, timeout=30_000)
+    from explorer.core.model_analysis import word_curve
+
+    want = word_curve(view.bridge, view.encoder, *view.word.values(), view.edits)
+    np.testing.assert_array_equal(view.curve.edited, want.edited)
+    assert view.analysis.head_types is not None
 
     # the difference grid: zero below the edit, diverging levels, something above
     view.findChild(QtWidgets.QComboBox, "gridModeCombo").setCurrentIndex(1)
@@ -232,7 +240,7 @@ def test_two_sentences_side_by_side(make_window, qtbot, model_folder):  # noqa: 
     view.select(0, 1)
     view.add_edit(0.0)
     qtbot.waitUntil(
-        lambda: not view.curveWorker.busy and not view.worker.busy and bool(view.analysis.edits),
+        lambda: not view.following and not view.worker.busy and bool(view.analysis.edits),
         timeout=60_000,
     )
     edited = compare_texts(view.bridge, view.encoder, text_a, text_b, view.edits)

@@ -61,7 +61,7 @@ def wait_analysis(qtbot, view: ModelView, text: str, edits: int = 0):
             and view.analysis.text == text
             and len(view.analysis.edits) == edits
             and not view.worker.busy
-            and not view.curveWorker.busy  # the word curve of an edit comes from its own worker
+            and not view.following  # the word curve of an edit follows the grid
         ),
         timeout=60_000,
     )

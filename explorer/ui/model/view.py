@@ -40,8 +40,11 @@ from explorer.ui.worker import JobWorker
 
 __all__ = ["SETTINGS_FOLDER", "ModelView", "install_model_view"]
 BUSY_DELAY_MS = 250  # a pass shorter than this (a slider tick) never shows the busy bar
-# during a drag the word curve and head types follow the grid at least this often (s); in
-# between, their pass gives way to the grid's when a newer tick is waiting
+# The word curve and head types of a slider tick follow the grid once no newer tick came for
+# FOLLOW_UP_DELAY_MS, and during a drag at least every FOLLOW_UP_EVERY_S; their pass gives
+# way to the grid's when a newer tick is waiting. The curve's pass (two texts) costs more than
+# the grid's at T = 16: run after every tick, it slowed the next tick's pass twofold.
+FOLLOW_UP_DELAY_MS = 30
 FOLLOW_UP_EVERY_S = 0.2
 
 
@@ -101,6 +104,9 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
         self._busy_timer.timeout.connect(lambda: self.busy.setVisible(self.worker.busy))
         self._editor_stale = False  # the head editor shows the Session once the grid has
         self._followed_at = 0.0  # when the curve and details last reached the screen
+        self._follow = None  # (curve job, analysis) waiting for _follow_timer
+        self._follow_timer = QtCore.QTimer(self, singleShot=True, interval=FOLLOW_UP_DELAY_MS)
+        self._follow_timer.timeout.connect(self._on_follow_timer)
         # during a slider drag the word curve runs beside the grid's forward pass
         self.curveWorker = JobWorker(self, name="ModelCurveWorker")
         self.curveWorker.done.connect(self._on_curve_done)
@@ -253,6 +259,31 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
             self.word.show_curve(self.curve, result.get("curve_error", ""), enc.config.num_layers)
         self._show_comparison(result)
 
+    @property
+    def following(self) -> bool:
+        """Whether the word curve or head types of the run shown are still to come."""
+        return self._follow is not None or self.curveWorker.busy
+
+    def _schedule_follow_up(self, curve_job, analysis) -> None:
+        """:meth:`_follow_up` now when the last one is FOLLOW_UP_EVERY_S old, else once no
+        newer tick came for FOLLOW_UP_DELAY_MS (a newer grid replaces this one's)."""
+        if time.perf_counter() - self._followed_at >= FOLLOW_UP_EVERY_S:
+            self._follow = None
+            self._follow_timer.stop()
+            self._follow_up(curve_job, analysis)
+        else:
+            self._follow = (curve_job, analysis)
+            self._follow_timer.start()
+
+    def _on_follow_timer(self) -> None:
+        if self._follow is None:
+            return
+        if self.worker.busy:  # a newer tick: its grid schedules the follow-up again
+            self._follow_timer.start()
+            return
+        follow, self._follow = self._follow, None
+        self._follow_up(*follow)
+
     def _follow_up(self, curve_job, analysis) -> None:
         """After the grid is on screen, in the curve's worker: the word curve of an edit, and
         the analysis' details (:func:`with_details`) when the grid's pass left them out."""
@@ -330,7 +361,7 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
                 self.modelGrid.viewport().repaint()
             self.analysed.emit()
         self._sync_stale_editor()
-        self._follow_up(curve_job, result["analysis"])
+        self._schedule_follow_up(curve_job, result["analysis"])
 
     def _sync_stale_editor(self) -> None:
         if self._editor_stale:
