@@ -3,7 +3,8 @@
 A 6 × 12 grid of separate pyqtgraph view boxes cost about 18 ms to repaint after a head
 edit (each image ran its own colour lookup and paint) and 5 ms even unchanged. Here every
 thumbnail is a tile of one RGBA image: a head edit recolours only the tiles whose data
-changed, in one NumPy pass, and a repaint is one ``drawImage``. Badges, the layer and head
+changed, in one pass (:mod:`~explorer.ui.model.tile_colours`), and a repaint is one
+``drawImage``. Badges, the layer and head
 numbers and the selection frame are drawn over it by two light items. Dimming (heads of
 another type, cells a top-k or threshold filter leaves out) is done in the tiles' colours.
 """
