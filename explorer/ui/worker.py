@@ -127,19 +127,28 @@ class JobWorker(QtCore.QObject):
             except Exception as exc:  # reported to the receiver, which shows it
                 if not isinstance(exc, ValueError):
                     traceback.print_exc()
-                self._finish(t0)
-                self.failed.emit(gen, exc)
+                reported = self._finish(t0) and self._emit(self.failed, gen, exc)
             else:
-                self._finish(t0)
-                self.done.emit(gen, value)
+                reported = self._finish(t0) and self._emit(self.done, gen, value)
+            if not reported:
+                return  # the worker object was deleted with its window: nobody listens
 
-    def _finish(self, t0: float) -> None:
+    def _finish(self, t0: float) -> bool:
         self.last_ms = (time.perf_counter() - t0) * 1e3
         with self._cond:
             self._running = False
             idle = self._pending is None
-        if idle:
-            self.busyChanged.emit(False)
+        return self._emit(self.busyChanged, False) if idle else True
+
+    @staticmethod
+    def _emit(signal, *args) -> bool:
+        """Emit ``signal``; False when its object has been deleted (its window closed while
+        a job ran), so that the thread ends quietly instead of raising."""
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # "Signal source has been deleted"
+            return False
+        return True
 
 
 def after_first_paint(

@@ -21,8 +21,9 @@ from explorer.ui.worker import JobWorker
 AUTO_CIRCUIT_PARAMS = 5_000_000
 
 
-class LoadCancelled(Exception):
-    """The user pressed Cancel while a model was loading."""
+class LoadCancelled(ValueError):
+    """The user pressed Cancel while a model was loading (an expected outcome: the worker
+    reports it without a traceback, as it does every ValueError)."""
 
 
 class DecoderLoader(QtCore.QObject):
