@@ -23,6 +23,7 @@ from explorer.core.model_analysis import (
     Superseded,
     curve_data,
     edit_label,
+    lowest_edited_layer,
     pin_one_blas_thread,
     stop_if,
     view_data,
@@ -46,6 +47,10 @@ BUSY_DELAY_MS = 250  # a pass shorter than this (a slider tick) never shows the 
 # the grid's at T = 16: run after every tick, it slowed the next tick's pass twofold.
 FOLLOW_UP_DELAY_MS = 30
 FOLLOW_UP_EVERY_S = 0.2
+# A slider tick whose pass is expected to take less than this runs on the GUI thread: handing
+# a 10 ms pass to the worker cost 5 to 8 ms more (waking the thread, the interpreter lock
+# shared with the GUI's painting, delivering the result), and the GUI would wait anyway.
+INLINE_MS = 12.0
 
 
 class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadEditing):
@@ -103,7 +108,7 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
         self._busy_timer = QtCore.QTimer(self, singleShot=True, interval=BUSY_DELAY_MS)
         self._busy_timer.timeout.connect(lambda: self.busy.setVisible(self.worker.busy))
         self._editor_stale = False  # the head editor shows the Session once the grid has
-        self._followed_at = 0.0  # when the curve and details last reached the screen
+        self._followed_at = 0.0  # when the last follow-up (curve and details) started
         self._follow = None  # (curve job, analysis) waiting for _follow_timer
         self._follow_timer = QtCore.QTimer(self, singleShot=True, interval=FOLLOW_UP_DELAY_MS)
         self._follow_timer.timeout.connect(self._on_follow_timer)
@@ -186,6 +191,8 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
                 return token, enc, result
 
             self._pending_curve = curve_job  # submitted once the grid is drawn
+            if self._follow is not None:  # the older tick's waits for this one's
+                self._follow_timer.start()
         else:
             self._pending_curve = None
 
@@ -223,7 +230,27 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
                 result["folder_error"] = (chosen, str(exc))
                 return result
 
+        if split and self._runs_inline():
+            gen = self.worker._number_inline()  # a result still in the worker is now stale
+            try:
+                result = job()
+            except Exception as exc:  # as the worker reports it
+                self._on_failed(gen, exc)
+                return
+            self._on_done(gen, result)
+            return
         self.worker.submit(job)
+
+    def _runs_inline(self) -> bool:
+        """Whether this edit's pass is expected under INLINE_MS: the last edited pass of the
+        same text, scaled by the layers to recompute, took less (never the first pass)."""
+        a = self.analysis
+        if self.worker.busy or a is None or a.edited is None or a.text != self._text:
+            return False
+        L = a.out.attentions.shape[0]
+        before = L - lowest_edited_layer(a.edits, L)
+        now = L - lowest_edited_layer(self.edits, L)
+        return before > 0 and a.timings["edited"] * now / before < INLINE_MS
 
     # ------------------------------------------------------------- results
     def _on_busy(self, busy: bool) -> None:
@@ -247,7 +274,6 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
             return
         if enc is not self.encoder:
             return  # or a follow-up that gave way to a newer tick (enc None)
-        self._followed_at = time.perf_counter()
         details = result.get("details")
         a = self.analysis
         if details is not None and a is not None and details.edited is a.edited:
@@ -265,12 +291,13 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
         return self._follow is not None or self.curveWorker.busy
 
     def _schedule_follow_up(self, curve_job, analysis) -> None:
-        """:meth:`_follow_up` now when the last one is FOLLOW_UP_EVERY_S old, else once no
-        newer tick came for FOLLOW_UP_DELAY_MS (a newer grid replaces this one's)."""
+        """:meth:`_follow_up` once no newer tick came for FOLLOW_UP_DELAY_MS (a newer grid
+        replaces this one's), or now when the last one started FOLLOW_UP_EVERY_S ago: during
+        a drag the curve still moves, and only that follow-up shares the CPU with a tick."""
         if time.perf_counter() - self._followed_at >= FOLLOW_UP_EVERY_S:
             self._follow = None
             self._follow_timer.stop()
-            self._follow_up(curve_job, analysis)
+            self._follow_up(curve_job, analysis, forced=True)
         else:
             self._follow = (curve_job, analysis)
             self._follow_timer.start()
@@ -284,18 +311,19 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
         follow, self._follow = self._follow, None
         self._follow_up(*follow)
 
-    def _follow_up(self, curve_job, analysis) -> None:
+    def _follow_up(self, curve_job, analysis, forced: bool = False) -> None:
         """After the grid is on screen, in the curve's worker: the word curve of an edit, and
-        the analysis' details (:func:`with_details`) when the grid's pass left them out."""
+        the analysis' details (:func:`with_details`) when the grid's pass left them out.
+        Unless ``forced``, it stops when a newer tick is waiting for the grid's pass."""
         a = analysis
         needs_details = a is not None and (a.head_types is None or a.layer_cosine is None)
         if curve_job is None and not needs_details:
             return
         token, worker = self._curve_token, self.worker
-        last = self._followed_at
+        self._followed_at = time.perf_counter()
 
         def yields() -> bool:  # a newer tick waits for the grid's pass: it goes first
-            return worker.busy and time.perf_counter() - last < FOLLOW_UP_EVERY_S
+            return not forced and worker.busy
 
         def job():
             try:
