@@ -61,7 +61,9 @@ class ModelAnalysis:
         Per layer, cos of the edited and original mean-pooled hidden states; None until
         :func:`with_details` has run (``analyse(..., details=False)``).
     timings : dict of str to float
-        Milliseconds: ``forward`` (unedited, 0 when cached), ``edited``, ``summary``.
+        Milliseconds: ``forward`` (unedited, 0 when cached), ``edited``, ``summary``, and
+        ``edited_cpu``: the edited pass's CPU time in its thread (its work, without the
+        waits for other threads or programs).
     head_types : ndarray of str (object), shape (n_layer, n_head), or None
         :func:`classify_heads` of the run shown (the edited one when there are edits); None
         until :func:`with_details` has run.
@@ -203,10 +205,10 @@ def analyse(bridge, enc: Encoder, text: str, edits=(), details: bool = True) -> 
     clock = time.perf_counter
     t0 = clock()
     _, out = bridge.run(enc, text)
-    t1 = clock()
+    t1, c1 = clock(), time.thread_time()
     edits = tuple(edits)
     edited = enc.forward(out.ids, edits=edits, type_ids=out.type_ids, base=out) if edits else None
-    t2 = clock()
+    t2, c2 = clock(), time.thread_time()
     summary = _cached_summary(out)
     types = _cached_types(out) if edited is None else None
     layer_cos = np.ones(enc.config.num_layers + 1) if edited is None else None
@@ -222,7 +224,12 @@ def analyse(bridge, enc: Encoder, text: str, edits=(), details: bool = True) -> 
         edited=edited,
         pooled_cosine=pooled,
         layer_cosine=layer_cos,
-        timings={"forward": (t1 - t0) * ms, "edited": (t2 - t1) * ms, "summary": (t3 - t2) * ms},
+        timings={
+            "forward": (t1 - t0) * ms,
+            "edited": (t2 - t1) * ms,
+            "edited_cpu": (c2 - c1) * ms,
+            "summary": (t3 - t2) * ms,
+        },
         head_types=types,
     )
     return with_details(analysis) if details else analysis

@@ -18,6 +18,7 @@ def warm_up() -> None:
     window's start-up."""
     if compiled:
         return
+    import explorer.core.numba_config  # noqa: F401, I001  (first: a writable cache folder)
     from numba import njit
 
     kernel = njit(cache=True, error_model="numpy")(colour_tiles)

@@ -243,14 +243,15 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
 
     def _runs_inline(self) -> bool:
         """Whether this edit's pass is expected under INLINE_MS: the last edited pass of the
-        same text, scaled by the layers to recompute, took less (never the first pass)."""
+        same text, scaled by the layers to recompute, took less CPU time (never the first
+        pass; CPU time, as the worker's wall time includes the waits that inline avoids)."""
         a = self.analysis
         if self.worker.busy or a is None or a.edited is None or a.text != self._text:
             return False
         L = a.out.attentions.shape[0]
         before = L - lowest_edited_layer(a.edits, L)
         now = L - lowest_edited_layer(self.edits, L)
-        return before > 0 and a.timings["edited"] * now / before < INLINE_MS
+        return before > 0 and a.timings["edited_cpu"] * now / before < INLINE_MS
 
     # ------------------------------------------------------------- results
     def _on_busy(self, busy: bool) -> None:
