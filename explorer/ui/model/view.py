@@ -47,10 +47,12 @@ BUSY_DELAY_MS = 250  # a pass shorter than this (a slider tick) never shows the 
 # the grid's at T = 16: run after every tick, it slowed the next tick's pass twofold.
 FOLLOW_UP_DELAY_MS = 30
 FOLLOW_UP_EVERY_S = 0.2
-# A slider tick whose pass is expected to take less than this runs on the GUI thread: handing
-# a 10 ms pass to the worker cost 5 to 8 ms more (waking the thread, the interpreter lock
-# shared with the GUI's painting, delivering the result), and the GUI would wait anyway.
-INLINE_MS = 12.0
+# A slider tick whose pass is expected to take less CPU time than this (one frame at 60 Hz)
+# runs on the GUI thread: handing a 10 ms pass to the worker cost 5 to 8 ms more (waking the
+# thread, the interpreter lock shared with the GUI's painting, delivering the result), and
+# the GUI would wait for it anyway. Longer passes stay in the worker, so the GUI never
+# blocks for more than about a frame.
+INLINE_MS = 16.0
 
 
 class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadEditing):
