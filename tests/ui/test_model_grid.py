@@ -106,3 +106,17 @@ def test_grid_filter_combo_in_the_model_tab(make_window, qtbot, model_folder):  
     combo.setCurrentIndex(0)
     np.testing.assert_array_equal(grid.image_rgba(), plain)
     assert "top 1" not in grid.toolTip()
+
+
+def test_exported_colour_bar_names_the_grid_map_and_levels(qtbot):
+    from explorer.ui.export.render import grid_colour_bar
+
+    grid = LayerHeadGrid()
+    qtbot.addWidget(grid)
+    rng = np.random.default_rng(2)
+    grid.set_matrices(stochastic(rng, 4, 3, 3), [""] * 4, 2)
+    bar = grid_colour_bar(grid)
+    assert bar is not None and (bar.lo, bar.hi) == (0.0, 1.0)
+    grid.set_matrices(stochastic(rng, 4, 3, 3) - 0.3, [""] * 4, 2, levels=(-0.5, 0.5))
+    bar = grid_colour_bar(grid)
+    assert (bar.lo, bar.hi) == (-0.5, 0.5)

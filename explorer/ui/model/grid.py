@@ -127,6 +127,7 @@ class LayerHeadGrid(ThumbnailGrid):
         self._box.invertY(True)
         self._box.setMenuEnabled(False)
         self._image = _MosaicImage(axisOrder="row-major")
+        self._image.setColorMap(colormap(cmap))  # for an exported colour bar; pixels are RGBA
         self._box.addItem(self._image)
         self._frame = QtWidgets.QGraphicsRectItem()
         pen = pg.mkPen((255, 80, 80), width=3)
