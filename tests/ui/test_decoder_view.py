@@ -188,3 +188,30 @@ def test_models_that_cannot_be_used_are_listed_disabled_with_their_reason(qtbot,
     assert "70000.0 M parameters" in tip and "17.2 GB is available" in tip
     assert view.combo.itemData(1, QtCore.Qt.ItemDataRole.ToolTipRole) == "no config.json"
     view.shutdown()
+
+
+def test_decoder_views_and_numbers_export(make_window, qtbot, tiny, tmp_path):
+    import csv
+
+    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    ex = view.exports
+    svg = ex.figure(view.head, "decoder-head", tmp_path / "head.svg")
+    assert svg is not None and b"<svg" in (tmp_path / "head.svg").read_bytes()
+    png = ex.figure(view.nextPanel, "next-token", tmp_path / "next.png", width=600)
+    assert png is not None and (tmp_path / "next.png").read_bytes()[:4] == b"\x89PNG"
+    ex.numbers("next", tmp_path / "next.csv")
+    rows = list(csv.reader((tmp_path / "next.csv").open(encoding="utf-8")))
+    want = next_tokens(tiny, tiny.forward(COPY_TEXT))
+    assert [r[0] for r in rows[1:]] == list(want.tokens)
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], want.probs, rtol=1e-12)
+    ex.numbers("head", tmp_path / "head.npy")
+    head = np.load(tmp_path / "head.npy", allow_pickle=False)
+    layer, h = view.selected()
+    T = view.output.n_tokens
+    assert np.all(np.isneginf(head[np.triu_indices(T, 1)]))
+    np.testing.assert_array_equal(
+        head[np.tril_indices(T)], view.output.attentions[layer, h][np.tril_indices(T)]
+    )
+    ex.numbers("lens", tmp_path / "lens.csv")
+    lens_rows = list(csv.reader((tmp_path / "lens.csv").open(encoding="utf-8")))
+    assert [r[0] for r in lens_rows[1:]] == list(view.lens.row_names)

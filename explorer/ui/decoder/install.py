@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6 import QtGui
 
+from explorer.ui.decoder.exports import DecoderExports
 from explorer.ui.decoder.view import DecoderView
 from explorer.ui.theme import apply_theme
 
@@ -29,5 +30,7 @@ def install_decoder_view(window) -> DecoderView:
     show.setShortcut(QtGui.QKeySequence("Ctrl+4"))
     show.triggered.connect(lambda *_: tabs.setCurrentWidget(view))
     window.decoderView = view
+    if getattr(window, "exports", None) is not None:
+        view.exports = DecoderExports(window, view)
     apply_theme(view)
     return view
