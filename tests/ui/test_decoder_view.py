@@ -193,7 +193,7 @@ def test_models_that_cannot_be_used_are_listed_disabled_with_their_reason(qtbot,
 def test_decoder_views_and_numbers_export(make_window, qtbot, tiny, tmp_path):
     import csv
 
-    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    _w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
     ex = view.exports
     svg = ex.figure(view.head, "decoder-head", tmp_path / "head.svg")
     assert svg is not None and b"<svg" in (tmp_path / "head.svg").read_bytes()

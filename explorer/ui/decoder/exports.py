@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from explorer.ui.export.actions import MATRIX_FILTER
 from explorer.ui.export.files import export_matrix
 
