@@ -220,3 +220,40 @@ def generate(
         new.append(nxt)
     appended = model.tokenizer.decode(new) if new else ""
     return Generated(tuple(new), appended, stopped)
+
+
+@dataclass(frozen=True)
+class CausalHeadSummary:
+    """Where one causal head's weight goes, averaged over its query rows.
+
+    ``first``: share on the first token (the sink of decoders); ``previous``: on the token
+    just before (rows 1…T−1); ``self``: on the token itself; ``entropy``: each row's entropy
+    as a fraction of the uniform entropy over the keys it can see (rows 1…T−1; 0 when T = 1).
+    """
+
+    first: float
+    previous: float
+    self: float
+    entropy: float
+
+
+def causal_head_summary(weights) -> CausalHeadSummary:
+    """Summarise one head's causal attention ``weights`` (T, T) (rows sum to 1)."""
+    a = np.asarray(weights, dtype=np.float64)
+    T = a.shape[0]
+    if a.ndim != 2 or a.shape[1] != T or T == 0:
+        raise ValueError(f"weights must be a non-empty square matrix, got {a.shape}")
+    rows = np.arange(1, T)
+    previous = float(a[rows, rows - 1].mean()) if T > 1 else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(a > 0, a * np.log(a), 0.0)
+    if T > 1:
+        entropy = float((-plogp[1:].sum(axis=1) / np.log(rows + 1)).mean())
+    else:
+        entropy = 0.0
+    return CausalHeadSummary(
+        first=float(a[:, 0].mean()),
+        previous=previous,
+        self=float(np.diag(a).mean()),
+        entropy=entropy,
+    )

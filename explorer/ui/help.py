@@ -82,6 +82,8 @@ CONTROL_HELP: dict[str, tuple[str, str]] = {
     "decoderCancelButton": ("Stop loading the decoder.", "decoder"),
     "decoderGrid": ("Every layer × head of the decoder; click one to enlarge it.", "causal"),
     "decoderHeadView": ("The selected decoder head; click a row to predict after it.", "causal"),
+    "decoderAcross": ("Rollout or mean over the decoder's heads.", "rollout"),
+    "decoderAcrossHeatmap": ("Rollout or mean over the decoder's heads.", "rollout"),
     "decoderAblate": ("Switch the selected decoder head off.", "ablate"),
     "decoderScale": ("Multiply the selected decoder head's output.", "ablate"),
     "decoderRestore": ("Undo every decoder head edit.", "ablate"),

@@ -236,3 +236,24 @@ def test_sharded_decoder_folders_are_listed(tmp_path):
     assert len(entries) == 1 and not entries[0].problem
     assert entries[0].disk_bytes == sum((folder / s).stat().st_size for s in parts)
     assert len(weights_sha256(folder)) == 64
+
+
+def test_causal_head_summary_matches_a_loop_reference():
+    from explorer.core.decoder_readout import causal_head_summary
+
+    rng = np.random.default_rng(3)
+    T = 9
+    a = np.tril(rng.random((T, T)) + 0.01)
+    a /= a.sum(axis=1, keepdims=True)
+    s = causal_head_summary(a)
+    assert s.first == pytest.approx(sum(a[i, 0] for i in range(T)) / T)
+    assert s.previous == pytest.approx(sum(a[i, i - 1] for i in range(1, T)) / (T - 1))
+    assert s.self == pytest.approx(sum(a[i, i] for i in range(T)) / T)
+    ent = [-sum(p * np.log(p) for p in a[i, : i + 1]) / np.log(i + 1) for i in range(1, T)]
+    assert s.entropy == pytest.approx(np.mean(ent))
+    uniform = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
+    assert causal_head_summary(uniform).entropy == pytest.approx(1.0)
+    one = causal_head_summary(np.ones((1, 1)))
+    assert (one.first, one.previous, one.self, one.entropy) == (1.0, 0.0, 1.0, 0.0)
+    with pytest.raises(ValueError):
+        causal_head_summary(np.ones((2, 3)))

@@ -215,3 +215,23 @@ def test_decoder_views_and_numbers_export(make_window, qtbot, tiny, tmp_path):
     ex.numbers("lens", tmp_path / "lens.csv")
     lens_rows = list(csv.reader((tmp_path / "lens.csv").open(encoding="utf-8")))
     assert [r[0] for r in lens_rows[1:]] == list(view.lens.row_names)
+
+
+def test_head_summary_and_rollout_across_heads(make_window, qtbot, tiny):
+    from explorer.core.decoder_readout import causal_head_summary
+    from explorer.core.model_analysis import attention_rollout
+
+    _w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    ref = tiny.forward(COPY_TEXT)
+    s = causal_head_summary(ref.attentions[0, 0])
+    assert f"first token (sink) {s.first:.2f}" in view.headSummary.text()
+    view.lowerTabs.setCurrentWidget(view.across)
+    view.across.kind.setCurrentText("rollout")
+    view.across.layer.setValue(1)
+    T = ref.n_tokens
+    want = attention_rollout(np.asarray(ref.attentions, dtype=np.float64))[1]
+    shown = view.across.heatmap.data
+    assert np.all(np.isneginf(shown[np.triu_indices(T, 1)]))
+    np.testing.assert_allclose(shown[np.tril_indices(T)], want[np.tril_indices(T)], atol=1e-6)
+    np.testing.assert_allclose(want.sum(axis=1), 1.0, atol=1e-9)
+    assert "rollout up to layer 1" in view.across.heatmap.title.text

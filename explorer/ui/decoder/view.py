@@ -20,14 +20,16 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core.decoder_readout import logit_lens, next_tokens
+from explorer.core.decoder_readout import causal_head_summary, logit_lens, next_tokens
 from explorer.core.encoder_edits import HeadEdit
 from explorer.core.encoder_files import EncoderError
+from explorer.core.model_analysis import aggregate
 from explorer.core.models.catalog import CatalogEntry, model_catalog
 from explorer.core.session import DecoderEdit, DecoderRef
 from explorer.ui.decoder.panels import GeneratePanel, LogitLensTable, NextTokenPanel
 from explorer.ui.decoder.work import DecoderLoader, Generation, LoadCancelled
 from explorer.ui.heatmap import HeatmapView, value_text
+from explorer.ui.model.across import AggregatePanel
 from explorer.ui.views.composite import ThumbnailGrid
 from explorer.ui.worker import JobWorker
 
@@ -157,9 +159,34 @@ class DecoderView(QtWidgets.QWidget):
         left = QtWidgets.QWidget()
         lv = QtWidgets.QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
+        self.headSummary = QtWidgets.QLabel(objectName="decoderHeadSummary")
+        self.headSummary.setWordWrap(True)
+        self.headSummary.setToolTip(
+            "Where the selected head's weight goes, averaged over its rows: the first token "
+            "(the attention sink of decoders), the token just before, the token itself, and "
+            "how spread out each row is (1 = uniform over the tokens it can see)"
+        )
+        head_page = QtWidgets.QWidget()
+        hv = QtWidgets.QVBoxLayout(head_page)
+        hv.setContentsMargins(0, 0, 0, 0)
+        hv.addWidget(self.head, 1)
+        hv.addWidget(self.headSummary)
+        self.across = AggregatePanel()
+        self.across.setObjectName("decoderAcross")
+        self.across.heatmap.setObjectName("decoderAcrossHeatmap")
+        self.across.changed.connect(self._draw_across)
+        self.lowerTabs = QtWidgets.QTabWidget(objectName="decoderLowerTabs")
+        self.lowerTabs.setDocumentMode(True)
+        self.lowerTabs.addTab(head_page, "Selected head")
+        self.lowerTabs.addTab(self.across, "Across heads")
+        self.lowerTabs.setTabToolTip(0, "The head picked in the grid, large")
+        self.lowerTabs.setTabToolTip(
+            1, "Attention rollout or a layer's mean over heads (the causal mask stays hatched)"
+        )
+        self.lowerTabs.currentChanged.connect(lambda _i: self._draw_across())
         split_left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         split_left.addWidget(self.grid)
-        split_left.addWidget(self.head)
+        split_left.addWidget(self.lowerTabs)
         split_left.setStretchFactor(0, 2)
         split_left.setStretchFactor(1, 3)
         lv.addWidget(split_left, 1)
@@ -489,6 +516,7 @@ class DecoderView(QtWidgets.QWidget):
         layer, h = self.selected()
         self.grid.select(layer * H + h)
         self._draw_head()
+        self._draw_across()
         self._draw_predictions()
         self._sync_edit_controls()
 
@@ -501,6 +529,23 @@ class DecoderView(QtWidgets.QWidget):
         labels = [f"{t} {i}" for i, t in enumerate(out.tokens)]
         self.head.set_matrix(causal_display(out.attentions[layer, h]), labels, levels=(0.0, 1.0))
         self.head.select_row(self.position())
+        s = causal_head_summary(out.attentions[layer, h])
+        self.headSummary.setText(
+            f"Mean weight on the first token (sink) {s.first:.2f} · on the previous token "
+            f"{s.previous:.2f} · on itself {s.self:.2f} · spread {s.entropy:.2f} of uniform"
+        )
+
+    def _draw_across(self) -> None:
+        """Rollout or mean over heads of the layer the panel's slider picks (when shown)."""
+        if self.output is None or self.lowerTabs.currentWidget() is not self.across:
+            return
+        out = self.output
+        self.across.set_layers(out.attentions.shape[0])
+        kind, layer = self.across.kind.currentText(), self.across.layer.value()
+        data = causal_display(aggregate(out.attentions, kind, layer))
+        labels = [f"{t} {i}" for i, t in enumerate(out.tokens)]
+        what = "rollout up to" if kind == "rollout" else "mean over the heads of"
+        self.across.show_data(data, labels, f"{what} layer {layer}")
 
     def _draw_predictions(self) -> None:
         out, pos = self.output, self.position()
