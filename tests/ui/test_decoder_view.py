@@ -235,3 +235,14 @@ def test_head_summary_and_rollout_across_heads(make_window, qtbot, tiny):
     np.testing.assert_allclose(shown[np.tril_indices(T)], want[np.tril_indices(T)], atol=1e-6)
     np.testing.assert_allclose(want.sum(axis=1), 1.0, atol=1e-9)
     assert "rollout up to layer 1" in view.across.heatmap.title.text
+
+
+def test_top_k_filter_on_the_decoder_head_keeps_the_hatch(make_window, qtbot):
+    _w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    view.head.set_filter(top_k=1)
+    assert "top 1" in view.head.title.text or "top-1" in view.head.title.text
+    data = view.head.data
+    T = data.shape[0]
+    assert np.all(np.isneginf(data[np.triu_indices(T, 1)]))  # the mask is still drawn
+    view.select(1, 1)
+    assert "top" in view.head.title.text  # the filter stays named after a redraw

@@ -134,6 +134,7 @@ class DecoderView(QtWidgets.QWidget):
         self.head = HeatmapView(title="", cmap="viridis")
         self.head.setObjectName("decoderHeadView")
         self.head.set_readout(self._readout)
+        self.head.enable_filter_menu()  # right-click: top-k or threshold per row
         self.head.cellClicked.connect(lambda row, _col: self.select_position(row))
         self.ablateButton = QtWidgets.QPushButton("Ablate head", objectName="decoderAblate")
         self.ablateButton.setCheckable(True)
