@@ -179,7 +179,7 @@ _ERF_Q = tuple(
 )  # fmt: skip
 
 
-def _gelu_inplace(h):  # pragma: no cover - compiled by _gelu_kernel
+def _gelu_inplace(h):  # pragma: no cover - compiled in _encoder_kernels
     """Exact (erf) GELU of a contiguous 1-D float32 array, in place."""
     p13, p11, p9, p7, p5, p3, p1 = _ERF_P
     q8, q6, q4, q2, q0 = _ERF_Q
@@ -193,20 +193,6 @@ def _gelu_inplace(h):  # pragma: no cover - compiled by _gelu_kernel
         p = (((((p13 * z2 + p11) * z2 + p9) * z2 + p7) * z2 + p5) * z2 + p3) * z2 + p1
         q = (((q8 * z2 + q6) * z2 + q4) * z2 + q2) * z2 + q0  # ≤ q0 < 0: never zero
         h[i] = np.float32(0.5) * x * (np.float32(1.0) + z * p / q)
-
-
-_gelu_compiled = None
-
-
-def _gelu_kernel():
-    """:func:`_gelu_inplace` compiled, on first use: importing Numba when this module loads
-    would add about 0.2 s to the window's start-up, which loads it for the Model tab."""
-    global _gelu_compiled
-    if _gelu_compiled is None:
-        from numba import njit
-
-        _gelu_compiled = njit(cache=True, fastmath={"contract"}, error_model="numpy")(_gelu_inplace)
-    return _gelu_compiled
 
 
 def gelu_(h: np.ndarray) -> np.ndarray:
@@ -223,45 +209,114 @@ def gelu_(h: np.ndarray) -> np.ndarray:
     """
     if h.dtype != np.float32 or not h.flags.c_contiguous or not h.flags.writeable:
         raise ValueError("gelu_ needs a writable C-contiguous float32 array")
-    _gelu_kernel()(h.reshape(-1))
+    _kernels()._gelu(h.reshape(-1))
     return h
+
+
+def _edited_projection(e, c, x, lw, cfg):
+    """``x @ w + b`` (T, d_head) float32 for projection ``c`` ("q", "k" or "v") of the head
+    that ``e`` edits: the replacement where ``e`` has one, else the layer's own."""
+    H, dh = cfg.hidden_size, cfg.d_head
+    j = "qkv".index(c)
+    cols = slice(j * H + e.head * dh, j * H + (e.head + 1) * dh)
+    w, b = getattr(e, f"w_{c}"), getattr(e, f"b_{c}")
+    if w is not None and w.shape[0] == H + 1:
+        w, b = w[:H], w[H]
+    w = lw.w_qkv[:, cols] if w is None else w.astype(np.float32)  # (H, d_head)
+    b = lw.b_qkv[cols] if b is None else b.astype(np.float32)  # (d_head,)
+    return x @ w + b
+
+
+def _replaces(e) -> bool:
+    return any(getattr(e, f"{p}_{c}") is not None for p in "wb" for c in "qkv")
 
 
 def _apply_replacements(q, k, v, x, lw, edits, cfg):
     """Recompute q, k or v of edited heads in place from replacement projections."""
-    H, dh = cfg.hidden_size, cfg.d_head
     for e in edits:
-        for j, (c, dest) in enumerate(zip("qkv", (q, k, v), strict=True)):
-            w, b = getattr(e, f"w_{c}"), getattr(e, f"b_{c}")
-            if w is None and b is None:
-                continue
-            cols = slice(j * H + e.head * dh, j * H + (e.head + 1) * dh)
-            if w is not None and w.shape[0] == H + 1:
-                w, b = w[:H], w[H]
-            w = lw.w_qkv[:, cols] if w is None else w.astype(np.float32)  # (H, d_head)
-            b = lw.b_qkv[cols] if b is None else b.astype(np.float32)  # (d_head,)
-            dest[e.head] = x @ w + b  # (T, d_head)
+        for c, dest in zip("qkv", (q, k, v), strict=True):
+            if getattr(e, f"w_{c}") is not None or getattr(e, f"b_{c}") is not None:
+                dest[e.head] = _edited_projection(e, c, x, lw, cfg)
 
 
-def _layer(x, lw, cfg, edits, mask, att_out, y_out):
-    """One BERT layer on ``x`` (T, H); writes weights into ``att_out`` and y into ``y_out``."""
-    T = x.shape[0]
-    nh, dh = cfg.num_heads, cfg.d_head
-    qkv = x @ lw.w_qkv + lw.b_qkv  # (T, 3H)
-    qkv = qkv.reshape(T, 3, nh, dh).transpose(1, 2, 0, 3)  # (3, n_head, T, d_head)
-    q, k, v = (np.ascontiguousarray(a) for a in qkv)  # (n_head, T, d_head) each
+class _Scratch:
+    """Working arrays of one forward pass, reused by every layer (float32)."""
+
+    def __init__(self, cfg, T: int, n_inner: int):
+        H, nh, dh = cfg.hidden_size, cfg.num_heads, cfg.d_head
+        self.qkv_rows = np.empty((T, 3 * H), np.float32)  # x @ W_qkv
+        self.qkv = np.empty((3, nh, T, dh), np.float32)  # split into heads, bias added
+        self.concat = np.empty((T, H), np.float32)  # the heads' outputs side by side
+        self.x1 = np.empty((T, H), np.float32)  # after attention's LayerNorm
+        self.inner = np.empty((T, n_inner), np.float32)  # the feed-forward block's
+
+
+def _attend(x, lw, cfg, edits, mask, att_out, y_out, scratch):
+    """Every head's attention in one layer: weights into ``att_out``, y into ``y_out``."""
+    np.matmul(x, lw.w_qkv, out=scratch.qkv_rows)
+    _kernels().split_heads(scratch.qkv_rows, lw.b_qkv, scratch.qkv)
+    q, k, v = scratch.qkv  # (n_head, T, d_head) each, contiguous
     if edits:
         _apply_replacements(q, k, v, x, lw, edits, cfg)
-    attention(q, k, v, scale=1.0 / sqrt(dh), mask=mask, out=y_out, weights_out=att_out)
+    attention(q, k, v, scale=1.0 / sqrt(cfg.d_head), mask=mask, out=y_out, weights_out=att_out)
+
+
+def _attend_edited_heads(x, lw, cfg, edits, mask, att_out, y_out, base, layer):
+    """As :func:`_attend` when ``base`` is the unedited run on the same tokens: heads
+    without a replaced projection keep ``base``'s weights and outputs (bit for bit), and
+    only the replaced heads are recomputed."""
+    att_out[...] = base.attentions[layer]
+    y_out[...] = base.head_outputs[layer]
+    for e in edits:
+        if not _replaces(e):
+            continue
+        q, k, v = (_edited_projection(e, c, x, lw, cfg)[None] for c in "qkv")  # (1, T, d)
+        h = e.head
+        attention(q, k, v, scale=1.0 / sqrt(cfg.d_head), mask=mask,
+                  out=y_out[h : h + 1], weights_out=att_out[h : h + 1])  # fmt: skip
+
+
+def _after_attention(x, lw, cfg, edits, y_out, out, scratch):
+    """The rest of the layer from the heads' outputs ``y_out``; writes its output into ``out``."""
     for e in edits:
         if e.scale != 1.0:
             y_out[e.head] *= np.float32(e.scale)
-    y = y_out.transpose(1, 0, 2).reshape(T, nh * dh)  # (T, H)
-    x1 = _layer_norm(y @ lw.w_o + lw.b_o + x, lw.ln1_g, lw.ln1_b, cfg.layer_norm_eps)
-    h = x1 @ lw.w_i  # (T, I)
-    h += lw.b_i
-    gelu_(h)
-    return _layer_norm(h @ lw.w_out + lw.b_out + x1, lw.ln2_g, lw.ln2_b, cfg.layer_norm_eps)
+    k = _kernels()
+    eps = np.float32(cfg.layer_norm_eps)
+    k.concat_heads(y_out, scratch.concat)  # (T, H)
+    x1 = scratch.x1
+    np.matmul(scratch.concat, lw.w_o, out=x1)
+    k.add_layer_norm(x1, lw.b_o, x, lw.ln1_g, lw.ln1_b, eps, x1)
+    h = scratch.inner
+    np.matmul(x1, lw.w_i, out=h)  # (T, I)
+    k.bias_gelu(h, lw.b_i)
+    np.matmul(h, lw.w_out, out=out)
+    k.add_layer_norm(out, lw.b_out, x1, lw.ln2_g, lw.ln2_b, eps, out)
+
+
+def _layer(x, lw, cfg, edits, mask, att_out, y_out, out=None, scratch=None):
+    """One BERT layer on ``x`` (T, H); writes weights into ``att_out``, y into ``y_out`` and
+    the layer's output into ``out`` (new when None), which it returns."""
+    T = x.shape[0]
+    scratch = _Scratch(cfg, T, lw.w_i.shape[1]) if scratch is None else scratch
+    out = np.empty((T, cfg.hidden_size), np.float32) if out is None else out
+    _attend(x, lw, cfg, edits, mask, att_out, y_out, scratch)
+    _after_attention(x, lw, cfg, edits, y_out, out, scratch)
+    return out
+
+
+_kernels_module = None
+
+
+def _kernels():
+    """:mod:`explorer.core._encoder_kernels`, imported on first use: importing Numba when this
+    module loads would add about 0.2 s to the window's start-up."""
+    global _kernels_module
+    if _kernels_module is None:
+        from explorer.core import _encoder_kernels
+
+        _kernels_module = _encoder_kernels
+    return _kernels_module
 
 
 def _checked_mask(attention_mask, T):
@@ -325,10 +380,15 @@ def run_encoder(enc, ids, names, special, *, edits, attention_mask, type_ids, ba
         emb = enc.word_embeddings[ids] + enc.token_type_embeddings[type_ids]  # (T, H)
         emb += enc.position_embeddings[:T]
         hidden[0] = _layer_norm(emb, enc.emb_ln_g, enc.emb_ln_b, cfg.layer_norm_eps)
+    scratch = _Scratch(cfg, T, enc.layers[0].w_i.shape[1]) if start < L else None
     for layer in range(start, L):
-        lw = enc.layers[layer]
+        lw, x = enc.layers[layer], hidden[layer]
         edits_here = by_layer.get(layer, ())
-        hidden[layer + 1] = _layer(hidden[layer], lw, cfg, edits_here, mask, att[layer], y[layer])
+        if base is not None and layer == start and by_layer:
+            _attend_edited_heads(x, lw, cfg, edits_here, mask, att[layer], y[layer], base, layer)
+        else:
+            _attend(x, lw, cfg, edits_here, mask, att[layer], y[layer], scratch)
+        _after_attention(x, lw, cfg, edits_here, y[layer], hidden[layer + 1], scratch)
 
     w = valid.astype(np.float32)  # (T,)
     pooled = (w @ hidden[L]) / w.sum()  # (H,)
