@@ -16,7 +16,7 @@ Qt-free; the Decoder tab draws what these functions return.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -91,6 +91,7 @@ class LogitLens:
     probs: np.ndarray
     tokens: tuple[tuple[str, ...], ...]
     target_probs: np.ndarray
+    source: object = field(default=None, compare=False, repr=False)  # the ModelOutput read
 
     @property
     def row_names(self) -> tuple[str, ...]:
@@ -133,7 +134,7 @@ def logit_lens(model, out) -> LogitLens:
                 target[r] = np.exp(logp[j, nxt[t]])
     ids, probs, target = ids.reshape(R, T), probs.reshape(R, T), target.reshape(R, T)
     names = tuple(_token_names(model, row) for row in ids)
-    return LogitLens(ids, probs, names, target)
+    return LogitLens(ids, probs, names, target, out)
 
 
 def choose_next(

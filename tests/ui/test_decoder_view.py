@@ -31,6 +31,7 @@ def _open(make_window, qtbot, session):
     view = w.decoderView
     w.workspaceTabs.setCurrentWidget(view)
     qtbot.waitUntil(lambda: view.output is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: view.lens is not None and view.lens.source is view.output, timeout=WAIT)
     return w, view
 
 
@@ -40,7 +41,12 @@ def test_decoder_tab_draws_the_model_on_the_text(make_window, qtbot, tiny):
     assert view.model.name == "tiny-induction"
     assert view.combo.currentText().startswith("tiny-induction")
     assert "2 layers × 4 heads" in view.details.text()
-    assert len(view.grid._images) == c.n_layer * c.n_head
+    assert view.grid.count == c.n_layer * c.n_head
+    badges = view.grid.badges()
+    for layer, head in view.circuit.induction:
+        assert badges[layer * c.n_head + head] == "IND"
+    for layer, head in view.circuit.previous_token:
+        assert badges[layer * c.n_head + head] == "PREV"
     ref = tiny.forward(COPY_TEXT)
     np.testing.assert_allclose(view.output.attentions, ref.attentions, atol=1e-6)
     # the causal mask is drawn hatched: the upper triangle has no value
@@ -80,6 +86,7 @@ def test_ablating_the_induction_head_is_live_and_undoable(make_window, qtbot, ti
     qtbot.waitUntil(lambda: len(view.output.edits) == len(heads), timeout=WAIT)
     qtbot.waitUntil(lambda: view.nextPanel.bars.rows()[0][0] != "·h", timeout=WAIT)
     assert "×0" in view.editsLabel.text()
+    assert all("×0" in view.grid.badges()[a * 4 + b] for a, b in heads)
     for _ in heads:
         w.doc.undo_stack.undo()
     while w.doc.session.decoder is not None and w.doc.session.decoder.layer != 0:
@@ -246,3 +253,21 @@ def test_top_k_filter_on_the_decoder_head_keeps_the_hatch(make_window, qtbot):
     assert np.all(np.isneginf(data[np.triu_indices(T, 1)]))  # the mask is still drawn
     view.select(1, 1)
     assert "top" in view.head.title.text  # the filter stays named after a redraw
+
+
+def test_a_slow_pass_shows_the_busy_bar_until_it_is_drawn(make_window, qtbot):
+    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    model, real = view.model, view.model.forward
+
+    def slow(*args, **kwargs):
+        time.sleep(0.8)
+        return real(*args, **kwargs)
+
+    model.forward = slow
+    try:
+        w.apply(replace(w.doc.session, text=COPY_TEXT + " harbor"), "Edit text")
+        qtbot.waitUntil(view.busyBar.isVisible, timeout=WAIT)
+        qtbot.waitUntil(lambda: view.output.n_tokens > 35, timeout=WAIT)
+        qtbot.waitUntil(lambda: not view.busyBar.isVisible(), timeout=WAIT)
+    finally:
+        del model.forward

@@ -30,10 +30,29 @@ from explorer.ui.decoder.panels import GeneratePanel, LogitLensTable, NextTokenP
 from explorer.ui.decoder.work import DecoderLoader, Generation, LoadCancelled
 from explorer.ui.heatmap import HeatmapView, value_text
 from explorer.ui.model.across import AggregatePanel
-from explorer.ui.views.composite import ThumbnailGrid
+from explorer.ui.model.grid import LayerHeadGrid
 from explorer.ui.worker import JobWorker
 
-SHORT_LABELS = {"induction": "ind", "previous token": "prev"}
+SHORT_LABELS = {"induction": "IND", "previous token": "PREV"}
+BUSY_DELAY_MS = 300  # a pass that takes longer shows the busy bar
+
+
+class DecoderGrid(LayerHeadGrid):
+    """The Model tab's layer × head mosaic, with badges that name the heads' measured
+    circuits (IND, PREV) and their edits (×0 for an ablated head)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._labels: list[str] = []
+
+    def set_labels(self, labels) -> None:
+        labels = [str(x) for x in labels]
+        if labels != self._labels:
+            self._labels = labels
+            self._overlay.update()
+
+    def badges(self) -> list[str]:
+        return (self._labels + [""] * self.count)[: self.count]
 
 
 def causal_display(att: np.ndarray) -> np.ndarray:
@@ -84,10 +103,17 @@ class DecoderView(QtWidgets.QWidget):
         self.runner = JobWorker(self, name="DecoderRunner")
         self.runner.done.connect(self._on_ran)
         self.runner.failed.connect(self._on_run_failed)
+        self.lensWorker = JobWorker(self, name="DecoderLens")
+        self.lensWorker.done.connect(self._on_lens)
+        self._busy_timer = QtCore.QTimer(self, singleShot=True, interval=BUSY_DELAY_MS)
+        self._busy_timer.timeout.connect(self._show_busy)
+        for worker in (self.runner, self.lensWorker):
+            worker.busyChanged.connect(self._on_busy_changed)
         self._build()
         if window is not None:
             window.doc.sessionChanged.connect(self._on_session_changed)
         self.destroyed.connect(lambda *_: self.runner.shutdown(0.5))
+        self.destroyed.connect(lambda *_: self.lensWorker.shutdown(0.5))
 
     # ------------------------------------------------------------ building
     def _build(self) -> None:
@@ -110,6 +136,12 @@ class DecoderView(QtWidgets.QWidget):
         self.cancelButton.setToolTip("Stop loading the model")
         self.cancelButton.setVisible(False)
         self.cancelButton.clicked.connect(self.cancel_load)
+        self.busyBar = QtWidgets.QProgressBar(objectName="decoderBusy")
+        self.busyBar.setRange(0, 0)  # no end known: a moving bar
+        self.busyBar.setMaximumWidth(120)
+        self.busyBar.setFormat("running…")
+        self.busyBar.setToolTip("The decoder is running on the text")
+        self.busyBar.setVisible(False)
         self.details = QtWidgets.QLabel(objectName="decoderDetails")
         self.details.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         top = QtWidgets.QHBoxLayout()
@@ -118,16 +150,17 @@ class DecoderView(QtWidgets.QWidget):
         top.addWidget(self.openButton)
         top.addWidget(self.loadBar)
         top.addWidget(self.cancelButton)
+        top.addWidget(self.busyBar)
         self.message = QtWidgets.QLabel(objectName="decoderMessage")
         self.message.setWordWrap(True)
         self.message.setStyleSheet("QLabel { color: #b36b00; }")
         self.message.setVisible(False)
 
-        self.grid = ThumbnailGrid()
+        self.grid = DecoderGrid()
         self.grid.setObjectName("decoderGrid")
         self.grid.setToolTip(
             "Every head of every layer (rows: layers). The causal mask leaves the upper "
-            "triangle empty. ind: an induction head, prev: a previous-token head, measured "
+            "triangle empty. IND: an induction head, PREV: a previous-token head, measured "
             "on repeated random tokens; ×0: ablated. Click a head to draw it large."
         )
         self.grid.thumbnailClicked.connect(self._on_thumbnail)
@@ -347,7 +380,12 @@ class DecoderView(QtWidgets.QWidget):
         """Load ``entry`` in the worker; ``choose``: record it in the session once loaded."""
         if Path(entry.info.path) not in self.loader.models:
             self.loadBar.setRange(0, 0)
-            self.loadBar.setFormat(f"Loading {entry.info.name}… %p%")
+            self.loadBar.setFormat("loading %p%")
+            self.loadBar.setToolTip(f"Loading {entry.info.name}")
+            self.details.setText(f"Loading {entry.info.name}: {entry.describe()}")
+            i = self.combo.findData(str(entry.info.path))
+            if i >= 0:
+                self.combo.setCurrentIndex(i)
             self.loadBar.setVisible(True)
             self.cancelButton.setVisible(True)
             self.combo.setEnabled(False)
@@ -457,22 +495,37 @@ class DecoderView(QtWidgets.QWidget):
             self._show_message("Type a text to see what the decoder predicts.")
             return
 
-        def job():
-            out = model.forward(text, edits=edits)
-            return model, out, logit_lens(model, out)
-
-        self.runner.submit(job)
+        self.runner.submit(lambda: (model, model.forward(text, edits=edits)))
+        self._busy_timer.start()
 
     def _on_ran(self, gen: int, payload) -> None:
         if gen != self.runner.generation:
             return
-        model, out, lens = payload
+        model, out = payload
         if model is not self.model:
             return
-        self.output, self.lens = out, lens
+        self.output = out
         self._show_message("")
         self._draw()
         self.analysed.emit()
+        # the logit lens reads every layer through the LM head (vocabulary-sized): after
+        # the views above are on screen
+        self.lensWorker.submit(lambda: (out, logit_lens(model, out)))
+
+    def _on_lens(self, _gen: int, payload) -> None:
+        out, lens = payload
+        if out is self.output:
+            self.lens = lens
+            self._draw_lens()
+
+    def _on_busy_changed(self, _busy: bool) -> None:
+        if not (self.runner.busy or self.lensWorker.busy):
+            self._busy_timer.stop()
+            self.busyBar.setVisible(False)
+
+    def _show_busy(self) -> None:
+        if self.runner.busy or self.lensWorker.busy:
+            self.busyBar.setVisible(True)
 
     def _on_run_failed(self, gen: int, exc) -> None:
         if gen != self.runner.generation:
@@ -502,18 +555,16 @@ class DecoderView(QtWidgets.QWidget):
         out, c = self.output, self.model.config
         L, H = c.n_layer, c.n_head
         scales = {(e.layer, e.head): e.scale for e in self.edits()}
-        titles = []
+        titles, badges = [], []
         for layer in range(L):
             for h in range(H):
-                t = f"L{layer}·H{h}"
-                label = SHORT_LABELS.get(self.head_label(layer, h), "")
-                if label:
-                    t += f" {label}"
-                if (layer, h) in scales:
-                    t += f" ×{scales[(layer, h)]:g}"
-                titles.append(t)
+                label = self.head_label(layer, h)
+                edit = f"×{scales[(layer, h)]:g}" if (layer, h) in scales else ""
+                titles.append(" · ".join(x for x in (f"layer {layer}, head {h}", label, edit) if x))
+                badges.append(" ".join(x for x in (SHORT_LABELS.get(label, ""), edit) if x))
         att = out.attentions.reshape(L * H, out.n_tokens, out.n_tokens)
         self.grid.set_matrices(causal_display(att), titles, columns=H)
+        self.grid.set_labels(badges)
         layer, h = self.selected()
         self.grid.select(layer * H + h)
         self._draw_head()
@@ -553,8 +604,16 @@ class DecoderView(QtWidgets.QWidget):
         nxt = next_tokens(self.model, out, pos, k=10)
         actual = out.tokens[pos + 1] if pos + 1 < out.n_tokens else None
         self.nextPanel.show_tokens(nxt, out.tokens[pos], actual)
-        self.lensTable.show_lens(self.lens, out.tokens, out.ids[1:])
-        self.lensTable.show_position(pos)
+        self._draw_lens()
+
+    def _draw_lens(self) -> None:
+        """The logit lens of the output shown, or a greyed table while it is computed."""
+        lens, out = self.lens, self.output
+        ready = lens is not None and lens.ids.shape[1] == out.n_tokens and lens.source is out
+        self.lensTable.setEnabled(ready)
+        if ready:
+            self.lensTable.show_lens(lens, out.tokens, out.ids[1:])
+            self.lensTable.show_position(self.position())
 
     def prediction(self) -> tuple[str, float] | None:
         """The likeliest next token at the position shown and its probability (None before a
@@ -681,3 +740,4 @@ class DecoderView(QtWidgets.QWidget):
         self.loader.shutdown()
         self.generation.shutdown()
         self.runner.shutdown(0.5)
+        self.lensWorker.shutdown(0.5)
