@@ -17,6 +17,8 @@ embedding, as sentence-transformers' all-MiniLM-L6-v2 does before its final norm
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass, field
 from math import sqrt
 
@@ -250,6 +252,12 @@ class _Scratch:
         self.x1 = np.empty((T, H), np.float32)  # after attention's LayerNorm
         self.inner = np.empty((T, n_inner), np.float32)  # the feed-forward block's
 
+    def rows(self, r0: int, r1: int) -> _Scratch:
+        """The row-by-row arrays' rows ``r0:r1`` (contiguous views)."""
+        part = object.__new__(_Scratch)
+        part.concat, part.x1, part.inner = self.concat[r0:r1], self.x1[r0:r1], self.inner[r0:r1]
+        return part
+
 
 def _attend(x, lw, cfg, edits, mask, att_out, y_out, scratch):
     """Every head's attention in one layer: weights into ``att_out``, y into ``y_out``."""
@@ -277,10 +285,91 @@ def _attend_edited_heads(x, lw, cfg, edits, mask, att_out, y_out, base, layer):
 
 
 def _after_attention(x, lw, cfg, edits, y_out, out, scratch):
-    """The rest of the layer from the heads' outputs ``y_out``; writes its output into ``out``."""
+    """The rest of the layer from the heads' outputs ``y_out``; writes its output into ``out``.
+
+    Every step from here on is token by token, so from :data:`SPLIT_MIN_TOKENS` tokens the
+    second half of the rows goes to a helper thread (see :func:`_in_two_halves`).
+    """
     for e in edits:
         if e.scale != 1.0:
             y_out[e.head] *= np.float32(e.scale)
+    T = x.shape[0]
+    if T < SPLIT_MIN_TOKENS:
+        _rows_after_attention(x, lw, cfg, y_out, out, scratch)
+        return
+
+    def rows(r0, r1):
+        _rows_after_attention(x[r0:r1], lw, cfg, np.ascontiguousarray(y_out[:, r0:r1]),
+                              out[r0:r1], scratch.rows(r0, r1))  # fmt: skip
+
+    _in_two_halves(rows, T)
+
+
+#: From this many tokens, the row-by-row half of a layer is shared with a helper thread. Below
+#: it the hand-over costs more than the half it saves.
+SPLIT_MIN_TOKENS = 64
+
+_helper_jobs = None
+_HELPER_LOCK = threading.Lock()
+
+
+def _helper_loop(jobs):
+    while True:
+        job = jobs.get()
+        job()
+
+
+def _in_two_halves(rows, T: int) -> None:
+    """Run ``rows(0, m)`` here and ``rows(m, T)`` on a helper thread, ``m = T // 2``.
+
+    Each half is claimed once, by whichever thread gets to it first: when the helper is busy
+    (another pass's half) or has no core to run on, this thread does both halves, so a loaded
+    machine costs at most the serial time. The halves write disjoint rows, and a row's numbers
+    do not depend on which thread computed it. NumPy's matrix products and the fused kernels
+    release the GIL, so the halves run side by side.
+    """
+    global _helper_jobs
+    if _helper_jobs is None:
+        with _HELPER_LOCK:
+            if _helper_jobs is None:
+                jobs = queue.SimpleQueue()
+                threading.Thread(
+                    target=_helper_loop, args=(jobs,), name="encoder-rows", daemon=True
+                ).start()
+                _helper_jobs = jobs
+    m = T // 2
+    lock, claimed, finished = threading.Lock(), [False], threading.Event()
+    failure = []
+
+    def claim() -> bool:
+        with lock:
+            if claimed[0]:
+                return False
+            claimed[0] = True
+            return True
+
+    def second_half():
+        if not claim():
+            return
+        try:
+            rows(m, T)
+        except BaseException as exc:  # re-raised in the caller
+            failure.append(exc)
+        finally:
+            finished.set()
+
+    _helper_jobs.put(second_half)
+    rows(0, m)
+    if claim():
+        rows(m, T)
+    else:
+        finished.wait()
+        if failure:
+            raise failure[0]
+
+
+def _rows_after_attention(x, lw, cfg, y_out, out, scratch):
+    """:func:`_after_attention` for the rows of ``x``; ``y_out`` (n_head, rows, d_head)."""
     k = _kernels()
     eps = np.float32(cfg.layer_norm_eps)
     k.concat_heads(y_out, scratch.concat)  # (T, H)

@@ -47,3 +47,38 @@ def test_bias_gelu_is_bias_then_gelu():
     want = gelu_((h + b).copy())
     K.bias_gelu(h, b)
     assert_array_equal(h, want)
+
+
+def test_a_pass_split_between_two_threads_gives_the_serial_numbers(tmp_path, monkeypatch):
+    from naive_bert import TINY_CONFIG, write_tiny_model
+
+    from explorer.core import encoder_forward
+    from explorer.core.encoder import HeadEdit, load_encoder
+
+    write_tiny_model(tmp_path, cfg={**TINY_CONFIG, "num_hidden_layers": 3})
+    enc = load_encoder(tmp_path)
+    rng = np.random.default_rng(3)
+    ids = np.r_[2, rng.integers(5, enc.config.vocab_size, 15), 3].astype(np.int64)
+    edits = (HeadEdit.scaled(1, 0, 0.5),)
+    monkeypatch.setattr(encoder_forward, "SPLIT_MIN_TOKENS", 10**9)
+    serial = enc.forward(ids, edits=edits)
+    monkeypatch.setattr(encoder_forward, "SPLIT_MIN_TOKENS", 2)
+    for _ in range(3):  # the helper thread is started once and reused
+        split = enc.forward(ids, edits=edits)
+        assert_allclose(split.hidden_states, serial.hidden_states, rtol=1e-6, atol=1e-6)
+        assert_allclose(split.attentions, serial.attentions, rtol=0, atol=1e-7)
+
+
+def test_a_failure_in_the_helper_half_reaches_the_caller():
+    from explorer.core.encoder_forward import _in_two_halves
+
+    done = []
+
+    def rows(r0, r1):
+        if r0 > 0:
+            raise ValueError("second half")
+        done.append((r0, r1))
+
+    with pytest.raises(ValueError, match="second half"):
+        _in_two_halves(rows, 10)
+    assert done == [(0, 5)]
