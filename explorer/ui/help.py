@@ -89,6 +89,7 @@ CONTROL_HELP: dict[str, tuple[str, str]] = {
     "decoderRestore": ("Undo every decoder head edit.", "ablate"),
     "nextTokenBars": ("The likeliest next tokens and their probabilities.", "next token"),
     "logitLensTable": ("Each layer's prediction at each position.", "logit lens"),
+    "logitLensNote": ("The logit lens is being computed.", "logit lens"),
     "generateNextButton": ("Append the predicted token to the text.", "generate"),
     "generateCount": ("How many tokens Generate appends.", "generate"),
     "generateManyButton": ("Append that many tokens.", "generate"),

@@ -218,7 +218,7 @@ class DecoderView(QtWidgets.QWidget):
             1, "Attention rollout or a layer's mean over heads (the causal mask stays hatched)"
         )
         self.lowerTabs.currentChanged.connect(lambda _i: self._draw_across())
-        split_left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        split_left = self.leftSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         split_left.addWidget(self.grid)
         split_left.addWidget(self.lowerTabs)
         split_left.setStretchFactor(0, 2)
@@ -229,7 +229,12 @@ class DecoderView(QtWidgets.QWidget):
         self.nextPanel = NextTokenPanel()
         self.lensTable = LogitLensTable()
         lens_box = QtWidgets.QGroupBox("Logit lens")
-        QtWidgets.QVBoxLayout(lens_box).addWidget(self.lensTable)
+        self.lensNote = QtWidgets.QLabel("Reading every layer through the LM head…")
+        self.lensNote.setObjectName("logitLensNote")
+        self.lensNote.setVisible(False)
+        lens_layout = QtWidgets.QVBoxLayout(lens_box)
+        lens_layout.addWidget(self.lensNote)
+        lens_layout.addWidget(self.lensTable)
         self.generatePanel = GeneratePanel()
         self.generatePanel.generateRequested.connect(self.generate)
         self.generatePanel.settingsChanged.connect(self._on_generate_settings)
@@ -419,6 +424,10 @@ class DecoderView(QtWidgets.QWidget):
         self._sync_combo()
 
     def _loaded(self, path: Path, model, choose: bool) -> None:
+        if model is not self.model:  # a deep model's grid gets more of the height
+            share = 0.5 if model.config.n_layer > 6 else 0.4
+            total = sum(self.leftSplit.sizes()) or 1
+            self.leftSplit.setSizes([int(total * share), total - int(total * share)])
         self.model = model
         self.circuit = self.loader.circuits.get(path)
         self._sync_combo()
@@ -611,6 +620,7 @@ class DecoderView(QtWidgets.QWidget):
         lens, out = self.lens, self.output
         ready = lens is not None and lens.ids.shape[1] == out.n_tokens and lens.source is out
         self.lensTable.setEnabled(ready)
+        self.lensNote.setVisible(not ready)
         if ready:
             self.lensTable.show_lens(lens, out.tokens, out.ids[1:])
             self.lensTable.show_position(self.position())
