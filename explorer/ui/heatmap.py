@@ -7,7 +7,9 @@ are written in cells only when each one fits its cell (measured with ``QFontMetr
 Follows pyqtgraph's ``MatrixDisplayExample``: row-major ``ImageItem`` shifted by half a cell,
 ``invertY`` so that row 0 is at the top, token names as ticks and a ``ColorBarItem`` bound to
 the image. Updates reuse the items (``setImage(..., autoLevels=False)``); the scene is never
-rebuilt on a slider tick.
+rebuilt on a slider tick. A matrix equal to the one shown changes nothing (no repaint), the
+numbers in the cells are one item drawn in one pass, and a view that is hidden inside a shown
+window (another tab is in front) draws what it was given only when it is shown again.
 """
 
 from __future__ import annotations
@@ -79,6 +81,172 @@ def _metrics(font: QtGui.QFont) -> QtGui.QFontMetricsF:
     return fm
 
 
+def cache_pixels(item: QtWidgets.QGraphicsItem) -> None:
+    """Keep ``item``'s pixels between paints (axes, colour bars): a new matrix repaints the
+    cells and a pixel or two around them, and an axis touching that strip would otherwise
+    draw all of its labels again (about 0.2 ms each, on every slider tick)."""
+    item.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+def hidden_in_shown_window(widget: QtWidgets.QWidget) -> bool:
+    """True when ``widget`` is off screen although its window is shown (another tab or page
+    is in front): its drawing can wait for its ``showEvent``. A widget whose window was
+    never shown (a figure built for export, a widget in a test) draws at once."""
+    return not widget.isVisible() and widget.window().isVisible()
+
+
+class CellValues(QtWidgets.QGraphicsItem):
+    """The numbers written in a heatmap's cells, drawn by one item in one pass.
+
+    One ``pg.TextItem`` per cell cost about 25 µs to update and as much to paint, each; this
+    item stores the strings and paints them at the centres of their cells, in pixels, so the
+    text keeps its size however the cells are scaled (like ``TextItem``).
+    """
+
+    DARK = QtGui.QColor(20, 20, 20)
+    LIGHT = QtGui.QColor(240, 240, 240)
+
+    def __init__(self, font: QtGui.QFont):
+        super().__init__()
+        self._font = font
+        self._texts: list[str] = []
+        self._dark: list[bool] = []
+        self._cols = 0
+        self._rows = 0
+        # each string laid out once: (QStaticText, half its width, half its height)
+        self._static: dict[str, tuple[QtGui.QStaticText, float, float]] = {}
+
+    def set_values(self, texts: list[str], dark: list[bool], cols: int) -> None:
+        """Write ``texts`` (row-major, ``cols`` per row; ``[]`` for none); ``dark`` picks
+        dark text for each cell (on a light colour)."""
+        rows = len(texts) // cols if cols and texts else 0
+        cols = cols if rows else 0
+        if texts == self._texts and dark == self._dark and cols == self._cols:
+            return
+        if (rows, cols) != (self._rows, self._cols):
+            self.prepareGeometryChange()
+            self._rows, self._cols = rows, cols
+        self._texts, self._dark = texts, dark
+        self.update()
+
+    def texts(self) -> list[str]:
+        """The numbers written, row-major (empty when none fit)."""
+        return list(self._texts)
+
+    def boundingRect(self) -> QtCore.QRectF:
+        return QtCore.QRectF(0, 0, self._cols, self._rows)
+
+    def _lay_out(self, text: str) -> tuple[QtGui.QStaticText, float, float]:
+        static = QtGui.QStaticText(text)
+        static.prepare(QtGui.QTransform(), self._font)
+        size = static.size()
+        entry = self._static[text] = (static, size.width() / 2, size.height() / 2)
+        return entry
+
+    def paint(self, painter: QtGui.QPainter, *_args) -> None:
+        if not self._texts:
+            return
+        to_px = painter.transform()
+        origin = to_px.map(QtCore.QPointF(0.5, 0.5))  # centre of cell (0, 0)
+        step = to_px.map(QtCore.QPointF(1.5, 1.5)) - origin
+        ox, oy, sx, sy = origin.x(), origin.y(), step.x(), step.y()
+        painter.save()
+        painter.resetTransform()
+        painter.setFont(self._font)
+        laid_out, lay_out = self._static, self._lay_out
+        draw, point, cols = painter.drawStaticText, QtCore.QPointF, self._cols
+        pen = None
+        for idx, (text, dark) in enumerate(zip(self._texts, self._dark, strict=True)):
+            if not text:
+                continue
+            static, half_w, half_h = laid_out.get(text) or lay_out(text)
+            if dark is not pen:
+                painter.setPen(self.DARK if dark else self.LIGHT)
+                pen = dark
+            i, j = divmod(idx, cols)
+            draw(point(ox + j * sx - half_w, oy + i * sy - half_h), static)
+        painter.restore()
+
+
+class CellImage(pg.ImageItem):
+    """An ``ImageItem`` that colours a float matrix straight into 32-bit pixels.
+
+    pyqtgraph maps a float matrix through its colour table into an 8-bit indexed image,
+    building a 256-entry Qt colour table in Python each time (about 0.1 ms), and Qt has no
+    fast path for drawing an indexed image scaled: it fills it pixel by pixel through a
+    general texture brush (about 1.8 ms for a 9 × 9 matrix on 400 × 350 pixels). Here the
+    same levels and colour table (``(value - lo) · n / (hi - lo)``, clipped to the table and
+    truncated, as pyqtgraph does) index a cached table of 32-bit colours, which Qt scales by
+    its fast path. Anything else (NaN cells, colour images, downsampling) takes pyqtgraph's
+    way, converted to 32-bit pixels afterwards.
+    """
+
+    FAST = (QtGui.QImage.Format.Format_RGB32, QtGui.QImage.Format.Format_ARGB32)
+
+    _table_of: tuple | None = None  # (lut it was made from, uint32 colours, Qt format)
+    _pixels: np.ndarray | None = None  # the buffer self.qimage reads
+
+    def render(self, *args, **kwargs):
+        if self._render_direct():
+            return None
+        out = super().render(*args, **kwargs)
+        q = self.qimage
+        if q is not None and q.format() not in self.FAST:
+            alpha = q.hasAlphaChannel()
+            self.qimage = q.convertToFormat(self.FAST[1] if alpha else self.FAST[0])
+        return out
+
+    def _render_direct(self) -> bool:
+        image, lut, levels = self.image, self.lut, self.levels
+        if not (
+            isinstance(image, np.ndarray)
+            and image.ndim == 2
+            and image.size
+            and image.dtype.kind == "f"
+            and isinstance(lut, np.ndarray)
+            and lut.dtype == np.uint8
+            and lut.ndim == 2
+            and lut.shape[1] in (3, 4)
+            and 0 < lut.shape[0] <= 256
+            and levels is not None
+            and np.ndim(levels) == 1
+            and not self.autoDownsample
+            and self.axisOrder == "row-major"
+        ):
+            return False
+        if self._imageHasNans is None:  # as pyqtgraph decides it (and caches it)
+            self._imageHasNans = bool(np.isnan(image.min()))
+            self._imageNanLocations = None
+        if self._imageHasNans:
+            return False
+        colours, fmt = self._colour_table(lut)
+        n = lut.shape[0]
+        lo, hi = float(levels[0]), float(levels[1])
+        scale = n / ((hi - lo) or 1.0)
+        work = np.float32 if image.dtype.itemsize <= 4 else np.float64  # as pyqtgraph
+        index = np.subtract(image, lo, dtype=work)
+        index *= scale
+        np.clip(index, 0, n - 1, out=index)
+        pixels = colours[index.astype(np.uint8)]  # (rows, cols) uint32
+        h, w = pixels.shape
+        self._pixels = pixels
+        self.qimage = QtGui.QImage(pixels.data, w, h, 4 * w, fmt)
+        self._renderRequired = False
+        self._unrenderable = False
+        return True
+
+    def _colour_table(self, lut: np.ndarray) -> tuple[np.ndarray, QtGui.QImage.Format]:
+        cached = self._table_of
+        if cached is not None and cached[0] is lut:
+            return cached[1], cached[2]
+        rgb = lut.astype(np.uint32)
+        alpha = rgb[:, 3] if lut.shape[1] == 4 else np.full(len(lut), 255, np.uint32)
+        colours = (alpha << 24) | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+        fmt = self.FAST[0] if bool((alpha == 255).all()) else self.FAST[1]
+        self._table_of = (lut, colours, fmt)
+        return colours, fmt
+
+
 class TokenAxis(pg.AxisItem):
     """Token labels along the top (keys) or the left (queries) of a heatmap, with a caption.
 
@@ -115,6 +283,7 @@ class TokenAxis(pg.AxisItem):
         # no tick marks and no pyqtgraph values: one mark per cell would merge into a bar
         self.setStyle(showValues=False, tickLength=0)
         self.setAcceptHoverEvents(True)
+        cache_pixels(self)
 
     # ----------------------------------------------------------- contents
     def set_labels(self, labels: Sequence[str]) -> None:
@@ -427,9 +596,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         box.background.setBrush(
             QtGui.QBrush(QtGui.QColor(128, 128, 128), QtCore.Qt.BrushStyle.BDiagPattern)
         )
-        box.background.show()
+        box.background.hide()  # until a matrix with such cells is shown
         self._cmap = colormap(cmap)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = CellImage(axisOrder="row-major")
         self.image.setColorMap(self._cmap)
         self.plot.addItem(self.image)
         self.colorbar = None
@@ -438,6 +607,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
                 values=levels, colorMap=colormap(cmap), interactive=False, width=12
             )
             self.colorbar.setImageItem(self.image, insert_in=self.plot)
+            cache_pixels(self.colorbar.axis)
             if compact:
                 self.colorbar.axis.setStyle(tickFont=small)
                 self.colorbar.axis.setWidth(34)
@@ -458,10 +628,16 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         for item in (self._row_box, self._col_box, self._sel_box, self._mark_box):
             item.hide()
             self.plot.addItem(item)
-        self._value_items: list[pg.TextItem] = []
         self._value_font = QtGui.QFont()
         self._value_fm = QtGui.QFontMetricsF(self._value_font)
         self._text_px: dict[str, float] = {}  # width of each number written so far
+        self._values = CellValues(self._value_font)
+        self._values.setZValue(5)
+        self.plot.addItem(self._values)
+        # what the items show, against what was asked for (see _redraw)
+        self._stale = False  # the image (and the cells' numbers) lag behind _data
+        self._drawn_labels: tuple[list[str], list[str]] = ([], [])
+        self._drawn_shape: tuple[int, ...] = (0, 0)
 
         self.plot.getViewBox().sigResized.connect(self._on_resized)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -571,7 +747,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self.image.setColorMap(cmap)
         if self.colorbar is not None:
             self.colorbar.setColorMap(cmap)
-        self._update_values()
+        self._refresh_values()
 
     def set_levels(self, levels: tuple[float, float]) -> None:
         lo, hi = float(levels[0]), float(levels[1])
@@ -583,14 +759,17 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if self.colorbar is not None:
             self.colorbar.setLevels((lo, hi))
         self.image.setLevels((lo, hi))
+        self._refresh_values()  # dark or light text follows the colour under it
 
     def set_row_labels_visible(self, visible: bool) -> None:
         """Show or hide the row labels (small multiples share the first panel's)."""
         self.plot.showAxis("left", visible)
 
     def set_show_values(self, show: bool) -> None:
+        if show == self._show_values:
+            return
         self._show_values = show
-        self._update_values()
+        self._refresh_values()
 
     def set_matrix(
         self,
@@ -600,36 +779,65 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         levels: tuple[float, float] | None = None,
     ) -> None:
         """Show ``data`` (rows × cols). Non-finite cells (masked, −∞) are left empty and
-        show a grey hatch."""
+        show a grey hatch.
+
+        The same matrix, labels and levels as shown change nothing, so nothing is repainted.
+        While the view is hidden inside a shown window, the drawing waits for its
+        ``showEvent`` (:attr:`data` and :meth:`image_data` are current at once).
+        """
         data = np.asarray(data, dtype=np.float32)
         if data.ndim != 2:
             raise ValueError("a heatmap needs a 2-D matrix")
-        col_labels = row_labels if col_labels is None else col_labels
-        relabel = list(row_labels) != self._row_labels or list(col_labels) != self._col_labels
-        reshape = data.shape != self._data.shape
-        self._data = data
+        row_labels = list(row_labels)
+        col_labels = row_labels if col_labels is None else list(col_labels)
         if levels is not None:
             self.set_levels(levels)
-        shown = np.where(np.isfinite(data), data, np.nan) if data.size else data
-        self.plot.getViewBox().background.setVisible(bool(data.size))
+        if (
+            row_labels == self._row_labels
+            and col_labels == self._col_labels
+            and (data is self._data or np.array_equal(data, self._data, equal_nan=True))
+        ):
+            return  # the numbers on screen are these already (levels were set above)
+        self._data = data
+        self._row_labels, self._col_labels = row_labels, col_labels
+        self._stale = True
+        if not hidden_in_shown_window(self):
+            self._redraw()
+
+    def _redraw(self) -> None:
+        """Bring the image, labels, filter and numbers in line with what was asked for."""
+        self._stale = False
+        data = self._data
+        finite = np.isfinite(data)
+        all_finite = bool(finite.all())
+        # the hatch shows only through empty (non-finite) cells: with none, it is not drawn
+        self.plot.getViewBox().background.setVisible(bool(data.size) and not all_finite)
         if data.size:
+            shown = data if all_finite else np.where(finite, data, np.float32(np.nan))
             self.image.setImage(shown, autoLevels=False, levels=self._levels)
-            self.image.setRect(QtCore.QRectF(0, 0, data.shape[1], data.shape[0]))
+            if data.shape != self._drawn_shape:
+                self.image.setRect(QtCore.QRectF(0, 0, data.shape[1], data.shape[0]))
             self.image.show()
         else:
             self.image.hide()
+        relabel = (self._row_labels, self._col_labels) != self._drawn_labels
         if relabel:  # labels and captions are laid out again only when the labels change
-            self._row_labels = list(row_labels)
-            self._col_labels = list(col_labels)
+            self._drawn_labels = (self._row_labels, self._col_labels)
             self.left_axis.set_labels(self._row_labels)
             self.top_axis.set_labels(self._col_labels)
-        if reshape or relabel:
+        if relabel or data.shape != self._drawn_shape:
             rows, cols = max(data.shape[0], 1), max(data.shape[1], 1)
             self.plot.setXRange(0, cols, padding=0)
             self.plot.setYRange(0, rows, padding=0)
+        self._drawn_shape = data.shape
         if self._filter != (None, None):
             self._apply_filter()
         self._update_values()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._redraw()
 
     def resizeEvent(self, event) -> None:
         if hasattr(self, "title"):  # before the layout takes its new size
@@ -642,7 +850,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
     def _on_resized(self, *_args) -> None:
         self.left_axis.fit_to_cells()
         self.top_axis.fit_to_cells()
-        self._update_values()
+        self._refresh_values()
 
     @property
     def data(self) -> np.ndarray:
@@ -650,7 +858,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         return self._data
 
     def image_data(self) -> np.ndarray | None:
-        """The array the image item draws."""
+        """The array the image item draws (drawn now if the view was waiting to be shown)."""
+        if self._stale:
+            self._redraw()
         return self.image.image
 
     # ------------------------------------------------------------ overlays
@@ -678,42 +888,33 @@ class HeatmapView(pg.GraphicsLayoutWidget):
                 return False
         return True
 
+    def value_texts(self) -> list[str]:
+        """The numbers written in the cells, row-major; empty when they are not shown."""
+        if self._stale:
+            self._redraw()
+        return self._values.texts()
+
+    def _refresh_values(self) -> None:
+        if self._stale:
+            return  # _redraw writes them when the view is shown
+        self._update_values()
+
     def _update_values(self) -> None:
         rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
         show = self._show_values and 0 < rows <= MAX_VALUE_OVERLAY and cols <= MAX_VALUE_OVERLAY
-        texts: list[str] = []
-        if show:
-            flat = self._data.reshape(-1)
-            texts = [value_text(float(v)) for v in flat]
-            show = self._values_fit(texts)  # never "1.00.92": all numbers, or none
-        n = rows * cols if show else 0
-        while len(self._value_items) < n:
-            item = pg.TextItem("", anchor=(0.5, 0.5))
-            item.setFont(self._value_font)
-            item.setZValue(5)
-            item.shown_state = None  # (text, dark, pos): skip Qt calls when nothing changed
-            self.plot.addItem(item)
-            self._value_items.append(item)
-        if n:
-            lo, hi = self._levels
-            frac = np.clip((np.nan_to_num(flat, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
-            rgb = self._cmap.map(frac, mode="byte")[:, :3].astype(np.float32)
-            dark_text = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32) > 140
-        for idx, item in enumerate(self._value_items):
-            if idx >= n:
-                if item.isVisible():
-                    item.hide()
-                continue
-            i, j = divmod(idx, cols)
-            state = (texts[idx], bool(dark_text[idx]), (j, i))
-            if state != item.shown_state:
-                if state[0] != (item.shown_state or ("",))[0]:
-                    item.setText(state[0])
-                item.setColor((20, 20, 20) if state[1] else (240, 240, 240))
-                item.setPos(j + 0.5, i + 0.5)
-                item.shown_state = state
-            if not item.isVisible():
-                item.show()
+        if not show:
+            self._values.set_values([], [], 0)
+            return
+        flat = self._data.reshape(-1)
+        texts = [value_text(float(v)) for v in flat]
+        if not self._values_fit(texts):  # never "1.00.92": all numbers, or none
+            self._values.set_values([], [], 0)
+            return
+        lo, hi = self._levels
+        frac = np.clip((np.nan_to_num(flat, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+        rgb = self._cmap.map(frac, mode="byte")[:, :3].astype(np.float32)
+        dark = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32) > 140
+        self._values.set_values(texts, dark.tolist(), cols)
 
     def highlight(self, row: int = -1, col: int = -1) -> None:
         """Outline a row and a column (-1 hides the outline)."""

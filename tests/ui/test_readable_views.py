@@ -158,11 +158,10 @@ def test_no_cell_number_is_wider_than_its_cell(qtbot, width):
     view.show()
     qtbot.waitExposed(view)
     QtWidgets.QApplication.processEvents()
-    shown = [it for it in view._value_items if it.isVisible()]
+    shown = view.value_texts()
     cell_w, cell_h = view.cell_px()
-    for item in shown:
-        fm = QtGui.QFontMetricsF(item.textItem.font())
-        text = item.textItem.toPlainText()
+    fm = QtGui.QFontMetricsF(view.value_font())
+    for text in shown:
         assert fm.horizontalAdvance(text) <= cell_w, (text, cell_w)
         assert fm.height() <= cell_h
     if shown:
@@ -181,7 +180,7 @@ def test_numbers_show_when_they_fit(qtbot):
     view.show()
     qtbot.waitExposed(view)
     QtWidgets.QApplication.processEvents()
-    texts = sorted(it.textItem.toPlainText() for it in view._value_items if it.isVisible())
+    texts = sorted(view.value_texts())
     assert texts == [".00"] * 12 + ["1.00"] * 4
 
 

@@ -245,7 +245,8 @@ def _paint(widget: QtWidgets.QWidget, painter: QtGui.QPainter) -> None:
         QtWidgets.QWidget.RenderFlag.DrawWindowBackground
         | QtWidgets.QWidget.RenderFlag.DrawChildren
     )
-    QtWidgets.QWidget.render(widget, painter, QtCore.QPoint(0, 0), QtGui.QRegion(), flags)
+    with _uncached_items(widget):
+        QtWidgets.QWidget.render(widget, painter, QtCore.QPoint(0, 0), QtGui.QRegion(), flags)
     bar = grid_colour_bar(widget)
     if bar is not None:
         painter.save()
@@ -253,6 +254,34 @@ def _paint(widget: QtWidgets.QWidget, painter: QtGui.QPainter) -> None:
             bar.paint(painter, widget.width(), widget.height())
         finally:
             painter.restore()
+
+
+@contextlib.contextmanager
+def _uncached_items(widget: QtWidgets.QWidget):
+    """Draw every scene item afresh for the duration of an export.
+
+    Axes and colour bars keep their pixels between paints on screen
+    (:func:`~explorer.ui.heatmap.cache_pixels`); an export must draw them, so that labels
+    stay text in SVG and PDF and are sharp at any PNG size.
+    """
+    import pyqtgraph as pg
+
+    no_cache = QtWidgets.QGraphicsItem.CacheMode.NoCache
+    views = [widget] if isinstance(widget, pg.GraphicsView) else []
+    views += widget.findChildren(pg.GraphicsView)
+    cached = [
+        (item, item.cacheMode())
+        for view in views
+        for item in view.scene().items()
+        if item.cacheMode() != no_cache
+    ]
+    try:
+        for item, _ in cached:
+            item.setCacheMode(no_cache)
+        yield
+    finally:
+        for item, mode in cached:
+            item.setCacheMode(mode)
 
 
 @contextlib.contextmanager
