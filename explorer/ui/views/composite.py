@@ -18,7 +18,13 @@ from explorer.core.readability import (
     pinned_pair,
     value_space_similarity,
 )
-from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView, colormap
+from explorer.ui.heatmap import (
+    ATTENTION_CAPTIONS,
+    CellImage,
+    HeatmapView,
+    colormap,
+    hidden_in_shown_window,
+)
 
 THUMB_CELLS = 160  # a thumbnail never needs more cells than it has pixels
 
@@ -27,20 +33,25 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
     """Small multiples of square matrices; click one to select it.
 
     Used for the heads of the workbench (``headGrid``) and the layer × head grid of a
-    pretrained model (``modelGrid``).
+    pretrained model (``modelGrid``). With ``defer_when_hidden``, a grid hidden inside a
+    shown window keeps only the latest matrices and draws them when it is shown.
     """
 
     thumbnailClicked = QtCore.Signal(int)
 
-    def __init__(self, parent=None, *, cmap: str = "viridis"):
+    def __init__(self, parent=None, *, cmap: str = "viridis", defer_when_hidden: bool = False):
         super().__init__(parent)
         self.setMinimumSize(120, 100)
         self._cmap = cmap
         self._boxes: list[pg.ViewBox] = []
         self._images: list[pg.ImageItem] = []
         self._labels: list[pg.LabelItem] = []
+        self._titles: list[str] = []
+        self._thumb_shapes: list[tuple[int, int]] = []
         self._selected = -1
         self._shape: tuple[int, int] = (0, 0)
+        self._defer = defer_when_hidden
+        self._pending: tuple | None = None  # (mats, titles, columns) waiting to be shown
         self.scene().sigMouseClicked.connect(self._on_click)
 
     def set_matrices(
@@ -48,20 +59,44 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
         mats: np.ndarray,
         titles: Sequence[str],
         columns: int | None = None,
+        *,
+        changed: Sequence[int] | None = None,
     ) -> None:
-        """Show ``mats`` (n, T, S) as ``n`` thumbnails in a grid of ``columns``."""
+        """Show ``mats`` (n, T, S) as ``n`` thumbnails in a grid of ``columns``.
+
+        ``changed`` names the thumbnails whose matrix may differ from the one drawn (a slider
+        tick edits one head); None redraws every one.
+        """
+        if self._defer and hidden_in_shown_window(self):
+            self._pending = (mats, list(titles), columns)
+            return
+        self._pending = None
         n = mats.shape[0]
         cols = columns or max(1, math.ceil(math.sqrt(n)))
         if (n, cols) != self._shape:
             self._rebuild(n, cols)
-        for img, box, m in zip(self._images, self._boxes, mats, strict=False):
+            changed = None
+        redraw = range(min(n, len(self._images))) if changed is None else changed
+        for i in redraw:
+            m = mats[i]
             m = thumbnail(np.where(np.isfinite(m), m, 0.0).astype(np.float32), THUMB_CELLS)
+            img = self._images[i]
             img.setImage(m, autoLevels=False, levels=(0.0, 1.0))
-            img.setRect(QtCore.QRectF(0, 0, max(m.shape[1], 1), max(m.shape[0], 1)))
-            box.setRange(xRange=(0, max(m.shape[1], 1)), yRange=(0, max(m.shape[0], 1)), padding=0)
-        for lab, t in zip(self._labels, titles, strict=False):
-            lab.setText(t, size="8pt")
+            shape = (max(m.shape[0], 1), max(m.shape[1], 1))
+            if shape != self._thumb_shapes[i]:  # setRange lays the box out again
+                self._thumb_shapes[i] = shape
+                img.setRect(QtCore.QRectF(0, 0, shape[1], shape[0]))
+                self._boxes[i].setRange(xRange=(0, shape[1]), yRange=(0, shape[0]), padding=0)
+        for i, (lab, t) in enumerate(zip(self._labels, titles, strict=False)):
+            if self._titles[i] != t:
+                self._titles[i] = t
+                lab.setText(t, size="8pt")
         self._paint_selection()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._pending is not None:
+            self.set_matrices(*self._pending)
 
     def set_colormap(self, name: str) -> None:
         if name == self._cmap:
@@ -77,6 +112,7 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
     def _rebuild(self, n: int, cols: int) -> None:
         self.clear()
         self._boxes, self._images, self._labels = [], [], []
+        self._titles, self._thumb_shapes = [""] * n, [(0, 0)] * n
         for i in range(n):
             r, c = divmod(i, cols)
             lab = self.addLabel("", row=2 * r, col=c, size="8pt")
@@ -90,7 +126,7 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
         box = self.addViewBox(row=row, col=col, lockAspect=True, enableMouse=False)
         box.invertY(True)
         box.setMenuEnabled(False)
-        img = pg.ImageItem(axisOrder="row-major")
+        img = CellImage(axisOrder="row-major")
         img.setColorMap(colormap(self._cmap))
         box.addItem(img)
         self._boxes.append(box)
@@ -98,7 +134,10 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
 
     def _paint_selection(self) -> None:
         for i, box in enumerate(self._boxes):
-            box.setBorder(pg.mkPen((255, 80, 80), width=3) if i == self._selected else None)
+            selected = i == self._selected
+            if getattr(box, "shown_selected", None) != selected:  # a border repaints the box
+                box.shown_selected = selected
+                box.setBorder(pg.mkPen((255, 80, 80), width=3) if selected else None)
 
     def _on_click(self, event) -> None:
         for i, box in enumerate(self._boxes):
@@ -108,7 +147,11 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
 
 
 class PipelineView(QtWidgets.QWidget):
-    """The steps of the selected head, side by side, each labelled with its formula."""
+    """The steps of the selected head, side by side, each labelled with its formula.
+
+    Hidden inside a shown window (its pane collapsed, another tab in front), the strip keeps
+    only the latest head to draw and draws it when it is shown.
+    """
 
     STEPS = (
         ("scores", "S = Q Kᵀ"),
@@ -163,6 +206,8 @@ class PipelineView(QtWidgets.QWidget):
         self.caption.setFont(font)
         self.caption.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         outer.addWidget(self.caption)
+        self._pending: tuple | None = None  # (result, head, tokens) waiting to be shown
+        self._shown: tuple | None = None  # (result, head, tokens) on screen
 
     def _on_output_hovered(self, i: int, j: int) -> None:
         view = self.panels["y"]
@@ -190,8 +235,32 @@ class PipelineView(QtWidgets.QWidget):
         for i in range(len(self.panels)):
             layout.setStretch(i, share + (extra if i == 0 else 0))
 
-    def show_head(self, result, head: int, tokens: Sequence[str]) -> None:
-        """Draw the steps of ``head`` of ``result``."""
+    def show_head(self, result, head: int, tokens: Sequence[str], *, changed: bool = True) -> None:
+        """Draw the steps of ``head`` of ``result``.
+
+        ``changed=False`` says that this head's numbers are those of the Result drawn last
+        (a slider moved another head, or only the selection changed): with the same head
+        and tokens on screen, nothing is drawn.
+        """
+        tokens = list(tokens)
+        if self._pending is None and self._shown is not None and not changed:
+            _, shown_head, shown_tokens = self._shown
+            if head == shown_head and tokens == shown_tokens:
+                self._shown = (result, head, tokens)
+                return
+        if hidden_in_shown_window(self):
+            self._pending = (result, head, tokens)
+            return
+        self._pending = None
+        self._shown = (result, head, tokens)
+        self._draw_head(result, head, tokens)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._pending is not None:
+            self.show_head(*self._pending)
+
+    def _draw_head(self, result, head: int, tokens: list[str]) -> None:
         scores = result.scores[head]
         scaled = result.scaled[head]
         masked = result.masked[head]
@@ -213,6 +282,7 @@ class PipelineView(QtWidgets.QWidget):
 
     def clear(self) -> None:
         """Show nothing (empty text, or no Result for the current Session)."""
+        self._pending = self._shown = None
         for view in self.panels.values():
             view.set_matrix(np.zeros((0, 0)), [])
 
