@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.ui.document import close_merge_on_pause
-from explorer.ui.heatmap import colormap
+from explorer.ui.heatmap import CellImage, colormap
 from explorer.ui.workbench.text_bar import clear_layout
 
 PAGE = 16  # rows and columns of sliders shown at once
@@ -53,7 +53,7 @@ class WeightSlider(QtWidgets.QSlider):
         event.accept()
 
 
-class MatrixImage(pg.ImageItem):
+class MatrixImage(CellImage):
     """The matrix as an image; drag a cell up or down to change it."""
 
     def __init__(self, on_drag, on_finish):
@@ -98,6 +98,10 @@ class MatrixEditor(QtWidgets.QWidget):
         self._col0 = 0
         self._sliders: dict[tuple[int, int], WeightSlider] = {}
         self._readouts: dict[tuple[int, int], QtWidgets.QLabel] = {}
+        # (value, preset) each slider of the page shows, NaN until set: _sync_sliders
+        # compares whole arrays and touches only the sliders whose numbers changed
+        self._shown_values = np.full((0, 0), np.nan)
+        self._shown_presets = np.full((0, 0), np.nan)
         self._drag_base = 0.0
 
         outer = QtWidgets.QHBoxLayout(self)
@@ -222,6 +226,8 @@ class MatrixEditor(QtWidgets.QWidget):
         self._readouts.clear()
         rows = range(self._row0, min(self._row0 + PAGE, self._matrix.shape[0]))
         cols = range(self._col0, min(self._col0 + PAGE, self._matrix.shape[1]))
+        self._shown_values = np.full((len(rows), len(cols)), np.nan)
+        self._shown_presets = np.full((len(rows), len(cols)), np.nan)
         small = QtGui.QFont()
         small.setPointSizeF(max(small.pointSizeF() - 1.5, 6.0))
         for c_i, c in enumerate(cols):
@@ -255,12 +261,16 @@ class MatrixEditor(QtWidgets.QWidget):
     def _sync_sliders(self) -> None:
         """Bring sliders, readouts and tooltips in line with the matrix; touch only changes."""
         name = NAMES[self.which]
-        for (r, c), s in self._sliders.items():
-            v = float(self._matrix[r, c])
-            p = float(self._preset[r, c])
-            if s.property("shown") == (v, p):
-                continue
-            s.setProperty("shown", (v, p))
+        n_rows, n_cols = self._shown_values.shape
+        page = (slice(self._row0, self._row0 + n_rows), slice(self._col0, self._col0 + n_cols))
+        values = np.asarray(self._matrix[page], dtype=np.float64)
+        presets = np.asarray(self._preset[page], dtype=np.float64)
+        stale = (values != self._shown_values) | (presets != self._shown_presets)
+        self._shown_values, self._shown_presets = values.copy(), presets.copy()
+        for i, j in zip(*np.nonzero(stale), strict=True):
+            r, c = self._row0 + int(i), self._col0 + int(j)
+            s = self._sliders[(r, c)]
+            v, p = float(values[i, j]), float(presets[i, j])
             pos = round(min(max(v, -LIMIT), LIMIT) * STEPS)
             if s.value() != pos:
                 s.blockSignals(True)
