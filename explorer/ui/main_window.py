@@ -6,6 +6,7 @@ Result, and the views redraw. The window itself never computes attention.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -15,7 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.core import projections
 from explorer.core.attention import warm_up
 from explorer.core.mechanism import resolve_query
-from explorer.core.pipeline import compute, inputs_of
+from explorer.core.pipeline import compute, edited_heads, inputs_of
 from explorer.core.session import D_MODEL_RANGE, Session, check_weights
 from explorer.io.session_file import SessionFileError, load_session
 from explorer.ui.decoder.install import install_decoder_view
@@ -45,6 +46,9 @@ PREPARING_TEXT = (
 BUSY_DELAY_MS = 300
 #: Size of a window with no saved geometry (made smaller to fit a smaller screen).
 DEFAULT_SIZE = (1280, 800)
+#: Results that arrive faster than the screen refreshes are drawn at most once per frame of
+#: a display this fast (or of the window's screen, if that is faster).
+MIN_REFRESH_HZ = 120.0
 
 
 #: Embedding sources whose width the user picks (2 to 64); a model's layer fixes its own.
@@ -103,6 +107,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dragging = False  # a projection slider or matrix cell is held down
         self._preset_cache: dict = {}
         self.frame_ms = 0.0
+        self._last_draw_t = -1.0  # perf_counter() of the last draw
+        self._pending_draw: tuple | None = None  # (Result, Session) waiting for the next frame
+        self._frame_timer = QtCore.QTimer(self, singleShot=True)
+        self._frame_timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self._frame_timer.timeout.connect(self._draw_pending)
 
         self._build_widgets()
         build_menus(self)
@@ -157,7 +166,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "The head whose projections you edit and whose attention is shown"
         )
         self.headSelector.currentIndexChanged.connect(self._on_head_selected)
-        self.headGrid = ThumbnailGrid()
+        self.headGrid = ThumbnailGrid(defer_when_hidden=True)
         self.headGrid.setObjectName("headGrid")
         self.headGrid.setToolTip("Attention weights of every head. Click one to select it")
         self.headGrid.thumbnailClicked.connect(self._select_head)
@@ -488,9 +497,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_session_changed(self, new: Session, old: Session) -> None:
         if replace(new, model_edits=(), decoder=None) == replace(old, model_edits=(), decoder=None):
             return  # only the Model or Decoder tab's settings changed: the workbench shows none
-        self._show_session(new)
+        # a weight edit (a slider tick) changes no control but the projection editor's
+        self._show_session(new, heads_only=replace(new, heads=old.heads) == old)
         if self._needs_compute(new, old):
             self.worker.submit(new)
+        elif self._pending_draw is not None:
+            pass  # the Result waiting for the next frame is drawn with this Session then
         elif self.result is not None:
             self._draw(self.result, new)  # restyle and reselect; nothing recomputed
 
@@ -499,16 +511,19 @@ class MainWindow(QtWidgets.QMainWindow):
         """View options and the selected query/head change nothing the core computes."""
         return inputs_of(new) != inputs_of(old)
 
-    def _show_session(self, s: Session) -> None:
-        """Update the controls to ``s`` without triggering edits."""
-        self.textBar.set_text(s.text)
-        self.modelPanel.set_session(s)
-        self.headSelector.blockSignals(True)
-        if self.headSelector.count() != s.n_head:
-            self.headSelector.clear()
-            self.headSelector.addItems([f"head {i}" for i in range(s.n_head)])
-        self.headSelector.setCurrentIndex(s.selected_head)
-        self.headSelector.blockSignals(False)
+    def _show_session(self, s: Session, heads_only: bool = False) -> None:
+        """Update the controls to ``s`` without triggering edits; ``heads_only`` says that
+        only the heads' matrices differ from the Session shown (the other controls show
+        ``s`` already, and setting them again would repaint them)."""
+        if not heads_only:
+            self.textBar.set_text(s.text)
+            self.modelPanel.set_session(s)
+            self.headSelector.blockSignals(True)
+            if self.headSelector.count() != s.n_head:
+                self.headSelector.clear()
+                self.headSelector.addItems([f"head {i}" for i in range(s.n_head)])
+            self.headSelector.setCurrentIndex(s.selected_head)
+            self.headSelector.blockSignals(False)
         self.projectionEditor.set_head(s.head, self._preset_head(s))
         self.headGrid.select(s.selected_head)
 
@@ -531,10 +546,44 @@ class MainWindow(QtWidgets.QMainWindow):
         if generation < self._shown_generation:
             return  # a newer result is already on screen
         self._shown_generation = generation
-        self._draw(result, self.doc.session if session == self.doc.session else session)
+        self._pending_draw = (result, session)
+        # at most one draw per frame: a Result that comes sooner waits for the frame's end,
+        # and a newer one replaces it meanwhile
+        wait_ms = self._frame_ms() - (time.perf_counter() - self._last_draw_t) * 1e3
+        if wait_ms >= 1.0:
+            if not self._frame_timer.isActive():
+                self._frame_timer.start(math.ceil(wait_ms))
+            return
+        self._draw_pending()
+
+    def _frame_ms(self) -> float:
+        screen = self.screen()
+        hz = screen.refreshRate() if screen is not None else 0.0
+        return 1e3 / max(hz, MIN_REFRESH_HZ)
+
+    def _draw_pending(self) -> None:
+        if self._pending_draw is None:
+            return
+        result, session = self._pending_draw
+        self._pending_draw = None
+        self._frame_timer.stop()
+        doc = self.doc.session  # the Result is that of the document's Session too
+        self._draw(result, doc if inputs_of(doc) == inputs_of(session) else session)
+
+    def _changed_heads(self, result, s: Session) -> set[int] | None:
+        """Heads whose numbers may differ from those drawn last; None for all of them."""
+        prev, prev_s = self.result, self._result_session
+        if prev is None or prev_s is None:
+            return None
+        if result is prev:
+            return set()
+        heads = edited_heads(s, prev_s, prev)
+        # no edited head but another Result (the kernels took over): redraw every head
+        return set(heads) if heads else None
 
     def _draw(self, result, s: Session) -> None:
         t0 = time.perf_counter()
+        changed = self._changed_heads(result, s)
         self.result = result
         self._result_session = s
         self._show_hover_text("")  # a hover message from the last Result is stale now
@@ -560,10 +609,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.attentionHeatmap.set_matrix(result.weights[h], tokens, levels=(0.0, 1.0))
             self.attentionHeatmap.select_row(s.selected_query)
             self.headGrid.set_matrices(
-                result.weights, [f"head {i}" for i in range(result.weights.shape[0])]
+                result.weights,
+                [f"head {i}" for i in range(result.weights.shape[0])],
+                changed=None if changed is None else sorted(changed),
             )
             self.headGrid.select(h)
-            self.pipelineView.show_head(result, h, tokens)
+            self.pipelineView.show_head(result, h, tokens, changed=changed is None or h in changed)
             self.similarityView.show_result(result, tokens, h, s.selected_query)
             self._apply_hover()
         else:
@@ -571,7 +622,8 @@ class MainWindow(QtWidgets.QMainWindow):
         q = resolve_query(result, s.selected_query)
         self.insideView.show_result(result, h, q, dragging=self._dragging)
         self._update_status(result, s, T)
-        self.frame_ms = (time.perf_counter() - t0) * 1e3
+        self._last_draw_t = time.perf_counter()
+        self.frame_ms = (self._last_draw_t - t0) * 1e3
         self._update_timing()
         self.resultShown.emit()
 
@@ -667,6 +719,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if generation < self._shown_generation:
             return  # a newer result is already on screen
         self._shown_generation = generation
+        self._pending_draw = None  # an older Result waiting for its frame is stale now
+        self._frame_timer.stop()
         self.result = None
         self._result_session = None
         self.textBar.set_tokens((), "")
