@@ -155,3 +155,13 @@ def test_projection_editor_touches_only_the_moved_slider(make_window, qtbot):
     touched = sorted(key for key, calls in tips.items() if calls)
     assert touched == [(2, 3)]
     assert editor._readouts[(2, 3)].text() == "+0.77"
+
+
+def test_symmetric_colour_limit_ignores_masked_cells():
+    from explorer.ui.views.composite import _sym_limit
+
+    a = np.array([[0.5, -np.inf], [-1.7, 1.1]])
+    assert _sym_limit(a) == 2.0  # 1.7 rounded up to a step, −∞ left out
+    assert _sym_limit(np.array([[0.5, -1.7], [1.1, 0.0]])) == 2.0
+    assert _sym_limit(np.full((2, 2), -np.inf)) == 1e-6
+    assert _sym_limit(np.zeros((0, 0))) == 1e-6

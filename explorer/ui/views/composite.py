@@ -584,8 +584,12 @@ def _sym_limit(a: np.ndarray) -> float:
     Rounded up to 1-1.2-1.5-2-2.5-3-4-5-6-8 × 10^k, so that during a drag the colour bar
     (whose axis costs about 1 ms to lay out again) only changes when the range crosses a step.
     """
-    finite = np.abs(a[np.isfinite(a)])
-    limit = float(max(finite.max(initial=0.0), 1e-6))
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if math.isfinite(lo) and math.isfinite(hi):  # two passes, no copies (the usual case)
+        limit = max(-lo, hi, 1e-6)
+    else:  # masked cells (−∞) or worse: only the finite ones count
+        finite = np.abs(a[np.isfinite(a)])
+        limit = float(max(finite.max(initial=0.0), 1e-6))
     step = 10.0 ** math.floor(math.log10(limit))
     return next(m * step for m in _NICE if m * step >= limit * (1 - 1e-9))
 
