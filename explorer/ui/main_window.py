@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.core import projections
 from explorer.core.attention import warm_up
 from explorer.core.mechanism import resolve_query
-from explorer.core.pipeline import compute, edited_heads, inputs_of
+from explorer.core.pipeline import compute, inputs_of
 from explorer.core.session import D_MODEL_RANGE, Session, check_weights
 from explorer.io.session_file import SessionFileError, load_session
 from explorer.ui.decoder.install import install_decoder_view
@@ -109,6 +109,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_ms = 0.0
         self._last_draw_t = -1.0  # perf_counter() of the last draw
         self._pending_draw: tuple | None = None  # (Result, Session) waiting for the next frame
+        self._labels_cache: tuple | None = None  # (tokens, their display labels)
         self._frame_timer = QtCore.QTimer(self, singleShot=True)
         self._frame_timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self._frame_timer.timeout.connect(self._draw_pending)
@@ -571,15 +572,33 @@ class MainWindow(QtWidgets.QMainWindow):
         self._draw(result, doc if inputs_of(doc) == inputs_of(session) else session)
 
     def _changed_heads(self, result, s: Session) -> set[int] | None:
-        """Heads whose numbers may differ from those drawn last; None for all of them."""
+        """Heads whose numbers may differ from those drawn last; None for all of them.
+
+        As :func:`~explorer.core.pipeline.edited_heads` decides it, but a head that is the
+        very object drawn last is unchanged without comparing its matrices (a tick edits
+        one head; the Session shares the others).
+        """
         prev, prev_s = self.result, self._result_session
         if prev is None or prev_s is None:
             return None
         if result is prev:
             return set()
-        heads = edited_heads(s, prev_s, prev)
+        if s.model is not None or prev_s.model is not None or s.n_head != prev_s.n_head:
+            return None  # a model's inputs may have changed in between
+        if replace(inputs_of(s), heads=prev_s.heads) != inputs_of(prev_s):
+            return None
+        pairs = zip(s.heads, prev_s.heads, strict=True)
+        heads = {h for h, (new, old) in enumerate(pairs) if new is not old}
         # no edited head but another Result (the kernels took over): redraw every head
-        return set(heads) if heads else None
+        return heads or None
+
+    def _display_labels(self, result) -> list[str]:
+        """``result.display_labels``, kept while the tokens stay the same object (a Result
+        recomputed for a weight edit shares its tokens)."""
+        cached = self._labels_cache
+        if cached is None or cached[0] is not result.tokens:
+            cached = self._labels_cache = (result.tokens, result.display_labels)
+        return cached[1]
 
     def _draw(self, result, s: Session) -> None:
         t0 = time.perf_counter()
@@ -587,7 +606,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.result = result
         self._result_session = s
         self._show_hover_text("")  # a hover message from the last Result is stale now
-        tokens = result.display_labels  # bank₁, bank₂: repeated words get subscripts
+        tokens = self._display_labels(result)  # bank₁, bank₂: repeated words get subscripts
         T = len(tokens)
         self.textBar.set_tokens(result.tokens, result.notice)
         if not T:
@@ -641,7 +660,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if r is None or self._result_session is None:
             return ""
         h = min(self._result_session.selected_head, r.weights.shape[0] - 1)
-        labels = r.display_labels
+        labels = self._display_labels(r)
         q, k = labels[i], labels[j]
         allowed = bool(r.allowed[i, j])
         scaled = f"{float(r.scaled[h, i, j]):+.3f}" if allowed else "masked (−∞)"
