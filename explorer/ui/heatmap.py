@@ -243,7 +243,7 @@ class CellImage(pg.ImageItem):
         index = np.subtract(image, lo, dtype=work)
         index *= scale
         np.clip(index, 0, n - 1, out=index)
-        pixels = colours[index.astype(np.uint8)]  # (rows, cols) uint32
+        pixels = np.take(colours, index.astype(np.uint8))  # (rows, cols) uint32
         h, w = pixels.shape
         self._pixels = pixels
         self.qimage = QtGui.QImage(pixels.data, w, h, 4 * w, fmt)
