@@ -454,6 +454,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_drag_finished(self) -> None:
         self._dragging = False
+        self._draw_pending()  # the drag's last Result, without waiting for the frame
         r, s = self.result, self._result_session
         if r is not None and s is not None and r.T:  # maps refit once the drag ends
             h = min(s.selected_head, r.weights.shape[0] - 1)
@@ -499,13 +500,24 @@ class MainWindow(QtWidgets.QMainWindow):
         if replace(new, model_edits=(), decoder=None) == replace(old, model_edits=(), decoder=None):
             return  # only the Model or Decoder tab's settings changed: the workbench shows none
         # a weight edit (a slider tick) changes no control but the projection editor's
-        self._show_session(new, heads_only=replace(new, heads=old.heads) == old)
+        self._show_session(new, heads_only=self._only_weights_differ(new, old))
         if self._needs_compute(new, old):
             self.worker.submit(new)
         elif self._pending_draw is not None:
             pass  # the Result waiting for the next frame is drawn with this Session then
         elif self.result is not None:
             self._draw(self.result, new)  # restyle and reselect; nothing recomputed
+
+    @staticmethod
+    def _only_weights_differ(new: Session, old: Session) -> bool:
+        """True if ``new`` differs from ``old`` in the heads' weights only: as many heads,
+        of the same shapes (the head count and widths the controls show)."""
+        if new.n_head != old.n_head:
+            return False
+        for a, b in zip(new.heads, old.heads, strict=True):
+            if a is not b and (a.w_q.shape, a.w_v.shape) != (b.w_q.shape, b.w_v.shape):
+                return False
+        return replace(new, heads=old.heads) == old
 
     @staticmethod
     def _needs_compute(new: Session, old: Session) -> bool:
@@ -548,10 +560,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return  # a newer result is already on screen
         self._shown_generation = generation
         self._pending_draw = (result, session)
-        # at most one draw per frame: a Result that comes sooner waits for the frame's end,
-        # and a newer one replaces it meanwhile
+        # during a drag (a slider or a matrix cell held), at most one draw per frame: a
+        # Result that comes sooner waits for the frame's end, and a newer one replaces it
         wait_ms = self._frame_ms() - (time.perf_counter() - self._last_draw_t) * 1e3
-        if wait_ms >= 1.0:
+        held = QtWidgets.QApplication.mouseButtons() & QtCore.Qt.MouseButton.LeftButton
+        if wait_ms >= 1.0 and bool(held):
             if not self._frame_timer.isActive():
                 self._frame_timer.start(math.ceil(wait_ms))
             return

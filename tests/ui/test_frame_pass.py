@@ -3,7 +3,7 @@
 import time
 
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from explorer.core.pipeline import compute
 from explorer.core.projections import conform
@@ -128,13 +128,17 @@ def test_a_weight_edit_does_not_set_the_other_controls_again(make_window, qtbot)
     assert len(panel_sets) == 1
 
 
-def test_results_faster_than_a_frame_are_drawn_once_with_the_latest(make_window, qtbot):
+def test_results_faster_than_a_frame_are_drawn_once_with_the_latest(
+    make_window, qtbot, monkeypatch
+):
     w = make_window()
     settle(qtbot, w)
     draws = count_calls(w, "_draw")
     s = w.doc.session
     r = compute(s)  # the same numbers in another Result object
     w._frame_ms = lambda: 60_000.0  # a long frame, just begun: both come within it
+    held = QtCore.Qt.MouseButton.LeftButton  # a drag: the mouse button is held
+    monkeypatch.setattr(QtWidgets.QApplication, "mouseButtons", staticmethod(lambda: held))
     w._last_draw_t = time.perf_counter()
     gen = w._shown_generation
     w._on_result(gen + 1, s, w.result)
@@ -165,3 +169,24 @@ def test_symmetric_colour_limit_ignores_masked_cells():
     assert _sym_limit(np.array([[0.5, -1.7], [1.1, 0.0]])) == 2.0
     assert _sym_limit(np.full((2, 2), -np.inf)) == 1e-6
     assert _sym_limit(np.zeros((0, 0))) == 1e-6
+
+
+def test_without_a_drag_every_result_is_drawn_at_once(make_window, qtbot):
+    """Checkboxes, spin boxes and keys: each edit is on screen when its handler returns."""
+    w = make_window()
+    settle(qtbot, w)
+    w.findChild(QtWidgets.QSlider, "weightSlider_q_0_1").setValue(150)
+    w.findChild(QtWidgets.QCheckBox, "causalCheck").setChecked(True)  # within one frame
+    assert w._result_session == w.doc.session
+    np.testing.assert_allclose(w.attentionHeatmap.image_data(), w.result.weights[0], atol=1e-6)
+    assert np.all(np.triu(w.attentionHeatmap.image_data(), 1) == 0)
+
+
+def test_the_head_count_control_follows_an_undone_head_count(make_window, qtbot):
+    w = make_window()
+    settle(qtbot, w)
+    w.findChild(QtWidgets.QSpinBox, "headCount").setValue(2)
+    w.doc.undo_stack.undo()
+    assert w.findChild(QtWidgets.QSpinBox, "headCount").value() == 1
+    w.doc.undo_stack.redo()
+    assert w.findChild(QtWidgets.QSpinBox, "headCount").value() == 2
