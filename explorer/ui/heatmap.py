@@ -589,8 +589,11 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         max_px = 44 if compact else 160
         self.top_axis = TokenAxis("top", max_label_px=max_px, thin_small_cells=compact)
         self.left_axis = TokenAxis("left", max_label_px=max_px, thin_small_cells=compact)
-        self.plot = self.addPlot(
-            row=1, col=0, axisItems={"top": self.top_axis, "left": self.left_axis}
+        self.plot = self.addPlot(  # no context menus: built per plot, they cost ~3 ms each
+            row=1,
+            col=0,
+            axisItems={"top": self.top_axis, "left": self.left_axis},
+            enableMenu=False,
         )
         self._note: pg.LabelItem | None = None
         self._captions = AxisCaptions()

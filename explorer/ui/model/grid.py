@@ -123,7 +123,9 @@ class LayerHeadGrid(ThumbnailGrid):
     def __init__(self, parent=None, *, cmap: str = "viridis"):
         super().__init__(parent, cmap=cmap)
         self.ci.layout.setContentsMargins(1, 1, 1, 1)
-        self._box = self.addViewBox(row=0, col=0, lockAspect=True, enableMouse=False)
+        self._box = self.addViewBox(
+            row=0, col=0, lockAspect=True, enableMouse=False, enableMenu=False
+        )
         self._box.invertY(True)
         self._box.setMenuEnabled(False)
         self._image = _MosaicImage(axisOrder="row-major")

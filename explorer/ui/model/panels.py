@@ -267,7 +267,7 @@ class WordPanel(QtWidgets.QGroupBox):
         form.addWidget(self.textAEdit, 0, 3)
         form.addWidget(QtWidgets.QLabel("and"), 1, 2)
         form.addWidget(self.textBEdit, 1, 3)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(enableMenu=False)
         self.plot.setObjectName("bankPlot")
         self.plot.setToolTip(
             "Cosine of the word's two contextual vectors after each layer (0 = embeddings). "

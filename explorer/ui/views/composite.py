@@ -123,7 +123,9 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
 
     def _add_thumbnail(self, row: int, col: int) -> None:
         """One view box with its image at (row, col) of the layout."""
-        box = self.addViewBox(row=row, col=col, lockAspect=True, enableMouse=False)
+        box = self.addViewBox(
+            row=row, col=col, lockAspect=True, enableMouse=False, enableMenu=False
+        )
         box.invertY(True)
         box.setMenuEnabled(False)
         img = CellImage(axisOrder="row-major")

@@ -82,7 +82,7 @@ class HeadLinesView(QtWidgets.QWidget):
         self.note.setWordWrap(True)
         layout.addWidget(self.note)
 
-        self.plot = self.plotArea.addPlot()
+        self.plot = self.plotArea.addPlot(enableMenu=False)
         for axis in ("left", "bottom"):
             self.plot.hideAxis(axis)
         self.plot.hideButtons()

@@ -54,7 +54,7 @@ class PlaneMapView(QtWidgets.QWidget):
         self.legend.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.legend.setWordWrap(True)
         layout.addWidget(self.legend)
-        self.plot = pg.PlotWidget(self)
+        self.plot = pg.PlotWidget(self, enableMenu=False)
         self.plot.setObjectName(f"{name}Plot")
         self.plot.setAspectLocked(True)
         self.plot.setMenuEnabled(False)

@@ -79,7 +79,7 @@ class VectorsView(QtWidgets.QWidget):
         self._texts: dict[str, list[pg.TextItem]] = {n: [] for n in NAMES}
         self._sel: dict[str, QtWidgets.QGraphicsRectItem] = {}
         for c, name in enumerate(NAMES):
-            plot = self.area.addPlot(row=0, col=c)
+            plot = self.area.addPlot(row=0, col=c, enableMenu=False)
             plot.hideButtons()
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)

@@ -97,8 +97,8 @@ class WeightedSumView(QtWidgets.QWidget):
     # ------------------------------------------------------------ building
     def _build_plots(self) -> None:
         area = self.plotArea
-        self.barPlot = area.addPlot(row=0, col=0)
-        self.rowPlot = area.addPlot(row=0, col=1)
+        self.barPlot = area.addPlot(row=0, col=0, enableMenu=False)
+        self.rowPlot = area.addPlot(row=0, col=1, enableMenu=False)
         area.ci.layout.setColumnStretchFactor(0, 2)
         area.ci.layout.setColumnStretchFactor(1, 4)
         for plot in (self.barPlot, self.rowPlot):

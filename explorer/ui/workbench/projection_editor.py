@@ -135,7 +135,7 @@ class MatrixEditor(QtWidgets.QWidget):
 
         right = QtWidgets.QVBoxLayout()
         outer.addLayout(right, 1)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(enableMenu=False)
         self.plot.setObjectName(f"matrixHeatmap_{which}")
         self.plot.setToolTip(
             f"{NAMES[which]} as an image (rows: input dimensions, columns: head dimensions). "
