@@ -65,8 +65,11 @@ def test_a_pass_split_between_two_threads_gives_the_serial_numbers(tmp_path, mon
     monkeypatch.setattr(encoder_forward, "SPLIT_MIN_TOKENS", 2)
     for _ in range(3):  # the helper thread is started once and reused
         split = enc.forward(ids, edits=edits)
-        assert_allclose(split.hidden_states, serial.hidden_states, rtol=1e-6, atol=1e-6)
-        assert_allclose(split.attentions, serial.attentions, rtol=0, atol=1e-7)
+        # each half's float32 matrix products have other row counts, which an OpenBLAS
+        # kernel may block and round differently (Haswell: 3.5e-6 after three layers);
+        # a wrong split (rows dropped, doubled or swapped) is off by far more
+        assert_allclose(split.hidden_states, serial.hidden_states, rtol=2e-5, atol=2e-5)
+        assert_allclose(split.attentions, serial.attentions, rtol=0, atol=2e-6)
 
 
 def test_a_failure_in_the_helper_half_reaches_the_caller():
