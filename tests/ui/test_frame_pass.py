@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+from call_counting import count_calls
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.pipeline import compute
@@ -13,19 +14,6 @@ from explorer.ui.views.composite import PipelineView, ThumbnailGrid
 
 def settle(qtbot, w):
     qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=30_000)
-
-
-def count_calls(obj, name: str) -> list:
-    """Replace ``obj.name`` with a wrapper that records each call; returns the record."""
-    calls = []
-    real = getattr(obj, name)
-
-    def wrapper(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    setattr(obj, name, wrapper)
-    return calls
 
 
 def four_heads() -> Session:

@@ -3,22 +3,10 @@
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from call_counting import count_calls
 from PySide6 import QtGui, QtWidgets
 
 from explorer.ui.heatmap import CellImage, HeatmapView, colormap
-
-
-def count_calls(obj, name: str) -> list:
-    """Replace ``obj.name`` with a wrapper that records each call; returns the record."""
-    calls = []
-    real = getattr(obj, name)
-
-    def wrapper(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    setattr(obj, name, wrapper)
-    return calls
 
 
 def test_an_equal_matrix_changes_nothing(qtbot):
