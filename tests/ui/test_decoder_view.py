@@ -271,3 +271,18 @@ def test_a_slow_pass_shows_the_busy_bar_until_it_is_drawn(make_window, qtbot):
         qtbot.waitUntil(lambda: not view.busyBar.isVisible(), timeout=WAIT)
     finally:
         del model.forward
+
+
+def test_picking_heads_one_after_another_is_one_undo_step(make_window, qtbot):
+    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    before = w.doc.undo_stack.count()
+    for layer, head in ((0, 1), (0, 2), (1, 3)):
+        view.select(layer, head)
+    view.select_position(4)
+    assert w.doc.undo_stack.count() == before + 1
+    assert (w.doc.session.decoder.layer, w.doc.session.decoder.head) == (1, 3)
+    view.ablateButton.click()  # an edit is a step of its own
+    assert w.doc.undo_stack.count() == before + 2
+    w.doc.undo_stack.undo()
+    w.doc.undo_stack.undo()
+    assert w.doc.session.decoder is None

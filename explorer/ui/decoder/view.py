@@ -277,7 +277,11 @@ class DecoderView(QtWidgets.QWidget):
         sha = self.loader.hashes.get(self._key(self.model), "") if self.model is not None else ""
         return DecoderRef(name, sha)
 
-    def _apply(self, ref: DecoderRef, label: str, text: str | None = None) -> None:
+    def _apply(
+        self, ref: DecoderRef, label: str, text: str | None = None, merge: str | None = None
+    ) -> None:
+        """Put ``ref`` (and ``text``) in the session as one undo step; steps with the same
+        ``merge`` key in a row become one (picking heads one after another)."""
         if self.window_ is None:
             old, self._local = self._local, ref
             if text is not None:
@@ -286,7 +290,7 @@ class DecoderView(QtWidgets.QWidget):
             return
         s = self.window_.doc.session
         new = replace(s, decoder=ref) if text is None else replace(s, decoder=ref, text=text)
-        self.window_.apply(new, label)
+        self.window_.apply(new, label, merge)
 
     def edits(self) -> tuple[HeadEdit, ...]:
         ref = self.ref
@@ -674,7 +678,8 @@ class DecoderView(QtWidgets.QWidget):
     def select(self, layer: int, head: int) -> None:
         ref = self._current_ref()
         if (ref.layer, ref.head) != (layer, head):
-            self._apply(replace(ref, layer=layer, head=head), f"Show decoder head {layer}·{head}")
+            new = replace(ref, layer=layer, head=head)
+            self._apply(new, f"Show decoder head {layer}·{head}", merge="decoder-view")
 
     def select_position(self, pos: int) -> None:
         if self.output is None or not 0 <= pos < self.output.n_tokens:
@@ -682,7 +687,8 @@ class DecoderView(QtWidgets.QWidget):
         ref = self._current_ref()
         value = None if pos == self.output.n_tokens - 1 else pos
         if ref.position != value:
-            self._apply(replace(ref, position=value), f"Predict after token {pos}")
+            new = replace(ref, position=value)
+            self._apply(new, f"Predict after token {pos}", merge="decoder-view")
 
     def set_scale(self, factor: float) -> None:
         """Scale the selected head's output (1 removes the edit, 0 ablates)."""
@@ -711,7 +717,7 @@ class DecoderView(QtWidgets.QWidget):
         ref = self._current_ref()
         new = replace(ref, **change)
         if new != ref:
-            self._apply(new, "Generation settings")
+            self._apply(new, "Generation settings", merge="decoder-settings")
 
     # ------------------------------------------------------------ generation
     def generate(self, n: int) -> None:
