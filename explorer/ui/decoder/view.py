@@ -17,8 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from explorer.core.decoder_readout import causal_head_summary, logit_lens, next_tokens
 from explorer.core.encoder_edits import HeadEdit
@@ -26,41 +25,12 @@ from explorer.core.encoder_files import EncoderError
 from explorer.core.model_analysis import aggregate
 from explorer.core.models.catalog import CatalogEntry, model_catalog
 from explorer.core.session import DecoderEdit, DecoderRef
-from explorer.ui.decoder.panels import GeneratePanel, LogitLensTable, NextTokenPanel
+from explorer.ui.decoder.layout import SHORT_LABELS, build_decoder_view, causal_display
 from explorer.ui.decoder.work import DecoderLoader, Generation, LoadCancelled
-from explorer.ui.heatmap import HeatmapView, value_text
-from explorer.ui.model.across import AggregatePanel
-from explorer.ui.model.grid import LayerHeadGrid
+from explorer.ui.heatmap import value_text
 from explorer.ui.worker import JobWorker
 
-SHORT_LABELS = {"induction": "IND", "previous token": "PREV"}
 BUSY_DELAY_MS = 300  # a pass that takes longer shows the busy bar
-
-
-class DecoderGrid(LayerHeadGrid):
-    """The Model tab's layer × head mosaic, with badges that name the heads' measured
-    circuits (IND, PREV) and their edits (×0 for an ablated head)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._labels: list[str] = []
-
-    def set_labels(self, labels) -> None:
-        labels = [str(x) for x in labels]
-        if labels != self._labels:
-            self._labels = labels
-            self._overlay.update()
-
-    def badges(self) -> list[str]:
-        return (self._labels + [""] * self.count)[: self.count]
-
-
-def causal_display(att: np.ndarray) -> np.ndarray:
-    """Attention weights with the cells the causal mask cuts set to −∞ (drawn hatched)."""
-    a = np.array(att, dtype=np.float32)
-    T = a.shape[-1]
-    a[..., np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]] = -np.inf
-    return a
 
 
 class DecoderView(QtWidgets.QWidget):
@@ -109,156 +79,11 @@ class DecoderView(QtWidgets.QWidget):
         self._busy_timer.timeout.connect(self._show_busy)
         for worker in (self.runner, self.lensWorker):
             worker.busyChanged.connect(self._on_busy_changed)
-        self._build()
+        build_decoder_view(self)
         if window is not None:
             window.doc.sessionChanged.connect(self._on_session_changed)
         self.destroyed.connect(lambda *_: self.runner.shutdown(0.5))
         self.destroyed.connect(lambda *_: self.lensWorker.shutdown(0.5))
-
-    # ------------------------------------------------------------ building
-    def _build(self) -> None:
-        self.combo = QtWidgets.QComboBox(objectName="decoderCombo")
-        self.combo.setMinimumContentsLength(24)
-        self.combo.setSizeAdjustPolicy(
-            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.combo.setToolTip("Decoders found on this computer (nothing is downloaded)")
-        self.combo.activated.connect(self._on_combo)
-        self.openButton = QtWidgets.QPushButton("Open Folder…", objectName="decoderOpenButton")
-        self.openButton.setToolTip(
-            "Choose a folder with config.json, model.safetensors (or shards) and tokenizer.json"
-        )
-        self.openButton.clicked.connect(self.open_folder_dialog)
-        self.loadBar = QtWidgets.QProgressBar(objectName="decoderLoadProgress")
-        self.loadBar.setMaximumWidth(220)
-        self.loadBar.setVisible(False)
-        self.cancelButton = QtWidgets.QPushButton("Cancel", objectName="decoderCancelButton")
-        self.cancelButton.setToolTip("Stop loading the model")
-        self.cancelButton.setVisible(False)
-        self.cancelButton.clicked.connect(self.cancel_load)
-        self.busyBar = QtWidgets.QProgressBar(objectName="decoderBusy")
-        self.busyBar.setRange(0, 0)  # no end known: a moving bar
-        self.busyBar.setMaximumWidth(120)
-        self.busyBar.setFormat("running…")
-        self.busyBar.setToolTip("The decoder is running on the text")
-        self.busyBar.setVisible(False)
-        self.details = QtWidgets.QLabel(objectName="decoderDetails")
-        self.details.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        top = QtWidgets.QHBoxLayout()
-        top.addWidget(QtWidgets.QLabel("Decoder:"))
-        top.addWidget(self.combo, 1)
-        top.addWidget(self.openButton)
-        top.addWidget(self.loadBar)
-        top.addWidget(self.cancelButton)
-        top.addWidget(self.busyBar)
-        self.message = QtWidgets.QLabel(objectName="decoderMessage")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("QLabel { color: #b36b00; }")
-        self.message.setVisible(False)
-
-        self.grid = DecoderGrid()
-        self.grid.setObjectName("decoderGrid")
-        self.grid.setToolTip(
-            "Every head of every layer (rows: layers). The causal mask leaves the upper "
-            "triangle empty. IND: an induction head, PREV: a previous-token head, measured "
-            "on repeated random tokens; ×0: ablated. Click a head to draw it large."
-        )
-        self.grid.thumbnailClicked.connect(self._on_thumbnail)
-        self.head = HeatmapView(title="", cmap="viridis")
-        self.head.setObjectName("decoderHeadView")
-        self.head.set_readout(self._readout)
-        self.head.enable_filter_menu()  # right-click: top-k or threshold per row
-        self.head.cellClicked.connect(lambda row, _col: self.select_position(row))
-        self.ablateButton = QtWidgets.QPushButton("Ablate head", objectName="decoderAblate")
-        self.ablateButton.setCheckable(True)
-        self.ablateButton.setToolTip("Zero this head's output in every forward pass (A)")
-        self.ablateButton.setShortcut(QtGui.QKeySequence("A"))
-        self.ablateButton.toggled.connect(self._on_ablate)
-        self.scaleSpin = QtWidgets.QDoubleSpinBox(objectName="decoderScale")
-        self.scaleSpin.setRange(-4.0, 4.0)
-        self.scaleSpin.setSingleStep(0.25)
-        self.scaleSpin.setValue(1.0)
-        self.scaleSpin.setPrefix("× ")
-        self.scaleSpin.setToolTip("Multiply this head's output (1 leaves it, 0 ablates it)")
-        self.scaleSpin.editingFinished.connect(lambda: self.set_scale(self.scaleSpin.value()))
-        self.restoreButton = QtWidgets.QPushButton("Restore all", objectName="decoderRestore")
-        self.restoreButton.setToolTip("Undo every head edit of this decoder")
-        self.restoreButton.clicked.connect(self.clear_edits)
-        self.editsLabel = QtWidgets.QLabel(objectName="decoderEditsLabel")
-        heads = QtWidgets.QHBoxLayout()
-        for w in (self.ablateButton, self.scaleSpin, self.restoreButton, self.editsLabel):
-            heads.addWidget(w)
-        heads.addStretch(1)
-
-        left = QtWidgets.QWidget()
-        lv = QtWidgets.QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
-        self.headSummary = QtWidgets.QLabel(objectName="decoderHeadSummary")
-        self.headSummary.setWordWrap(True)
-        self.headSummary.setToolTip(
-            "Where the selected head's weight goes, averaged over its rows: the first token "
-            "(the attention sink of decoders), the token just before, the token itself, and "
-            "how spread out each row is (1 = uniform over the tokens it can see)"
-        )
-        head_page = QtWidgets.QWidget()
-        hv = QtWidgets.QVBoxLayout(head_page)
-        hv.setContentsMargins(0, 0, 0, 0)
-        hv.addWidget(self.head, 1)
-        hv.addWidget(self.headSummary)
-        self.across = AggregatePanel()
-        self.across.setObjectName("decoderAcross")
-        self.across.heatmap.setObjectName("decoderAcrossHeatmap")
-        self.across.changed.connect(self._draw_across)
-        self.lowerTabs = QtWidgets.QTabWidget(objectName="decoderLowerTabs")
-        self.lowerTabs.setDocumentMode(True)
-        self.lowerTabs.addTab(head_page, "Selected head")
-        self.lowerTabs.addTab(self.across, "Across heads")
-        self.lowerTabs.setTabToolTip(0, "The head picked in the grid, large")
-        self.lowerTabs.setTabToolTip(
-            1, "Attention rollout or a layer's mean over heads (the causal mask stays hatched)"
-        )
-        self.lowerTabs.currentChanged.connect(lambda _i: self._draw_across())
-        split_left = self.leftSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        split_left.addWidget(self.grid)
-        split_left.addWidget(self.lowerTabs)
-        split_left.setStretchFactor(0, 2)
-        split_left.setStretchFactor(1, 3)
-        lv.addWidget(split_left, 1)
-        lv.addLayout(heads)
-
-        self.nextPanel = NextTokenPanel()
-        self.lensTable = LogitLensTable()
-        lens_box = QtWidgets.QGroupBox("Logit lens")
-        self.lensNote = QtWidgets.QLabel("Reading every layer through the LM head…")
-        self.lensNote.setObjectName("logitLensNote")
-        self.lensNote.setVisible(False)
-        lens_layout = QtWidgets.QVBoxLayout(lens_box)
-        lens_layout.addWidget(self.lensNote)
-        lens_layout.addWidget(self.lensTable)
-        self.generatePanel = GeneratePanel()
-        self.generatePanel.generateRequested.connect(self.generate)
-        self.generatePanel.settingsChanged.connect(self._on_generate_settings)
-        self.generatePanel.cancel.clicked.connect(self.generation.stop)
-        right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        right.addWidget(self.nextPanel)
-        right.addWidget(self.generatePanel)
-        right.addWidget(lens_box)
-        right.setStretchFactor(2, 1)
-        right.setChildrenCollapsible(False)
-
-        self.split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        self.split.addWidget(left)
-        self.split.addWidget(right)
-        self.split.setStretchFactor(0, 1)
-        self.split.setStretchFactor(1, 1)
-
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(self.details)
-        lay.addWidget(self.message)
-        lay.addWidget(self.split, 1)
-        esc = QtGui.QShortcut(QtGui.QKeySequence("Esc"), self)
-        esc.activated.connect(self._on_escape)
 
     # --------------------------------------------------------------- state
     @property
