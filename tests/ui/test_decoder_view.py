@@ -200,8 +200,9 @@ def test_models_that_cannot_be_used_are_listed_disabled_with_their_reason(qtbot,
 def test_decoder_views_and_numbers_export(make_window, qtbot, tiny, tmp_path):
     import csv
 
-    _w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
+    w, view = _open(make_window, qtbot, replace(Session(), text=COPY_TEXT))
     ex = view.exports
+    w.result = None  # the decoder's figures need the decoder's output, not the workbench's
     svg = ex.figure(view.head, "decoder-head", tmp_path / "head.svg")
     assert svg is not None and b"<svg" in (tmp_path / "head.svg").read_bytes()
     png = ex.figure(view.nextPanel, "next-token", tmp_path / "next.png", width=600)

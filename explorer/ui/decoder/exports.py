@@ -54,9 +54,7 @@ class DecoderExports:
 
     def figure(self, widget, stem: str, path: Path | None = None, width=None):
         """Export one Decoder view as a figure (see ``ExportActions.export_view``)."""
-        if not self._ready():
-            return None
-        return self.w.exports.export_view(widget, stem, path, width=width)
+        return self.w.exports.export_view(widget, stem, path, width=width, needs=self._ready)
 
     def matrix(self, name: str) -> tuple[np.ndarray, list[str], list[str]]:
         """The numbers ``name`` ("head", "next" or "lens") exports, with row and column

@@ -182,13 +182,22 @@ class ExportActions:
         self.w.settings.setValue("export/folder", str(p.parent))
         return p
 
-    def export_view(self, widget, stem: str, path: Path | None = None, width=None, dpi=None):
+    def export_view(
+        self, widget, stem: str, path: Path | None = None, width=None, dpi=None, *, needs=None
+    ):
         """Export ``widget`` as an image; asks for the file (and PNG size) when not given.
 
         The view is brought to the front first if it is on a background tab; with nothing
-        computed (empty text) a message says so and None is returned.
+        computed (empty text) a message says so and None is returned. ``needs``: a check of
+        the view's own data (True when there is something to draw) instead of the
+        workbench's Result, for views that show something else (the Decoder tab).
         """
-        if not self._ready(widget):
+        if needs is None:
+            if not self._ready(widget):
+                return None
+        elif needs():
+            self.bring_forward(widget)
+        else:
             return None
         if path is None:
             whole = embeds_as_image(widget)
