@@ -141,22 +141,16 @@ def pack_decoder(cfg: ModelConfig, t: dict[str, np.ndarray], prefix: str) -> Dec
 
 
 # ------------------------------------------------------------------ encoders
-def _bert_names(cfg: ModelConfig, p: str) -> dict[str, str]:
-    """RoBERTa name -> BERT name (token types are handled separately)."""
-    names = {}
-    for n in ("word_embeddings", "position_embeddings"):
-        names[f"{p}embeddings.{n}.weight"] = f"embeddings.{n}.weight"
-    for n in ("weight", "bias"):
-        names[f"{p}embeddings.LayerNorm.{n}"] = f"embeddings.LayerNorm.{n}"
-    for i in range(cfg.n_layer):
-        for part in ("attention.self.query", "attention.self.key", "attention.self.value",
-                     "attention.output.dense", "attention.output.LayerNorm",
-                     "intermediate.dense", "output.dense", "output.LayerNorm"):  # fmt: skip
-            for n in ("weight", "bias"):
-                names[f"{p}encoder.layer.{i}.{part}.{n}"] = f"encoder.layer.{i}.{part}.{n}"
-    return names
-
-
+_BERT_PARTS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "attention.output.LayerNorm",
+    "intermediate.dense",
+    "output.dense",
+    "output.LayerNorm",
+)
 _DISTIL_PARTS = {
     "attention.q_lin": "attention.self.query",
     "attention.k_lin": "attention.self.key",
@@ -169,17 +163,28 @@ _DISTIL_PARTS = {
 }
 
 
-def _distilbert_names(cfg: ModelConfig, p: str) -> dict[str, str]:
+def _renamed(cfg: ModelConfig, p: str, layers: str, parts: dict[str, str]) -> dict[str, str]:
+    """Checkpoint name -> BERT name for the embeddings and every layer's ``parts`` (their
+    names under ``p + layers`` -> BERT's); token types are handled separately."""
     names = {}
     for n in ("word_embeddings", "position_embeddings"):
         names[f"{p}embeddings.{n}.weight"] = f"embeddings.{n}.weight"
     for n in ("weight", "bias"):
         names[f"{p}embeddings.LayerNorm.{n}"] = f"embeddings.LayerNorm.{n}"
     for i in range(cfg.n_layer):
-        for old, new in _DISTIL_PARTS.items():
+        for old, new in parts.items():
             for n in ("weight", "bias"):
-                names[f"{p}transformer.layer.{i}.{old}.{n}"] = f"encoder.layer.{i}.{new}.{n}"
+                names[f"{p}{layers}.{i}.{old}.{n}"] = f"encoder.layer.{i}.{new}.{n}"
     return names
+
+
+def _bert_names(cfg: ModelConfig, p: str) -> dict[str, str]:
+    """RoBERTa name -> BERT name (the same names under RoBERTa's prefix)."""
+    return _renamed(cfg, p, "encoder.layer", {part: part for part in _BERT_PARTS})
+
+
+def _distilbert_names(cfg: ModelConfig, p: str) -> dict[str, str]:
+    return _renamed(cfg, p, "transformer.layer", _DISTIL_PARTS)
 
 
 def _bert_shape(name: str, cfg: ModelConfig) -> tuple[int, ...]:
