@@ -123,15 +123,14 @@ def logit_lens(model, out) -> LogitLens:
     probs = np.empty(R * T)
     target = np.full(R * T, np.nan)
     for start in range(0, R * T, LENS_CHUNK_ROWS):
-        rows = slice(start, min(start + LENS_CHUNK_ROWS, R * T))
-        logp = log_softmax(model.unembed(flat[rows]))  # (rows, vocab)
+        r = np.arange(start, min(start + LENS_CHUNK_ROWS, R * T))  # rows of flat
+        logp = log_softmax(model.unembed(flat[r]))  # (rows, vocab)
+        j = np.arange(len(r))
         best = logp.argmax(axis=1)
-        ids[rows] = best
-        probs[rows] = np.exp(logp[np.arange(logp.shape[0]), best])
-        for j, r in enumerate(range(rows.start, rows.stop)):
-            t = r % T
-            if t < T - 1:
-                target[r] = np.exp(logp[j, nxt[t]])
+        ids[r] = best
+        probs[r] = np.exp(logp[j, best])
+        has_next = r % T < T - 1  # the last position has no next token
+        target[r[has_next]] = np.exp(logp[j[has_next], nxt[r[has_next] % T]])
     ids, probs, target = ids.reshape(R, T), probs.reshape(R, T), target.reshape(R, T)
     names = tuple(_token_names(model, row) for row in ids)
     return LogitLens(ids, probs, names, target, out)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.ui.decoder.layout import causal_display
 from explorer.ui.export.actions import MATRIX_FILTER
 from explorer.ui.export.files import export_matrix
 
@@ -63,8 +64,7 @@ class DecoderExports:
         cols = [f"{i} {t}" for i, t in enumerate(out.tokens)]
         if name == "head":
             layer, h = v.selected()
-            weights = np.array(out.attentions[layer, h], dtype=np.float64)
-            weights[np.triu_indices(out.n_tokens, 1)] = -np.inf  # cut by the causal mask
+            weights = causal_display(out.attentions[layer, h]).astype(np.float64)
             return weights, cols, cols
         if name == "next":
             from explorer.core.decoder_readout import next_tokens

@@ -14,29 +14,10 @@ from explorer.ui.model.grid import LayerHeadGrid
 SHORT_LABELS = {"induction": "IND", "previous token": "PREV"}
 
 
-class DecoderGrid(LayerHeadGrid):
-    """The Model tab's layer × head mosaic, with badges that name the heads' measured
-    circuits (IND, PREV) and their edits (×0 for an ablated head)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._labels: list[str] = []
-
-    def set_labels(self, labels) -> None:
-        labels = [str(x) for x in labels]
-        if labels != self._labels:
-            self._labels = labels
-            self._overlay.update()
-
-    def badges(self) -> list[str]:
-        return (self._labels + [""] * self.count)[: self.count]
-
-
 def causal_display(att: np.ndarray) -> np.ndarray:
     """Attention weights with the cells the causal mask cuts set to −∞ (drawn hatched)."""
     a = np.array(att, dtype=np.float32)
-    T = a.shape[-1]
-    a[..., np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]] = -np.inf
+    a[..., ~np.tri(a.shape[-1], dtype=bool)] = -np.inf  # above the diagonal
     return a
 
 
@@ -82,7 +63,7 @@ def build_decoder_view(view) -> None:
     view.message.setStyleSheet("QLabel { color: #b36b00; }")
     view.message.setVisible(False)
 
-    view.grid = DecoderGrid()
+    view.grid = LayerHeadGrid()
     view.grid.setObjectName("decoderGrid")
     view.grid.setToolTip(
         "Every head of every layer (rows: layers). The causal mask leaves the upper "

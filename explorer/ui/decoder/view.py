@@ -400,9 +400,10 @@ class DecoderView(QtWidgets.QWidget):
                 edit = f"×{scales[(layer, h)]:g}" if (layer, h) in scales else ""
                 titles.append(" · ".join(x for x in (f"layer {layer}, head {h}", label, edit) if x))
                 badges.append(" ".join(x for x in (SHORT_LABELS.get(label, ""), edit) if x))
+        # the thumbnails show cut cells as 0, which causal weights already are: no copy
         att = out.attentions.reshape(L * H, out.n_tokens, out.n_tokens)
-        self.grid.set_matrices(causal_display(att), titles, columns=H)
-        self.grid.set_labels(badges)
+        self.grid.set_matrices(att, titles, columns=H)
+        self.grid.set_badges(badges)
         layer, h = self.selected()
         self.grid.select(layer * H + h)
         self._draw_head()

@@ -152,6 +152,7 @@ class LayerHeadGrid(ThumbnailGrid):
         self._shown_cmap = cmap
         self._lut32 = _lut(cmap)
         self._types: list[str] = []
+        self._badge_texts: list[str] | None = None  # set_badges: texts instead of types
         self._wanted: str | None = None
         self._filter: tuple[int | None, float | None] = (None, None)
 
@@ -250,8 +251,19 @@ class LayerHeadGrid(ThumbnailGrid):
             self._colour(np.array(alpha_changed))
         self._overlay.update()
 
+    def set_badges(self, texts) -> None:
+        """Badge texts of their own, one per thumbnail ("" for none), shown instead of the
+        head types' badges (the Decoder tab names measured circuits and edits); None goes
+        back to the types'."""
+        texts = None if texts is None else [str(t) for t in texts]
+        if texts != self._badge_texts:
+            self._badge_texts = texts
+            self._overlay.update()
+
     def badges(self) -> list[str]:
         """The badge text of every thumbnail ("" for none)."""
+        if self._badge_texts is not None:
+            return (self._badge_texts + [""] * self.count)[: self.count]
         return [BADGES.get(t, "") for t in self._types] + [""] * (self.count - len(self._types))
 
     def dimmed(self, index: int) -> bool:
