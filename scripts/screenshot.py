@@ -64,11 +64,14 @@ def main() -> int:
     )
     parser.add_argument("--tab", type=int, default=None, help="show this right-hand tab")
     parser.add_argument("--hover", type=int, default=-1, help="token index to highlight")
-    args = parser.parse_args()
+    return in_fresh_folders(_shoot, parser.parse_args())
 
+
+def in_fresh_folders(shoot, args) -> int:
+    """``shoot(args)`` with Qt's settings and data in empty temporary folders."""
     with tempfile.TemporaryDirectory(prefix="attention-explorer-shot-") as tmp:
         fresh_user_folders(Path(tmp))
-        return _shoot(args)
+        return shoot(args)
 
 
 def _shoot(args) -> int:

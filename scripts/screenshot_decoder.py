@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from screenshot import SETTLE_MS, fresh_user_folders, grab_window  # noqa: E402
+from screenshot import SETTLE_MS, grab_window, in_fresh_folders  # noqa: E402
 
 TEXT = "The cat sat on the mat. The cat sat on the"
 
@@ -34,10 +33,7 @@ def main() -> int:
     parser.add_argument("--head", type=int, nargs=2, default=None)
     parser.add_argument("--ablate", type=int, nargs=2, default=None)
     parser.add_argument("--size", type=int, nargs=2, default=(1280, 800))
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="attention-explorer-shot-") as tmp:
-        fresh_user_folders(Path(tmp))
-        return _shoot(args)
+    return in_fresh_folders(_shoot, parser.parse_args())
 
 
 def _shoot(args) -> int:
