@@ -121,6 +121,14 @@ def _softmax_row(row, lim, mrow, has_mask, scale):
 
     Returns False when the row may attend nothing (it is then all zeros).
     """
+    return _softmax_row_stats(row, lim, mrow, has_mask, scale)[0]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _softmax_row_stats(row, lim, mrow, has_mask, scale):
+    """As :func:`_softmax_row`, also returning the row's largest allowed raw score ``m`` and
+    the denominator ``l`` (weight ``j`` is ``exp(scale·(s_j - m)) / l``): ``(-inf, 0)`` for a
+    row with nothing allowed, ``(nan, nan)`` for a row made NaN by a non-finite score."""
     zero, one = row.dtype.type(0), row.dtype.type(1)
     S = row.shape[0]
     lim = min(max(lim, 0), S)
@@ -130,7 +138,7 @@ def _softmax_row(row, lim, mrow, has_mask, scale):
             j0 += 1
     if j0 >= lim:
         row[:] = zero
-        return False
+        return False, -np.inf, 0.0
     # one pass for both ends: keys beyond +-inf's keys are +-inf or NaN (either sign)
     hi = lo = _order_key(row[j0])
     if has_mask:
@@ -147,7 +155,7 @@ def _softmax_row(row, lim, mrow, has_mask, scale):
     inf = row.dtype.type(np.inf)
     if hi >= _order_key(inf) or lo <= _order_key(-inf):
         row[:] = row.dtype.type(np.nan)  # a non-finite score makes the row undefined
-        return True
+        return True, np.nan, np.nan
     att_max = _from_order_key(hi, zero)
     total = zero
     if has_mask:
@@ -165,7 +173,7 @@ def _softmax_row(row, lim, mrow, has_mask, scale):
     inv = one / total  # total >= 1: the max itself contributes exp(0)
     for j in range(lim):
         row[j] *= inv
-    return True
+    return True, float(att_max), float(total)
 
 
 @njit(fastmath=FASTMATH, cache=True)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from explorer.core.embeddings import embed, one_hot
+from explorer.core.long_attention import is_lazy
 from explorer.core.tokenizer import tokenize
 
 #: Words that can be shown in the value map for orientation, sent through the same W_V.
@@ -197,7 +198,8 @@ def value_map(result, head: int, projection: Projection | None = None) -> ValueM
     """
     v = np.asarray(result.v[head], dtype=np.float64)  # (T, d_v)
     y = np.asarray(result.y[head], dtype=np.float64)  # (T, d_v)
-    active = np.asarray(result.weights[head]).sum(axis=1) > 0  # (T,)
+    # rows that attend something (all-zero rows attend nothing; NaN rows are not drawn)
+    active = _attending_rows(result, head)  # (T,)
     fit_points = np.concatenate([v, y[active]])  # (T + n_active, d_v)
     proj, refitted = _fit_or_keep(fit_points, projection)
     return ValueMap(
@@ -357,3 +359,12 @@ def reference_values(ref: ReferenceInputs, w_v: np.ndarray) -> np.ndarray:
             f"reference words have width {ref.x.shape[1]} but W_V reads {w_v.shape[0]}"
         )
     return ref.x @ w_v  # (n, d_v)
+
+
+def _attending_rows(result, head: int) -> np.ndarray:
+    """True for the query rows of ``head`` whose weights sum to more than 0."""
+    w = result.weights[head]
+    if is_lazy(w):  # a long text: row sums are 1 where a key is allowed, NaN where undefined
+        stats_ok = np.isfinite(result.y[head]).all(axis=1)
+        return result.allowed.any(axis=1) & stats_ok
+    return np.asarray(w).sum(axis=1) > 0

@@ -42,9 +42,17 @@ from explorer.core import attention as _attention
 from explorer.core.attention_numpy import attention_numpy
 from explorer.core.embeddings import cosine_matrix, embed
 from explorer.core.labels import token_labels
+from explorer.core.long_attention import (
+    DENSE_MAX_TOKENS,
+    LONG_MAX_TOKENS,
+    LazyCosine,
+    is_lazy,
+    lazy_stages,
+    long_attention,
+)
 from explorer.core.positional import combine, positions
 from explorer.core.session import Session, ViewOptions, check_weights
-from explorer.core.tokenizer import Token, tokenize
+from explorer.core.tokenizer import MAX_TOKENS, Token, tokenize
 
 #: Work ``n_head · T² · (d_head + d_v)`` from which the pipeline computes in float32.
 FLOAT32_MIN_WORK = 4_000_000
@@ -273,8 +281,23 @@ def _stage_ms(start: float, ends: list[tuple[str, float]]) -> dict[str, float]:
 
 def _freeze(*arrays):
     for a in arrays:
-        if a is not None:
+        if isinstance(a, np.ndarray):
             a.setflags(write=False)
+
+
+def token_window(session: Session) -> int:
+    """The most tokens (``[CLS]`` and ``[SEP]`` counted) the pipeline reads of the text:
+    a pretrained encoder's 512 positions when its embeddings or positions are used, else
+    :data:`~explorer.core.long_attention.LONG_MAX_TOKENS`."""
+    if session.model is not None or session.embedding == "model" or session.positional == "learned":
+        return MAX_TOKENS
+    return LONG_MAX_TOKENS
+
+
+def is_long(result: Result) -> bool:
+    """True for a Result whose (n_head, T, T) stages are computed where they are read
+    (more than :data:`~explorer.core.long_attention.DENSE_MAX_TOKENS` tokens)."""
+    return is_lazy(result.weights)
 
 
 def compute(
@@ -373,6 +396,8 @@ def _check_heads(session: Session, heads=None) -> None:
 def _recompute_heads(session: Session, prev: Result, heads: list[int], attend) -> Result:
     """``prev`` with the given heads recomputed from ``session``'s matrices."""
     _check_heads(session, heads)
+    if is_long(prev):
+        return _recompute_heads_long(session, prev, heads, attend)
     clock = time.perf_counter
     t0 = clock()
     dtype = prev.dtype
@@ -430,7 +455,7 @@ def _recompute_heads(session: Session, prev: Result, heads: list[int], attend) -
 def _compute(session: Session, attend) -> Result:
     clock = time.perf_counter
     t0 = clock()
-    tok = tokenize(session.text, bool(session.view.show_special))
+    tok = tokenize(session.text, bool(session.view.show_special), token_window(session))
     tokens = tok.tokens
     T = len(tokens)
     t1 = clock()
@@ -458,11 +483,15 @@ def _compute(session: Session, attend) -> Result:
     v = np.matmul(x, w_v.astype(dtype, copy=False))  # (n_head, T, d_v)
     t3 = clock()
 
-    scores = np.matmul(q, k.transpose(0, 2, 1))  # (n_head, T, T)
-    scaled = scores * dtype.type(scale)  # (n_head, T, T)
     sentences = sentence_ids(tokens) if session.sentence_mask else None
     allowed = allowed_mask(T, bool(session.causal), session.blocked, sentences)  # (T, T)
     unmasked = bool(allowed.all())
+    if T > DENSE_MAX_TOKENS:
+        notice = " ".join(s for s in (tok.notice, embed_notice) if s)
+        vectors = (e, p, x, q, k, v)
+        return _compute_long(tok, vectors, allowed, scale, attend, (t0, t1, t2, t3), notice)
+    scores = np.matmul(q, k.transpose(0, 2, 1))  # (n_head, T, T)
+    scaled = scores * dtype.type(scale)  # (n_head, T, T)
     # nothing cut: the softmax input is `scaled` itself (read-only, so sharing is safe)
     masked = scaled if unmasked else np.where(allowed, scaled, -np.inf)  # (n_head, T, T)
     t4 = clock()
@@ -508,4 +537,97 @@ def _compute(session: Session, attend) -> Result:
         truncated=tok.truncated,
         notice=notice,
         n_total=tok.n_total,
+    )
+
+
+def _long_pass(q, k, v, scale, allowed, attend):
+    """The long pass (:func:`~explorer.core.long_attention.long_attention`): compiled when
+    the window's kernels are in use and the long kernel is ready, else NumPy."""
+    from explorer.core.long_attention import long_kernels_ready
+
+    kernels = attend is not attention_numpy and long_kernels_ready()
+    mask = None if bool(allowed.all()) else allowed
+    return long_attention(q, k, v, scale, mask, use_kernels=kernels)
+
+
+def _compute_long(tok, vectors, allowed, scale, attend, clock_marks, notice: str) -> Result:
+    """:func:`_compute` past :data:`DENSE_MAX_TOKENS` tokens: no (n_head, T, T) array is
+    kept; the stages and similarities are lazy (see :mod:`explorer.core.long_attention`)."""
+    clock = time.perf_counter
+    t0, t1, t2, t3 = clock_marks
+    e, p, x, q, k, v = vectors
+    T, n_head, d_v = len(tok.tokens), q.shape[0], v.shape[2]
+    t4 = clock()
+    y, stats, overviews = _long_pass(q, k, v, scale, allowed, attend)
+    t5 = clock()
+    stages = lazy_stages(q, k, scale, None if bool(allowed.all()) else allowed, stats, overviews)
+    contextual = y.transpose(1, 0, 2).reshape(T, n_head * d_v)  # (T, n_head · d_v)
+    t6 = clock()
+    _freeze(e, p, x, q, k, v, allowed, y, contextual, stats)
+    stages_ms = [("tokenize", t1), ("embed", t2), ("project", t3), ("scores", t4)]
+    timings = _stage_ms(t0, [*stages_ms, ("attention", t5), ("similarity", t6)])
+    return Result(
+        tokens=tok.tokens,
+        embedded=e,
+        positions=p,
+        x=x,
+        q=q,
+        k=k,
+        v=v,
+        allowed=allowed,
+        y=y,
+        contextual=contextual,
+        static_similarity=LazyCosine(e),
+        contextual_similarity=LazyCosine(contextual),
+        scale=scale,
+        timings=timings,
+        truncated=tok.truncated,
+        notice=notice,
+        n_total=tok.n_total,
+        **stages,
+    )
+
+
+def _recompute_heads_long(session: Session, prev: Result, heads: list[int], attend) -> Result:
+    """:func:`_recompute_heads` for a long Result: the edited heads' pass, the rest shared."""
+    clock = time.perf_counter
+    t0 = clock()
+    dtype, x = prev.dtype, prev.x
+    idx = np.asarray(heads)
+    w_q = np.stack([session.heads[h].w_q for h in heads]).astype(dtype, copy=False)
+    w_k = np.stack([session.heads[h].w_k for h in heads]).astype(dtype, copy=False)
+    w_v = np.stack([session.heads[h].w_v for h in heads]).astype(dtype, copy=False)
+    q_part, k_part, v_part = np.matmul(x, w_q), np.matmul(x, w_k), np.matmul(x, w_v)
+    q, k, v, y = (np.array(a) for a in (prev.q, prev.k, prev.v, prev.y))
+    q[idx], k[idx], v[idx] = q_part, k_part, v_part
+    t1 = clock()
+    y_part, stats_part, ov_part = _long_pass(
+        q_part, k_part, v_part, prev.scale, prev.allowed, attend
+    )
+    y[idx] = y_part
+    old = prev.weights._rows  # the shared recompute state of the previous pass
+    stats = np.array(old.stats)
+    stats[idx] = stats_part
+    overviews = prev.weights.overviews.with_heads(heads, ov_part)
+    t2 = clock()
+    T, n_head, d_v = prev.T, prev.n_head, prev.v.shape[2]
+    contextual = y.transpose(1, 0, 2).reshape(T, n_head * d_v)
+    _freeze(q, k, v, y, contextual, stats)
+    stages = lazy_stages(q, k, prev.scale, old.allowed, stats, overviews)
+    t3 = clock()
+    timings = {
+        "tokenize": 0.0,
+        "embed": 0.0,
+        **_stage_ms(t0, [("project", t1), ("attention", t2), ("similarity", t3)]),
+    }
+    return replace(
+        prev,
+        q=q,
+        k=k,
+        v=v,
+        y=y,
+        contextual=contextual,
+        contextual_similarity=LazyCosine(contextual),
+        timings=timings,
+        **stages,
     )

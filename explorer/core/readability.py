@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.core.long_attention import DENSE_MAX_TOKENS, LazyCosine, is_lazy
+
 #: Axes with at most this many tokens label every token.
 MAX_UNTHINNED = 64
 
@@ -180,6 +182,8 @@ def value_space_similarity(v: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np
         n_head, T, d = v.shape
         v = v.transpose(1, 0, 2).reshape(T, n_head * d)  # (T, n_head · d_v)
         y = y.transpose(1, 0, 2).reshape(T, n_head * d)  # (T, n_head · d_v)
+    if v.shape[0] > DENSE_MAX_TOKENS:  # a long text: computed where read
+        return LazyCosine(v), LazyCosine(y)
     return cosine(v), cosine(y)
 
 
@@ -202,6 +206,8 @@ def contrast_range(sim: np.ndarray, step: float = 0.05) -> tuple[float, float]:
     (lo, hi) : tuple of float
         ``-1 <= lo < hi <= 1`` and ``hi - lo >= step``; ``(-1, 1)`` with nothing to show.
     """
+    if is_lazy(sim):  # a long text: its overview of block extremes (diagonal blocks left out)
+        sim = sim.overview()[0]
     sim = np.asarray(sim, dtype=np.float64)
     if sim.ndim != 2 or sim.size == 0:
         return (-1.0, 1.0)
@@ -221,6 +227,13 @@ def contrast_range(sim: np.ndarray, step: float = 0.05) -> tuple[float, float]:
 def is_content_word(text: str) -> bool:
     """True for a whole word worth pinning: letters only, not a word piece or stop word."""
     return text.isalpha() and text.lower() not in STOP_WORDS
+
+
+def _square(m, idx: list[int]) -> np.ndarray:
+    """Rows and columns ``idx`` of ``m`` (an array or a lazy matrix)."""
+    if is_lazy(m):
+        return np.asarray(m[np.asarray(idx), np.asarray(idx)], dtype=np.float64)
+    return m[np.ix_(idx, idx)]
 
 
 def pinned_pair(
@@ -252,8 +265,10 @@ def pinned_pair(
     T = len(texts)
     if T < 2:
         return None
-    static = np.asarray(static, dtype=np.float64)
-    contextual = np.asarray(contextual, dtype=np.float64)
+    if not is_lazy(static):  # a long text's matrices are read where needed
+        static = np.asarray(static, dtype=np.float64)
+    if not is_lazy(contextual):
+        contextual = np.asarray(contextual, dtype=np.float64)
     groups: dict[str, list[int]] = {}
     for i, t in enumerate(texts):
         if is_content_word(t):
@@ -262,8 +277,7 @@ def pinned_pair(
     for idx in groups.values():
         if len(idx) < 2:
             continue
-        sub = np.ix_(idx, idx)
-        change = np.abs(static[sub] - contextual[sub])  # (n, n) for one repeated word
+        change = np.abs(_square(static, idx) - _square(contextual, idx))  # (n, n), one word
         change = np.where(np.isfinite(change), change, 0.0)
         change[np.tril_indices(len(idx))] = -1.0  # each pair once, i < j
         a, b = np.unravel_index(int(np.argmax(change)), change.shape)  # first of the largest

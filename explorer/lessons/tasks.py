@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from explorer.core.long_attention import is_lazy
 from explorer.core.session import TEMPERATURE_RANGE, Session
 from explorer.lessons.context import (
     Missing,
@@ -90,6 +91,8 @@ def c_causal_on(session, result) -> bool:
     """The causal mask is on: no token attends to a later one."""
     if not session.causal or result is None:
         return False
+    if is_lazy(result.weights):  # a long text: masked pairs have weight 0 by construction
+        return bool(not np.triu(result.allowed, k=1).any())
     return bool(not np.triu(np.asarray(result.weights), k=1).any())
 
 

@@ -14,6 +14,7 @@ window (another tab is in front) draws what it was given only when it is shown a
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,9 +23,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core.readability import label_plan
+from explorer.core.long_attention import block_reduce, is_lazy
+from explorer.core.readability import LabelPlan, label_plan
 
 MAX_VALUE_OVERLAY = 14  # write numbers in cells only up to this many rows and columns
+#: A lazy matrix (a long text) shows its exact cells once at most this many are in view
+#: (about 5 ms to compute); beyond, its overview of block maxima.
+DETAIL_MAX_CELLS = 1024 * 1024
+DETAIL_DELAY_MS = 15  # exact cells follow a zoom or pan after this pause
 VALUE_PAD_PX = 2  # ... and only when every number fits its cell with this much room each side
 
 
@@ -347,7 +353,10 @@ class TokenAxis(pg.AxisItem):
     def _extent(self, font: QtGui.QFont) -> int:
         """Room across the axis for the longest label in ``font`` and the caption."""
         fm = _metrics(_sized(font, font.pixelSize(), bold=True))  # the selected one is bold
-        longest = max((fm.horizontalAdvance(t) for t in self._labels), default=0.0)
+        labels = self._labels
+        if len(labels) > 256:  # a long text: measure the longest few (about 2 µs a label)
+            labels = heapq.nlargest(64, set(labels), key=len)
+        longest = max((fm.horizontalAdvance(t) for t in labels), default=0.0)
         extent = min(longest, self._cap) + 2 * self.PAD + 2
         if self._caption:
             lines = self._caption_room()
@@ -444,22 +453,39 @@ class TokenAxis(pg.AxisItem):
             return None
         origin, step = span
         cell = abs(step)
-        key = (len(self._labels), round(origin, 2), round(step, 3), self._selected)
+        lo, hi = self._visible_cells()
+        key = (len(self._labels), round(origin, 2), round(step, 3), self._selected, lo, hi)
         if key != self._plan_key:
             font = self._fit_font(cell)
             min_px = math.ceil(_metrics(_sized(self.base_font(), MIN_FONT_PX)).height())
             if self._thin_small:
                 min_px = max(min_px, math.ceil(_metrics(font).height()))
+            sel = self._selected
             plan = label_plan(
-                len(self._labels),
+                hi - lo,
                 cell,
                 min_px,
-                self._selected,
+                sel - lo if sel is not None and lo <= sel < hi else None,
                 thin_small_cells=self._thin_small,
             )
-            self._plan = (plan, font, origin, 1.0 if step >= 0 else -1.0)
+            if lo:  # zoomed in: the plan of the cells in view, shifted to their indices
+                plan = LabelPlan(tuple(i + lo for i in plan.indices), plan.centres, plan.step)
+            self._plan = (plan, font, origin + lo * step, 1.0 if step >= 0 else -1.0)
             self._plan_key = key
         return self._plan
+
+    def _visible_cells(self) -> tuple[int, int]:
+        """The labels whose cells are in view (all of them unless the view is zoomed)."""
+        n = len(self._labels)
+        view = self.linkedView()
+        if view is None or not view.state["mouseEnabled"][0 if self._along_x() else 1]:
+            return 0, n
+        (x0, x1), (y0, y1) = view.viewRange()
+        a, b = (x0, x1) if self._along_x() else (y0, y1)
+        return max(0, min(n, math.floor(a))), max(0, min(n, math.ceil(b)))
+
+    def _along_x(self) -> bool:
+        return self.orientation in ("top", "bottom")
 
     def label_positions(self) -> list[tuple[int, float]]:
         """(label index, centre along the axis in item coordinates) of every label drawn."""
@@ -657,6 +683,16 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._stale = False  # the image (and the cells' numbers) lag behind _data
         self._drawn_labels: tuple[list[str], list[str]] = ([], [])
         self._drawn_shape: tuple[int, ...] = (0, 0)
+        # a lazy matrix (a long text): an overview, and exact cells once few enough are in view
+        self._lod = None
+        self._detail: CellImage | None = None
+        self._detail_key: tuple | None = None
+        self._detail_window: tuple[int, int, np.ndarray] | None = None
+        self._detail_timer = QtCore.QTimer(self)
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(DETAIL_DELAY_MS)
+        self._detail_timer.timeout.connect(self._update_detail)
+        self.plot.getViewBox().sigRangeChanged.connect(self._on_range_changed)
 
         self.plot.getViewBox().sigResized.connect(self._on_resized)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -764,6 +800,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             return
         self._cmap = cmap
         self.image.setColorMap(cmap)
+        if self._detail is not None:
+            self._detail.setColorMap(cmap)
         if self.colorbar is not None:
             self.colorbar.setColorMap(cmap)
         self._refresh_values()
@@ -778,6 +816,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if self.colorbar is not None:
             self.colorbar.setLevels((lo, hi))
         self.image.setLevels((lo, hi))
+        if self._detail is not None:
+            self._detail.setLevels((lo, hi))
         self._refresh_values()  # dark or light text follows the colour under it
 
     def set_row_labels_visible(self, visible: bool) -> None:
@@ -800,17 +840,35 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         """Show ``data`` (rows × cols). Non-finite cells (masked, −∞) are left empty and
         show a grey hatch.
 
+        ``data`` may be a lazy matrix (:class:`~explorer.core.long_attention.LazyMatrix`, a
+        long text): the view then draws its overview of block maxima, zooms with the wheel
+        and pans by dragging (double-click shows all), and draws exact cells, with their
+        numbers when they fit, once at most :data:`DETAIL_MAX_CELLS` are in view.
+
         The same matrix, labels and levels as shown change nothing, so nothing is repainted.
         While the view is hidden inside a shown window, the drawing waits for its
         ``showEvent`` (:attr:`data` and :meth:`image_data` are current at once).
         """
-        data = np.asarray(data, dtype=np.float32)
+        lazy = is_lazy(data)
+        if not lazy:
+            data = np.asarray(data, dtype=np.float32)
         if data.ndim != 2:
             raise ValueError("a heatmap needs a 2-D matrix")
         row_labels = list(row_labels)
         col_labels = row_labels if col_labels is None else list(col_labels)
         if levels is not None:
             self.set_levels(levels)
+        same_labels = row_labels == self._row_labels and col_labels == self._col_labels
+        if lazy or self._lod is not None:
+            if lazy and data is self._lod and same_labels:
+                return
+            self._lod = data if lazy else None
+            self._data = np.zeros((0, 0), np.float32) if lazy else data
+            self._row_labels, self._col_labels = row_labels, col_labels
+            self._stale = True
+            if not hidden_in_shown_window(self):
+                self._redraw()
+            return
         if (
             row_labels == self._row_labels
             and col_labels == self._col_labels
@@ -825,6 +883,12 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     def _redraw(self) -> None:
         """Bring the image, labels, filter and numbers in line with what was asked for."""
+        if self._lod is not None:
+            self._redraw_lod()
+            return
+        if self.plot.getViewBox().state["mouseEnabled"][0]:  # a long text was shown before
+            self._set_zoomable(False)
+            self._drawn_shape = (-1, -1)  # the range is set again below
         self._stale = False
         data = self._data
         finite = np.isfinite(data)
@@ -858,6 +922,116 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if self._stale:
             self._redraw()
 
+    # ------------------------------------------------- level of detail (long texts)
+    def _set_zoomable(self, on: bool, rows: int = 0, cols: int = 0) -> None:
+        vb = self.plot.getViewBox()
+        vb.setMouseEnabled(x=on, y=on)
+        if on:
+            vb.setLimits(xMin=0, xMax=cols, yMin=0, yMax=rows, minXRange=2, minYRange=2)
+        else:
+            vb.setLimits(xMin=None, xMax=None, yMin=None, yMax=None, minXRange=None, minYRange=None)
+            if self._detail is not None:
+                self._detail.hide()
+            self._detail_window = None
+            self._detail_key = None
+            self._values.setPos(0, 0)
+
+    def _redraw_lod(self) -> None:
+        self._stale = False
+        src = self._lod
+        image, block = src.overview()
+        rows, cols = src.shape
+        finite = np.isfinite(image)
+        all_finite = bool(finite.all())
+        self.plot.getViewBox().background.setVisible(not all_finite)
+        shown = image if all_finite else np.where(finite, image, np.float32(np.nan))
+        self.image.setImage(shown, autoLevels=False, levels=self._levels)
+        self.image.setRect(QtCore.QRectF(0, 0, image.shape[1] * block, image.shape[0] * block))
+        self.image.show()
+        relabel = (self._row_labels, self._col_labels) != self._drawn_labels
+        if relabel:
+            self._drawn_labels = (self._row_labels, self._col_labels)
+            self.left_axis.set_labels(self._row_labels)
+            self.top_axis.set_labels(self._col_labels)
+        if relabel or (rows, cols) != self._drawn_shape:
+            self._set_zoomable(True, rows, cols)
+            self.plot.setXRange(0, cols, padding=0)
+            self.plot.setYRange(0, rows, padding=0)
+        self._drawn_shape = (rows, cols)
+        self.set_keep_mask(None)  # top-k and threshold filters dim dense matrices only
+        self._detail_key = None
+        self._update_detail()
+
+    def reset_zoom(self) -> None:
+        """Show the whole matrix again."""
+        rows, cols = self._shape()
+        if self._lod is not None and rows and cols:
+            self.plot.setXRange(0, cols, padding=0)
+            self.plot.setYRange(0, rows, padding=0)
+
+    def zoom_to(self, r0: int, r1: int, c0: int, c1: int) -> None:
+        """Show rows ``r0:r1`` and columns ``c0:c1`` (a long text's matrix) and draw the
+        exact cells in view at once."""
+        self.plot.setXRange(c0, c1, padding=0)
+        self.plot.setYRange(r0, r1, padding=0)
+        self._update_detail()
+
+    def _on_range_changed(self, *_args) -> None:
+        if self._lod is not None:
+            self._detail_timer.start()
+
+    def visible_cells(self) -> tuple[int, int, int, int]:
+        """(r0, r1, c0, c1): the rows and columns in view."""
+        rows, cols = self._shape()
+        (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
+        c0, c1 = max(0, math.floor(x0 + 1e-6)), min(cols, math.ceil(x1 - 1e-6))
+        r0, r1 = max(0, math.floor(y0 + 1e-6)), min(rows, math.ceil(y1 - 1e-6))
+        return r0, r1, c0, c1
+
+    def detail(self) -> tuple[int, int, np.ndarray] | None:
+        """(first row, first column, exact values) of the cells drawn exactly, or None
+        while the overview alone is shown."""
+        return self._detail_window
+
+    def _update_detail(self) -> None:
+        """Exact cells over the overview when few enough are in view (block maxima of
+        exact cells where they are smaller than a pixel); the numbers when they fit."""
+        self._detail_timer.stop()
+        src = self._lod
+        if src is None or self._stale:
+            return
+        r0, r1, c0, c1 = self.visible_cells()
+        n = max(r1 - r0, 0) * max(c1 - c0, 0)
+        vb = self.plot.getViewBox()
+        per_px = max((c1 - c0) / max(vb.width(), 1.0), (r1 - r0) / max(vb.height(), 1.0))
+        f = max(1, math.ceil(per_px))
+        key = (id(src), r0, r1, c0, c1, f, self._levels, self._show_values)
+        if key == self._detail_key:
+            return
+        self._detail_key = key
+        if n == 0 or n > DETAIL_MAX_CELLS:
+            if self._detail is not None:
+                self._detail.hide()
+            self._detail_window = None
+            self._values.set_values([], [], 0)
+            return
+        window = np.asarray(src.window(r0, r1, c0, c1), dtype=np.float32)
+        self._detail_window = (r0, c0, window)
+        image = window if f == 1 else block_reduce(window, f, "extreme")
+        if self._detail is None:
+            self._detail = CellImage(axisOrder="row-major")
+            self._detail.setColorMap(self._cmap)
+            self._detail.setZValue(1)  # over the overview, under outlines and numbers
+            self.plot.addItem(self._detail)
+        finite = np.isfinite(image)
+        shown = image if finite.all() else np.where(finite, image, np.float32(np.nan))
+        self._detail.setImage(shown, autoLevels=False, levels=self._levels)
+        self._detail.setRect(QtCore.QRectF(c0, r0, image.shape[1] * f, image.shape[0] * f))
+        self._detail.show()
+        small = (r1 - r0) <= MAX_VALUE_OVERLAY and (c1 - c0) <= MAX_VALUE_OVERLAY
+        self._values.setPos(c0, r0)
+        self._write_values(window if f == 1 and small and self._show_values else None)
+
     def resizeEvent(self, event) -> None:
         if hasattr(self, "title"):  # before the layout takes its new size
             self._fit_title()
@@ -870,11 +1044,18 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self.left_axis.fit_to_cells()
         self.top_axis.fit_to_cells()
         self._refresh_values()
+        if self._lod is not None:
+            self._detail_timer.start()
 
     @property
     def data(self) -> np.ndarray:
-        """The matrix currently shown (read-only view)."""
-        return self._data
+        """The matrix currently shown (read-only view; the lazy matrix of a long text)."""
+        return self._lod if self._lod is not None else self._data
+
+    def _shape(self) -> tuple[int, int]:
+        if self._lod is not None:
+            return self._lod.shape
+        return self._data.shape if self._data.ndim == 2 else (0, 0)
 
     def image_data(self) -> np.ndarray | None:
         """The array the image item draws (drawn now if the view was waiting to be shown)."""
@@ -885,8 +1066,11 @@ class HeatmapView(pg.GraphicsLayoutWidget):
     # ------------------------------------------------------------ overlays
     def cell_px(self) -> tuple[float, float]:
         """(width, height) of one cell on screen, in pixels."""
-        rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
+        rows, cols = self._shape()
         vb = self.plot.getViewBox()
+        if self._lod is not None:  # zoomed: the cells in view share the box
+            r0, r1, c0, c1 = self.visible_cells()
+            rows, cols = r1 - r0, c1 - c0
         return vb.width() / max(cols, 1), vb.height() / max(rows, 1)
 
     def value_font(self) -> QtGui.QFont:
@@ -916,15 +1100,24 @@ class HeatmapView(pg.GraphicsLayoutWidget):
     def _refresh_values(self) -> None:
         if self._stale:
             return  # _redraw writes them when the view is shown
+        if self._lod is not None:
+            self._detail_key = None
+            self._update_detail()
+            return
         self._update_values()
 
     def _update_values(self) -> None:
-        rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
+        rows, cols = self._shape()
         show = self._show_values and 0 < rows <= MAX_VALUE_OVERLAY and cols <= MAX_VALUE_OVERLAY
-        if not show:
+        self._write_values(self._data if show else None)
+
+    def _write_values(self, data: np.ndarray | None) -> None:
+        """Write ``data``'s numbers in its cells (all, if they fit), or none for None."""
+        if data is None or not data.size:
             self._values.set_values([], [], 0)
             return
-        flat = self._data.reshape(-1)
+        cols = data.shape[1]
+        flat = data.reshape(-1)
         texts = [value_text(float(v)) for v in flat]
         if not self._values_fit(texts):  # never "1.00.92": all numbers, or none
             self._values.set_values([], [], 0)
@@ -937,7 +1130,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     def highlight(self, row: int = -1, col: int = -1) -> None:
         """Outline a row and a column (-1 hides the outline)."""
-        rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
+        rows, cols = self._shape()
         if 0 <= row < rows:
             self._row_box.setRect(QtCore.QRectF(0, row, cols, 1))
             self._row_box.show()
@@ -951,7 +1144,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     def mark_cell(self, row: int = -1, col: int = -1) -> None:
         """Outline one cell (a pinned pair); -1 hides the outline."""
-        rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
+        rows, cols = self._shape()
         if 0 <= row < rows and 0 <= col < cols:
             self._mark_box.setRect(QtCore.QRectF(col, row, 1, 1))
             self._mark_box.show()
@@ -969,7 +1162,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     def select_row(self, row: int | None) -> None:
         """Mark the selected query row."""
-        rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
+        rows, cols = self._shape()
         selected = row if row is not None and 0 <= row < rows else None
         if selected is not None:
             self._sel_box.setRect(QtCore.QRectF(0, row, cols, 1))
@@ -988,7 +1181,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             return (-1, -1)
         p = vb.mapSceneToView(scene_pos)
         i, j = math.floor(p.y()), math.floor(p.x())
-        rows, cols = self._data.shape if self._data.ndim == 2 else (0, 0)
+        rows, cols = self._shape()
         if 0 <= i < rows and 0 <= j < cols:
             return (i, j)
         return (-1, -1)
@@ -1012,6 +1205,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if event.button() != QtCore.Qt.MouseButton.LeftButton:
             return
         cell = self.cell_at(event.scenePos())
+        if event.double() and self._lod is not None:
+            self.reset_zoom()
+            return
         if cell != (-1, -1):
             ctrl = event.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier
             (self.cellToggled if ctrl else self.cellClicked).emit(*cell)

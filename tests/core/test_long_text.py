@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from explorer.core.pipeline import compute
 from explorer.core.session import MAX_TEXT_CHARS, Session
+from explorer.core.long_attention import LONG_MAX_TOKENS
 from explorer.core.tokenizer import MAX_TOKENS, _backend, _window, tokenize
 
 
@@ -94,5 +95,5 @@ def test_odd_long_texts_agree_with_the_whole_text(text):
 
 def test_compute_of_a_long_text_reports_its_notice():
     r = compute(Session(text="the river bank. " * 40_000))
-    assert r.T == MAX_TOKENS - 2 and r.truncated
+    assert r.T == LONG_MAX_TOKENS - 2 and r.truncated  # no model: the long-text window
     assert "640,000 characters" in r.notice

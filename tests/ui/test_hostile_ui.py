@@ -7,7 +7,7 @@ import tracemalloc
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.session import MAX_TEXT_CHARS, Session
-from explorer.core.tokenizer import MAX_TOKENS
+from explorer.core.long_attention import LONG_MAX_TOKENS
 
 PROSE = "The dog chased the cat off the table near the river bank. "
 
@@ -58,7 +58,7 @@ def test_a_million_character_paste_keeps_the_event_loop_turning(make_window, qtb
     # (1.4 s); now the longest stall measured 0.36 s on a machine shared at load 8 on 2 cores.
     assert max(gaps) < 1.0, f"event loop stood still for {max(gaps):.2f} s"
     assert w._result_session.text == big
-    assert len(w.result.tokens) == MAX_TOKENS - 2 and w.result.truncated
+    assert len(w.result.tokens) == LONG_MAX_TOKENS - 2 and w.result.truncated
     # the box shows the start of the text and says that the rest is kept
     assert len(edit.toPlainText()) == edit.SHOWN_CHARS
     assert w.textBar.text() == big

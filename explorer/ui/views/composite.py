@@ -12,6 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from explorer.core.long_attention import is_lazy
 from explorer.core.readability import (
     contrast_range,
     pair_readout,
@@ -79,6 +80,8 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
         redraw = range(min(n, len(self._images))) if changed is None else changed
         for i in redraw:
             m = mats[i]
+            if is_lazy(m):  # a long text: thumbnails of its overview of block maxima
+                m = m.overview()[0]
             m = thumbnail(np.where(np.isfinite(m), m, 0.0).astype(np.float32), THUMB_CELLS)
             img = self._images[i]
             img.setImage(m, autoLevels=False, levels=(0.0, 1.0))
@@ -586,6 +589,8 @@ def _sym_limit(a: np.ndarray) -> float:
     Rounded up to 1-1.2-1.5-2-2.5-3-4-5-6-8 × 10^k, so that during a drag the colour bar
     (whose axis costs about 1 ms to lay out again) only changes when the range crosses a step.
     """
+    if is_lazy(a):  # a long text: its overview holds every block's extreme
+        a = a.overview()[0]
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
     if math.isfinite(lo) and math.isfinite(hi):  # two passes, no copies (the usual case)
         limit = max(-lo, hi, 1e-6)

@@ -21,6 +21,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.core.long_attention import DENSE_MAX_TOKENS, is_lazy
 from explorer.core.mechanism import LINE_THRESHOLD, MAX_LINES, head_lines
 
 OPACITY_BINS = 12  # opacity steps: lines of one head and one step share a curve item
@@ -114,8 +115,9 @@ class HeadLinesView(QtWidgets.QWidget):
     # ---------------------------------------------------------------- data
     def show_result(self, result, head: int, query: int, *, dragging: bool = False) -> None:
         """Draw the lines of head ``head`` (or every head) of ``result``."""
-        self._weights = np.asarray(result.weights)
-        labels = result.display_labels
+        self._too_long = is_lazy(result.weights)  # a long text: no lines (see _redraw)
+        self._weights = np.zeros((result.n_head, 0, 0)) if self._too_long else result.weights
+        labels = [] if self._too_long else result.display_labels
         if labels != self._labels:
             self._labels = labels
             self._hover = None
@@ -165,6 +167,11 @@ class HeadLinesView(QtWidgets.QWidget):
             notes.append("No weight reaches the drawing threshold.")
         if not T:
             notes = ["No tokens: type a sentence to see its attention lines."]
+        if getattr(self, "_too_long", False):
+            notes = [
+                f"Lines are drawn for texts of up to {DENSE_MAX_TOKENS:,} tokens; this one is "
+                "longer. The heatmap zooms to any part of it."
+            ]
         self.note.setText(" ".join(notes) or f"Lines under {LINE_THRESHOLD:g} are not drawn.")
 
     def _fill_curves(self, lines, n_heads: int = 1) -> None:

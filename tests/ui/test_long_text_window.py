@@ -1,0 +1,107 @@
+"""Long texts in the real window: computed off the event loop, drawn with level of detail,
+and exact when zoomed in (compared with an independent float64 NumPy reference)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import replace
+
+import numpy as np
+from PySide6 import QtCore
+
+from explorer.core.long_attention import DENSE_MAX_TOKENS, is_lazy
+from explorer.core.pipeline import is_long
+from explorer.core.projections import conform
+from explorer.core.session import Session
+from explorer.ui.heatmap import value_text
+
+WORDS = "the river bank was steep and the old bank by the water held money for the town".split()
+
+
+def long_session(n_tokens: int, n_head: int = 2, causal: bool = False) -> Session:
+    text = " ".join(WORDS[i % len(WORDS)] for i in range(n_tokens))
+    s = Session(text=text, d_model=16, preset="orthogonal", causal=causal)
+    return replace(conform(s, n_head=n_head, d_head=8), selected_head=1)
+
+
+def reference_weights(result, head: int) -> np.ndarray:
+    """Softmax of the scaled, masked scores of one head, in float64, every cell at once."""
+    q = np.asarray(result.q[head], dtype=np.float64)
+    k = np.asarray(result.k[head], dtype=np.float64)
+    s = q @ k.T * result.scale
+    s = np.where(result.allowed, s, -np.inf)
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_a_long_text_computes_off_the_event_loop_and_zooms_to_exact_cells(make_window, qtbot):
+    w = make_window()
+    s = long_session(3000, causal=True)
+    stamps: list[float] = []
+    ticker = QtCore.QTimer()
+    ticker.timeout.connect(lambda: stamps.append(time.perf_counter()))
+    ticker.start(5)
+    w.apply(s, "Long text")
+    qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=120_000)
+    ticker.stop()
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    # the event loop kept turning while 3,000 tokens were tokenised, computed and drawn
+    assert len(stamps) > 5 and max(gaps) < 1.0, f"event loop stood still {max(gaps):.2f} s"
+
+    r = w.result
+    assert r.T == 3000 > DENSE_MAX_TOKENS and is_long(r)
+    assert is_lazy(r.weights) and is_lazy(r.scores) and is_lazy(r.contextual_similarity)
+    hm = w.attentionHeatmap
+    assert hm.data is r.weights[1]  # the selected head, drawn as an overview
+    overview, block = r.weights[1].overview()
+    assert block == 3 and hm.image_data().shape == overview.shape == (1000, 1000)
+    assert hm.detail() is None  # 9 million cells in view: the overview alone
+
+    ref = reference_weights(r, 1)
+    # the overview is the block maximum of the exact weights
+    blocks = ref[:2997, :2997].reshape(999, 3, 999, 3).max(axis=(1, 3))
+    np.testing.assert_allclose(overview[:999, :999], blocks, atol=2e-6)
+
+    hm.zoom_to(2000, 2006, 1995, 2001)
+    r0, c0, exact = hm.detail()
+    assert (r0, c0, exact.shape) == (2000, 1995, (6, 6))
+    np.testing.assert_allclose(exact, ref[2000:2006, 1995:2001], atol=2e-6)
+    assert hm.visible_cells() == (2000, 2006, 1995, 2001)
+    texts = hm.value_texts()  # six by six cells: their numbers are written in them
+    assert texts == [value_text(float(v)) for v in exact.reshape(-1)]
+    # the axes label the tokens in view, the 2000th token among them
+    labels = dict(hm.left_axis.label_positions())
+    assert 2000 in labels and all(2000 <= i < 2006 for i in labels)
+    # hovering a cell reads the exact numbers
+    readout = w._attention_readout(2003, 1999)
+    assert f"weight = {ref[2003, 1999]:.3f}" in readout
+
+    # zoomed out a little: block maxima of exact cells, one per pixel
+    hm.zoom_to(0, 900, 0, 900)
+    r0, c0, exact = hm.detail()
+    np.testing.assert_allclose(exact, ref[:900, :900], atol=2e-6)
+    hm.reset_zoom()
+    qtbot.waitUntil(lambda: hm.detail() is None, timeout=5_000)
+
+    # every view drew the long Result without holding it whole
+    grid_image = w.headGrid._images[1].image
+    assert grid_image.shape[0] <= 160 and np.nanmax(grid_image) > 0
+    strip = w.pipelineView.panels
+    assert all(is_lazy(strip[k].data) for k in ("scores", "scaled", "masked", "weights"))
+    assert strip["y"].data.shape == (3000, 8)
+
+
+def test_back_to_a_short_text_leaves_the_zoom(make_window, qtbot):
+    w = make_window()
+    w.apply(long_session(1500), "Long text")
+    qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=120_000)
+    hm = w.attentionHeatmap
+    assert hm.plot.getViewBox().state["mouseEnabled"][0]
+    hm.zoom_to(10, 20, 10, 20)
+    w.apply(long_session(12), "Short text")
+    qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=30_000)
+    assert not is_lazy(hm.data) and hm.data.shape == (12, 12)
+    assert not hm.plot.getViewBox().state["mouseEnabled"][0]
+    assert hm.visible_cells() == (0, 12, 0, 12) and hm.detail() is None
+    np.testing.assert_allclose(hm.data, reference_weights(w.result, 1), atol=1e-6)
