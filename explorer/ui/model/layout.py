@@ -11,7 +11,7 @@ from explorer.ui.model.across import AggregatePanel, ComparePanel
 from explorer.ui.model.grid import LEGEND, LayerHeadGrid
 from explorer.ui.model.head_editor import ModelHeadEditor
 from explorer.ui.model.panels import EditPanel, ModelBanner, SummaryPanel, WordPanel
-from explorer.ui.model.toolbar import ModelToolbar, grid_options
+from explorer.ui.model.toolbar import LegendLabel, ModelToolbar, grid_options
 
 
 class ModelLayout:
@@ -100,7 +100,7 @@ class ModelLayout:
         grid_col.setContentsMargins(0, 0, 0, 0)
         grid_col.setSpacing(0)
         grid_col.addWidget(grid_options(bar))
-        self.typeLegend = QtWidgets.QLabel(LEGEND, objectName="headTypeLegend")
+        self.typeLegend = LegendLabel(LEGEND, objectName="headTypeLegend")
         self.typeLegend.setToolTip("What the badges on the heads mean: Help › Glossary, head type")
         font = self.typeLegend.font()
         font.setPointSizeF(max(font.pointSizeF() - 1, 7.0))

@@ -1,12 +1,14 @@
 """The Model tab's controls: the toolbar (model, layer and head, special tokens, busy and
-timing) and the row of options above the grid (what it shows, pooling, head types, filter).
-Long model names are elided to fit."""
+timing) and the options above the grid (what it shows, pooling, head types, filter) with the
+badges' legend. Long model names are elided to fit; the grid's options and the legend wrap
+onto more lines when the grid is narrow, so none of them holds the window wider."""
 
 from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.ui.model.grid import BADGES, LEGEND
+from explorer.ui.workbench.text_bar import FlowLayout
 
 
 class ModelCombo(QtWidgets.QComboBox):
@@ -82,6 +84,66 @@ class ElidedLabel(QtWidgets.QLabel):
     def shown_text(self) -> str:
         width = self.contentsRect().width()
         return self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight, width)
+
+    def paintEvent(self, event) -> None:
+        painter = QtGui.QPainter(self)
+        painter.drawText(self.contentsRect(), int(self.alignment()), self.shown_text())
+
+
+class LegendLabel(QtWidgets.QLabel):
+    """A legend of entries joined by " · " that wraps between entries, never inside one.
+
+    ``text()`` stays the one-line legend; it is drawn on as many lines as its width needs.
+    """
+
+    SEP = " · "
+
+    def lines(self, width: int) -> list[str]:
+        """The entries packed into lines of at most ``width`` pixels (a longer entry alone)."""
+        fm, lines = self.fontMetrics(), []
+        for entry in self.text().split(self.SEP):
+            if lines and fm.horizontalAdvance(lines[-1] + self.SEP + entry) <= width:
+                lines[-1] += self.SEP + entry
+            else:
+                lines.append(entry)
+        return lines
+
+    def _margins(self) -> QtCore.QSize:
+        m = self.contentsMargins()
+        return QtCore.QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _height(self, n: int) -> int:
+        fm = self.fontMetrics()
+        return fm.height() + (n - 1) * fm.lineSpacing() + self._margins().height()
+
+    def sizeHint(self) -> QtCore.QSize:
+        width = self.fontMetrics().horizontalAdvance(self.text())
+        return QtCore.QSize(width + self._margins().width(), self._height(1))
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        """As narrow as the widest entry; as tall as the lines at the current width (a
+        splitter or box reads no height for width, and must not squeeze the lines)."""
+        fm = self.fontMetrics()
+        least = max((fm.horizontalAdvance(e) for e in self.text().split(self.SEP)), default=0)
+        least += self._margins().width()
+        return QtCore.QSize(least, self.heightForWidth(max(least, self.width())))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.heightForWidth(event.size().width()) != self.heightForWidth(
+            event.oldSize().width()
+        ):
+            self.updateGeometry()  # the least height changed with the number of lines
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._height(len(self.lines(width - self._margins().width())))
+
+    def shown_text(self) -> str:
+        """The text as drawn at the current width: one line of entries a line."""
+        return "\n".join(self.lines(self.contentsRect().width()))
 
     def paintEvent(self, event) -> None:
         painter = QtGui.QPainter(self)
@@ -170,18 +232,49 @@ class ModelToolbar(QtWidgets.QWidget):
         top.addWidget(self.timing)
 
 
+class _WrappingFlow(FlowLayout):
+    """A flow layout as tall at least as its lines at its current width: a splitter or a
+    box reads no height for width, and must not squeeze the lines into one another."""
+
+    def minimumSize(self) -> QtCore.QSize:
+        least = super().minimumSize()
+        width = max(least.width(), self.geometry().width())
+        return QtCore.QSize(least.width(), self.heightForWidth(width))
+
+    def setGeometry(self, rect) -> None:
+        before = self.heightForWidth(max(self.geometry().width(), 1))
+        super().setGeometry(rect)
+        host = self.parentWidget()
+        if host is not None and self.heightForWidth(rect.width()) != before:
+            host.updateGeometry()  # the least height changed with the number of lines
+
+
+def wrapping_row(groups, gap: int = 12, line_gap: int = 3) -> QtWidgets.QWidget:
+    """Groups of widgets side by side, ``gap`` pixels apart, wrapping onto another line when
+    the row is too narrow for them; the widgets of a group stay together on one line."""
+    row = QtWidgets.QWidget()
+    flow = _WrappingFlow(row, spacing=line_gap)
+    flow.setContentsMargins(0, 0, 0, 0)
+    for widgets in groups:
+        group = QtWidgets.QWidget()
+        box = QtWidgets.QHBoxLayout(group)
+        box.setContentsMargins(0, 0, gap - line_gap, 0)  # the flow adds line_gap
+        for widget in widgets:
+            box.addWidget(widget)
+        flow.addWidget(group)
+    return row
+
+
 def grid_options(bar: ModelToolbar) -> QtWidgets.QWidget:
-    """The row above the grid: what the grid shows, and tokens / words / sentences."""
-    row = QtWidgets.QWidget(objectName="gridOptions")
-    layout = QtWidgets.QHBoxLayout(row)
-    layout.setContentsMargins(4, 0, 4, 0)
-    layout.addWidget(QtWidgets.QLabel("grid shows"))
-    layout.addWidget(bar.gridMode)
-    layout.addSpacing(12)
-    layout.addWidget(QtWidgets.QLabel("rows and columns"))
-    layout.addWidget(bar.poolCombo)
-    layout.addSpacing(12)
-    layout.addWidget(bar.typeFilter)
-    layout.addWidget(bar.gridFilter)
-    layout.addStretch(1)
+    """The options above the grid: what the grid shows, tokens / words / sentences, head
+    types and the filter; on one line when the grid is wide enough, on more when not."""
+    row = wrapping_row(
+        (
+            (QtWidgets.QLabel("grid shows"), bar.gridMode),
+            (QtWidgets.QLabel("rows and columns"), bar.poolCombo),
+            (bar.typeFilter, bar.gridFilter),
+        )
+    )
+    row.setObjectName("gridOptions")
+    row.layout().setContentsMargins(4, 0, 4, 0)
     return row
