@@ -85,8 +85,8 @@ class ModelLayout:
         head_page = QtWidgets.QWidget()
         head_row = QtWidgets.QHBoxLayout(head_page)
         head_row.setContentsMargins(0, 0, 0, 0)
-        head_row.addWidget(self.summary, 1)
-        head_row.addWidget(self.edit, 1)
+        head_row.addWidget(self.summary, 4)
+        head_row.addWidget(self.edit, 5)  # its buttons on one line at the default size
         self.lowerTabs = QtWidgets.QTabWidget(objectName="modelLowerTabs")
         self.lowerTabs.setDocumentMode(True)
         self.lowerTabs.addTab(head_page, "Summary and edits")

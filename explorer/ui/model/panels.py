@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.core.encoder import EncoderError
 from explorer.core.model_analysis import find_word
+from explorer.ui.model.toolbar import wrapping_row
 
 DEFAULT_WORD = "bank"
 DEFAULT_TEXTS = ("I sat by the river bank.", "I deposited money in the bank.")
@@ -170,12 +171,12 @@ class EditPanel(QtWidgets.QGroupBox):
     scaleRequested = QtCore.Signal(float)
     clearRequested = QtCore.Signal()
 
+    #: a longer model name is elided in the title (which sets the panel's least width)
+    TITLE_NAME_WIDTH = 150
+
     def __init__(self, parent=None):
         super().__init__("Edit this head", parent)
         self.setObjectName("editPanel")
-        grid = QtWidgets.QGridLayout(self)
-        grid.setContentsMargins(6, 4, 6, 4)
-        grid.setVerticalSpacing(3)
         self.copyButton = QtWidgets.QPushButton(
             "Copy this head into the workbench", objectName="copyHeadButton"
         )
@@ -204,14 +205,32 @@ class EditPanel(QtWidgets.QGroupBox):
         self.effect = QtWidgets.QLabel(objectName="editEffect")
         self.effect.setWordWrap(True)
         self.effect.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        grid.addWidget(self.copyButton, 0, 0, 1, 4)
-        grid.addWidget(self.editButton, 1, 0, 1, 4)
-        grid.addWidget(self.ablateButton, 2, 0)
-        grid.addWidget(self.scaleButton, 2, 1)
-        grid.addWidget(self.factor, 2, 2)
-        grid.addWidget(self.clearButton, 2, 3)
-        grid.addWidget(self.effect, 3, 0, 1, 4)
-        grid.setRowStretch(4, 1)
+        box = QtWidgets.QVBoxLayout(self)
+        box.setContentsMargins(6, 4, 6, 4)
+        box.setSpacing(3)
+        box.addWidget(self.copyButton)
+        box.addWidget(self.editButton)
+        # on one line, or on two in a narrow panel (it must not hold the window wider)
+        box.addWidget(
+            wrapping_row(
+                ((self.ablateButton,), (self.scaleButton, self.factor), (self.clearButton,)),
+                gap=6,
+            )
+        )
+        # the description scrolls when the panel is short, rather than cover the buttons
+        effect_scroll = QtWidgets.QScrollArea()
+        effect_scroll.setWidget(self.effect)
+        effect_scroll.setWidgetResizable(True)
+        self.effect.setAutoFillBackground(False)  # the group box's colour shows through
+        effect_scroll.viewport().setAutoFillBackground(False)
+        effect_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        effect_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        effect_scroll.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        effect_scroll.setMinimumHeight(2 * self.fontMetrics().lineSpacing())
+        self.effect.setAlignment(
+            QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft
+        )
+        box.addWidget(effect_scroll, 1)
         self.copyButton.clicked.connect(self.copyRequested)
         self.editButton.clicked.connect(self.editRequested)
         self.ablateButton.clicked.connect(self.ablateRequested)
@@ -220,7 +239,11 @@ class EditPanel(QtWidgets.QGroupBox):
         self.effect.setText("No edits.")
 
     def set_model(self, enc, n_layer: int, n_head: int) -> None:
-        self.setTitle(f"Edit this head of {enc.name.split('/')[-1]}")
+        name = enc.name.split("/")[-1]
+        mid = QtCore.Qt.TextElideMode.ElideMiddle
+        shown = self.fontMetrics().elidedText(name, mid, self.TITLE_NAME_WIDTH)
+        self.setTitle(f"Edit this head of {shown}")
+        self.setToolTip("" if shown == name else f"Edit this head of {name}")
 
     def show_effect(self, analysis, label: str) -> None:
         """Describe the active edits and the sentence embedding's cosine to the original."""
