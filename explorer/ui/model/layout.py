@@ -14,6 +14,30 @@ from explorer.ui.model.panels import EditPanel, ModelBanner, SummaryPanel, WordP
 from explorer.ui.model.toolbar import LegendLabel, ModelToolbar, grid_options
 
 
+class VerticalScroll(QtWidgets.QScrollArea):
+    """Scrolls ``widget`` up and down when the window is shorter than it needs (a small or
+    scaled screen), rather than squeeze its rows into one another; as wide at least as the
+    widget needs, with room for the scroll bar."""
+
+    def __init__(self, widget: QtWidgets.QWidget, **kwargs):
+        super().__init__(**kwargs)
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        hint = super().minimumSizeHint()
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QtCore.QSize(self.widget().minimumSizeHint().width() + bar, hint.height())
+
+    def event(self, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the widget's least width may have changed
+        return super().event(event)
+
+
 class ModelLayout:
     """The part of :class:`~explorer.ui.model.view.ModelView` that builds its widgets."""
 
@@ -142,5 +166,5 @@ class ModelLayout:
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(bar)
-        layout.addWidget(self.split, 1)
+        layout.addWidget(VerticalScroll(self.split, objectName="modelScroll"), 1)
         self._show_message("Looking for a pretrained encoder…")
