@@ -11,7 +11,7 @@ so other processes on a busy machine do not count):
 * **paint**: one synchronous repaint of the plot's viewport.
 
 Cases: the default session (9 tokens, d = 8), the value map with reference words shown,
-and a 510-token text.
+and a 1,228-token text (a long Result: its stages are computed where read).
 
 Usage::
 

@@ -130,6 +130,19 @@ def build_examples() -> dict[str, Session]:
             preset_seed=3,
             view=ViewOptions(show_values=False),
         ),
+        # A long text: the paragraph 26 times over, 8,138 tokens (the workbench reads
+        # up to 8,192). Identity projections and τ = 0.25 make each weight a sharpened
+        # similarity of the built-in embeddings: every word attends to its own copies in
+        # all 26 repetitions, a lattice of stripes 313 tokens apart in the overview; zoom
+        # in (wheel) to read exact weights.
+        "long-text.attn.json": Session(
+            text=" ".join([PARAGRAPH] * 26),
+            embedding="builtin",
+            d_model=16,
+            heads=identity_heads(1, 16, 16),
+            temperature=0.25,
+            view=ViewOptions(show_values=False),
+        ),
     }
 
 

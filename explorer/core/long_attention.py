@@ -488,6 +488,25 @@ class LazyCosine(LazyMatrix):
         return image, b
 
 
+def weight_levels(weights) -> tuple[float, float]:
+    """The colour range for a matrix of attention weights: ``(0, 1)``, or for a long text
+    ``(0, top)`` with ``top`` the largest weight rounded up to 1, 2 or 5 × 10^k. Over
+    thousands of keys most weights are far below 1, and a 0…1 scale would show them all as
+    its darkest colour; the colour bar says which range is in use."""
+    if not is_lazy(weights):
+        return (0.0, 1.0)
+    image = weights.overview()[0]
+    finite = image[np.isfinite(image)]
+    top = float(finite.max()) if finite.size else 1.0
+    if not top > 0:
+        return (0.0, 1.0)
+    exp = np.floor(np.log10(top))
+    for step in (1.0, 2.0, 5.0, 10.0):
+        if step * 10.0**exp >= top * (1 - 1e-9):
+            return (0.0, min(1.0, float(step * 10.0**exp)))
+    return (0.0, 1.0)
+
+
 def is_lazy(a) -> bool:
     """True for the lazy stand-ins of this module (:class:`LazyMatrix`, :class:`LazyStage`)."""
     return isinstance(a, (LazyMatrix, LazyStage))

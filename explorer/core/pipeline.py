@@ -484,12 +484,18 @@ def _compute(session: Session, attend) -> Result:
     t3 = clock()
 
     sentences = sentence_ids(tokens) if session.sentence_mask else None
-    allowed = allowed_mask(T, bool(session.causal), session.blocked, sentences)  # (T, T)
-    unmasked = bool(allowed.all())
+    if T > DENSE_MAX_TOKENS and _cuts_nothing(T, session, sentences):
+        # a long text with every pair allowed: one True seen (T, T) times, not T² bytes
+        allowed, unmasked = np.broadcast_to(np.True_, (T, T)), True
+    else:
+        allowed = allowed_mask(T, bool(session.causal), session.blocked, sentences)  # (T, T)
+        unmasked = bool(allowed.all())
     if T > DENSE_MAX_TOKENS:
         notice = " ".join(s for s in (tok.notice, embed_notice) if s)
         vectors = (e, p, x, q, k, v)
-        return _compute_long(tok, vectors, allowed, scale, attend, (t0, t1, t2, t3), notice)
+        mask = None if unmasked else allowed
+        marks = (t0, t1, t2, t3)
+        return _compute_long(tok, vectors, allowed, mask, scale, attend, marks, notice)
     scores = np.matmul(q, k.transpose(0, 2, 1))  # (n_head, T, T)
     scaled = scores * dtype.type(scale)  # (n_head, T, T)
     # nothing cut: the softmax input is `scaled` itself (read-only, so sharing is safe)
@@ -540,17 +546,24 @@ def _compute(session: Session, attend) -> Result:
     )
 
 
-def _long_pass(q, k, v, scale, allowed, attend):
-    """The long pass (:func:`~explorer.core.long_attention.long_attention`): compiled when
-    the window's kernels are in use and the long kernel is ready, else NumPy."""
+def _cuts_nothing(T: int, session: Session, sentences) -> bool:
+    """True when no (query, key) pair of ``T`` tokens is cut."""
+    if session.causal or (sentences is not None and T and sentences.max() > 0):
+        return False
+    return not any(0 <= int(i) < T and 0 <= int(j) < T for i, j in session.blocked)
+
+
+def _long_pass(q, k, v, scale, mask, attend):
+    """The long pass (:func:`~explorer.core.long_attention.long_attention`, ``mask`` None
+    when every pair is allowed): compiled when the window's kernels are in use and the long
+    kernel is ready, else NumPy."""
     from explorer.core.long_attention import long_kernels_ready
 
     kernels = attend is not attention_numpy and long_kernels_ready()
-    mask = None if bool(allowed.all()) else allowed
     return long_attention(q, k, v, scale, mask, use_kernels=kernels)
 
 
-def _compute_long(tok, vectors, allowed, scale, attend, clock_marks, notice: str) -> Result:
+def _compute_long(tok, vectors, allowed, mask, scale, attend, clock_marks, notice) -> Result:
     """:func:`_compute` past :data:`DENSE_MAX_TOKENS` tokens: no (n_head, T, T) array is
     kept; the stages and similarities are lazy (see :mod:`explorer.core.long_attention`)."""
     clock = time.perf_counter
@@ -558,9 +571,9 @@ def _compute_long(tok, vectors, allowed, scale, attend, clock_marks, notice: str
     e, p, x, q, k, v = vectors
     T, n_head, d_v = len(tok.tokens), q.shape[0], v.shape[2]
     t4 = clock()
-    y, stats, overviews = _long_pass(q, k, v, scale, allowed, attend)
+    y, stats, overviews = _long_pass(q, k, v, scale, mask, attend)
     t5 = clock()
-    stages = lazy_stages(q, k, scale, None if bool(allowed.all()) else allowed, stats, overviews)
+    stages = lazy_stages(q, k, scale, mask, stats, overviews)
     contextual = y.transpose(1, 0, 2).reshape(T, n_head * d_v)  # (T, n_head · d_v)
     t6 = clock()
     _freeze(e, p, x, q, k, v, allowed, y, contextual, stats)
@@ -602,7 +615,7 @@ def _recompute_heads_long(session: Session, prev: Result, heads: list[int], atte
     q[idx], k[idx], v[idx] = q_part, k_part, v_part
     t1 = clock()
     y_part, stats_part, ov_part = _long_pass(
-        q_part, k_part, v_part, prev.scale, prev.allowed, attend
+        q_part, k_part, v_part, prev.scale, prev.weights._rows.allowed, attend
     )
     y[idx] = y_part
     old = prev.weights._rows  # the shared recompute state of the previous pass

@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.core import projections
 from explorer.core.attention import warm_up
 from explorer.core.long_attention import warm_up as long_warm_up
+from explorer.core.long_attention import weight_levels
 from explorer.core.mechanism import resolve_query
 from explorer.core.pipeline import compute, inputs_of
 from explorer.core.session import D_MODEL_RANGE, Session, check_weights
@@ -639,7 +640,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.attentionHeatmap.set_title(
                 f"head {h}: attention weights A = softmax(QKᵀ·s), s = {result.scale:.3f}"
             )
-            self.attentionHeatmap.set_matrix(result.weights[h], tokens, levels=(0.0, 1.0))
+            weights = result.weights[h]
+            self.attentionHeatmap.set_matrix(weights, tokens, levels=weight_levels(weights))
             self.attentionHeatmap.select_row(s.selected_query)
             self.headGrid.set_matrices(
                 result.weights,

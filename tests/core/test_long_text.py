@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from explorer.core.long_attention import LONG_MAX_TOKENS
 from explorer.core.pipeline import compute
 from explorer.core.session import MAX_TEXT_CHARS, Session
-from explorer.core.long_attention import LONG_MAX_TOKENS
 from explorer.core.tokenizer import MAX_TOKENS, _backend, _window, tokenize
 
 

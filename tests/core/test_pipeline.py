@@ -1,6 +1,7 @@
 """compute(session) against an independent float64 recomputation, plus its properties."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,10 +10,11 @@ from hypothesis import strategies as st
 
 from explorer.core import pipeline
 from explorer.core.embeddings import BUILTIN_FILE
-from explorer.core.pipeline import Result, compute
+from explorer.core.long_attention import LONG_MAX_TOKENS
+from explorer.core.pipeline import Result, compute, token_window
 from explorer.core.projections import conform
 from explorer.core.session import Head, Session, ViewOptions
-from explorer.core.tokenizer import tokenize
+from explorer.core.tokenizer import MAX_TOKENS, tokenize
 from explorer.resources import resource_path
 
 WORDS = ["the", "dog", "cat", "table", "river", "bank", "money", "king", "queen", "apple",
@@ -254,11 +256,19 @@ def test_special_tokens_follow_the_view_option():
 
 
 def test_long_text_is_truncated_with_a_notice():
-    r = compute(Session(text="the cat sat. " * 200))
-    assert r.truncated and r.T == 510 and r.n_total == 800
-    assert "truncated" in r.notice.lower()
+    r = compute(Session(text="the cat sat. " * 2100))  # 8,400 word pieces
+    assert r.truncated and r.T == LONG_MAX_TOKENS - 2 and r.n_total == 8400
+    assert "truncated" in r.notice.lower() and "8192" in r.notice
     assert r.dtype == np.float32  # large inputs take the float32 path
-    np.testing.assert_allclose(r.weights.sum(axis=-1), 1.0, atol=1e-5)
+    for i in (0, 17, 4000, 8189):  # rows of a long Result are computed where read
+        assert float(r.weights[0, i].sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_512_token_window_stays_where_a_model_reads_the_text():
+    s = Session()
+    assert token_window(s) == LONG_MAX_TOKENS
+    assert token_window(replace(s, embedding="model")) == MAX_TOKENS
+    assert token_window(replace(s, positional="learned")) == MAX_TOKENS
 
 
 def test_odd_unicode_flows_through_compute():

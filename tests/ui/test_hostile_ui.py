@@ -6,8 +6,8 @@ import tracemalloc
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core.session import MAX_TEXT_CHARS, Session
 from explorer.core.long_attention import LONG_MAX_TOKENS
+from explorer.core.session import MAX_TEXT_CHARS, Session
 
 PROSE = "The dog chased the cat off the table near the river bank. "
 

@@ -176,12 +176,12 @@ def test_empty_text_shows_empty_state(make_window, qtbot):
 
 
 def test_huge_text_is_capped_with_notice(make_window, qtbot):
-    w = make_window(Session(text="word " * 3000))
+    w = make_window(Session(text="word " * 9000))
     settle(qtbot, w)
-    assert len(w.result.tokens) <= 512
+    assert len(w.result.tokens) <= 8192
     assert w.result.truncated
     notice = w.findChild(QtWidgets.QLabel, "tokenNotice")
-    assert notice.isVisibleTo(w) and "512" in notice.text()
+    assert notice.isVisibleTo(w) and "8192" in notice.text()
     assert np.isfinite(shown(w)).all()
 
 

@@ -60,6 +60,7 @@ def build_view(view: str, session, result, head: int | None = None):
     QWidget
         Sized by :func:`figure_size`, laid out, not shown on screen.
     """
+    from explorer.core.long_attention import weight_levels
     from explorer.ui.heatmap import ATTENTION_CAPTIONS, HeatmapView
     from explorer.ui.views.composite import PipelineView, SimilarityView, ThumbnailGrid
 
@@ -80,7 +81,7 @@ def build_view(view: str, session, result, head: int | None = None):
         widget.set_colormap(cm)
         widget.set_show_values(session.view.show_values)
         widget.set_title(f"head {h}: attention weights A = softmax(QKᵀ·s), s = {result.scale:.3f}")
-        widget.set_matrix(result.weights[h], tokens, levels=(0.0, 1.0))
+        widget.set_matrix(result.weights[h], tokens, levels=weight_levels(result.weights[h]))
         widget.select_row(session.selected_query)
     elif view == "grid":
         widget = ThumbnailGrid()

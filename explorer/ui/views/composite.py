@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.long_attention import is_lazy
+from explorer.core.long_attention import is_lazy, weight_levels
 from explorer.core.readability import (
     contrast_range,
     pair_readout,
@@ -80,11 +80,12 @@ class ThumbnailGrid(pg.GraphicsLayoutWidget):
         redraw = range(min(n, len(self._images))) if changed is None else changed
         for i in redraw:
             m = mats[i]
+            levels = weight_levels(m)
             if is_lazy(m):  # a long text: thumbnails of its overview of block maxima
                 m = m.overview()[0]
             m = thumbnail(np.where(np.isfinite(m), m, 0.0).astype(np.float32), THUMB_CELLS)
             img = self._images[i]
-            img.setImage(m, autoLevels=False, levels=(0.0, 1.0))
+            img.setImage(m, autoLevels=False, levels=levels)
             shape = (max(m.shape[0], 1), max(m.shape[1], 1))
             if shape != self._thumb_shapes[i]:  # setRange lays the box out again
                 self._thumb_shapes[i] = shape
@@ -274,7 +275,8 @@ class PipelineView(QtWidgets.QWidget):
         self.panels["scores"].set_matrix(scores, tokens, levels=(-slim, slim))
         self.panels["scaled"].set_matrix(scaled, tokens, levels=(-lim, lim))
         self.panels["masked"].set_matrix(masked, tokens, levels=(-lim, lim))
-        self.panels["weights"].set_matrix(result.weights[head], tokens, levels=(0.0, 1.0))
+        weights = result.weights[head]
+        self.panels["weights"].set_matrix(weights, tokens, levels=weight_levels(weights))
         y = result.y[head]
         ylim = _sym_limit(y)
         self.panels["y"].set_matrix(
@@ -392,6 +394,8 @@ class SimilarityView(QtWidgets.QWidget):
         self._default_key: tuple | None = None
         self._default_pair: tuple[int, int] | None = None
         self._pair: tuple[int, int] | None = None
+        self._computed: tuple | None = None  # ((result, head, space), (static, contextual))
+        self._overview_jobs = None  # a JobWorker, for long texts only
 
     # ------------------------------------------------------------ options
     def set_colormap(self, name: str) -> None:
@@ -471,13 +475,44 @@ class SimilarityView(QtWidgets.QWidget):
 
     def _compute(self) -> tuple[np.ndarray, np.ndarray]:
         r = self._result
+        key = (r, self._head, self._space)
+        cached = self._computed
+        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
+            return cached[1]
         if self._space == "value":
-            return value_space_similarity(r.v[self._head], r.y[self._head])
-        return r.static_similarity, r.contextual_similarity
+            pair = value_space_similarity(r.v[self._head], r.y[self._head])
+        else:
+            pair = (r.static_similarity, r.contextual_similarity)
+        self._computed = (key, pair)
+        return pair
+
+    def _overviews_pending(self, pair) -> bool:
+        """For a long text, start computing the matrices' overviews in a background thread
+        (about 0.1 s each at 8,192 tokens) and say so; True until they are ready. A figure
+        for export (no controls) computes them at once."""
+        lazy = [m for m in pair if is_lazy(m) and not m.overview_ready]
+        if not lazy or self.spaceBox is None:
+            return False
+        if self._overview_jobs is None:
+            from explorer.ui.worker import JobWorker
+
+            self._overview_jobs = JobWorker(self, name="SimilarityOverview")
+            self._overview_jobs.done.connect(self._on_overviews_done)
+            self._overview_jobs.failed.connect(self._on_overviews_done)
+        self._overview_jobs.submit(lambda: [m.overview() for m in lazy])
+        self.caption.setText(f"Computing the similarity of {lazy[0].shape[0]:,} tokens…")
+        return True
+
+    def _on_overviews_done(self, *_args) -> None:
+        if self._result is not None and self._matrices is None:
+            self._redraw()
 
     def _redraw(self) -> None:
         self._dirty = False
         static, contextual = self._compute()
+        if self._overviews_pending((static, contextual)):
+            self._matrices = None
+            return
         self._matrices = (static, contextual)
         h = self._head
         if self._space == "value":
