@@ -92,6 +92,9 @@ def open_window(session, tmpdir: Path, size=(1280, 800)):
     w.resize(*size)
     w.show()
     wait_until(lambda: w.worker.ready and w.result is not None)
+    from explorer.core.long_attention import long_kernels_ready
+
+    wait_until(long_kernels_ready, timeout=600)  # long texts: the compiled pass
     wait_until(lambda: w._result_session == w.doc.session)
     process_for(0.2)  # first layout and paint
     return w

@@ -12,7 +12,8 @@ Measures, in one run, with the real widgets on Qt's offscreen platform:
    20 ms apart like a real drag, with the event loop running in between; when a tick takes
    longer, the next one starts as soon as it is painted. Cases: the default session (1 and 4
    heads, d = 8), 512 tokens × 12 heads × d_head 64 (d_model 64), and a 4096-token text ×
-   4 heads × d_head 64 (the T column says how many tokens the workbench shows of it).
+   4 heads × d_head 64 (the T column says how many tokens the workbench shows of it: all of
+   them since long texts, up to 8,192).
 2. **Start-up.** ``python -m explorer --smoke-test`` in fresh subprocesses, per round: once
    with an empty Numba cache (``NUMBA_CACHE_DIR`` set to a new empty folder: a first-ever
    launch), once more on that cache (warm start), and once on the user's normal cache. Each
@@ -20,7 +21,8 @@ Measures, in one run, with the real widgets on Qt's offscreen platform:
    the moment the attention kernels are ready (compiled, or loaded from the cache, in the
    background). Rounds are interleaved; the table shows medians.
 3. **Resident memory** (VmRSS and its peak VmHWM) in separate subprocesses: after opening the
-   default session, and with a 2,000-token text and 12 heads (the pipeline caps it at 512).
+   default session, with a 2,000-token text and 12 heads, and with an 8,192-token text and
+   4 heads (budget 1.5 GB).
 
 Usage::
 
@@ -56,6 +58,7 @@ BUDGET_FIRST_PAINT_WARM_MS = 1000.0  # first paint, kernels cached
 BUDGET_HUGE_MS = 100.0  # a 4096-token text × 4 heads × d_head 64
 BUDGET_RSS_DEFAULT_MB = 350.0
 BUDGET_RSS_LONG_MB = 1024.0
+BUDGET_RSS_8K_MB = 1536.0  # 8,192 tokens × 4 heads × d_head 64
 TICK_SPACING_S = 0.020
 WARMUP_TICKS = 5
 
@@ -294,7 +297,7 @@ def print_startup(rows: list[dict]) -> None:
 def memory(tmp: Path) -> list[dict]:
     """Run each memory case in its own subprocess; their JSON reports."""
     out = []
-    for case in ("default", "long"):
+    for case in ("default", "long", "8k"):
         folder = tmp / f"mem-{case}"
         folder.mkdir()
         proc = subprocess.run(
@@ -321,10 +324,14 @@ def child_memory(case: str, folder: Path) -> int:
             "default session",
             BUDGET_RSS_DEFAULT_MB,
         )
-    else:
+    elif case == "long":
         text = _window.long_text(2000)
         session = _window.sized_session(text, n_head=12, d_head=64, d_model=64)
         label, budget = "2,000-token text, 12 heads, d_head=64", BUDGET_RSS_LONG_MB
+    else:
+        text = _window.long_text(8192)
+        session = _window.sized_session(text, n_head=4, d_head=64, d_model=64)
+        label, budget = "8,192-token text, 4 heads, d_head=64", BUDGET_RSS_8K_MB
     from explorer.core.tokenizer import tokenize
 
     n_text = len(tokenize(session.text, max_tokens=10**7).tokens)

@@ -16,6 +16,7 @@ import pytest
 from session_strategies import assert_identical
 
 from explorer.core import session as S
+from explorer.core.long_attention import is_lazy
 from explorer.io import codecs as C
 from explorer.io import schema, session_file
 from explorer.io.session_file import (
@@ -113,7 +114,12 @@ def _assert_same_results(a, b):
         if f.name == "timings":
             continue
         x, y = getattr(a, f.name), getattr(b, f.name)
-        if isinstance(x, np.ndarray):
+        if is_lazy(x):  # a long text: its overviews and a few exact rows, bit for bit
+            for m, n in zip(x if x.ndim == 3 else [x], y if y.ndim == 3 else [y], strict=True):
+                assert m.overview()[0].tobytes() == n.overview()[0].tobytes(), f.name
+                for i in (0, m.shape[0] // 2, m.shape[0] - 1):
+                    assert m[i].tobytes() == n[i].tobytes(), f"{f.name} row {i} differs"
+        elif isinstance(x, np.ndarray):
             assert x.dtype == y.dtype and x.shape == y.shape, f.name
             assert x.tobytes() == y.tobytes(), f"{f.name} differs after reload"
         else:
@@ -143,7 +149,9 @@ def test_pipeline_results_after_reload_match_to_the_last_bit(tmp_path, path):
             for s in (session, again)
         )
     first, second = compute(session), compute(again)
-    assert len(first.tokens) > 3 and np.ptp(first.weights) > 0  # a real, non-trivial result
+    w = first.weights
+    sample = w[0, len(first.tokens) // 2] if is_lazy(w) else w
+    assert len(first.tokens) > 3 and np.ptp(sample) > 0  # a real, non-trivial result
     _assert_same_results(first, second)
 
 

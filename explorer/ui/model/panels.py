@@ -284,6 +284,8 @@ class WordPanel(QtWidgets.QGroupBox):
         self.wordEdit.setMinimumWidth(70)
         self.textAEdit = QtWidgets.QLineEdit(DEFAULT_TEXTS[0], objectName="textAEdit")
         self.textBEdit = QtWidgets.QLineEdit(DEFAULT_TEXTS[1], objectName="textBEdit")
+        self.textAEdit.setToolTip("The first text the word appears in (one sense of it)")
+        self.textBEdit.setToolTip("The second text the word appears in (another sense)")
         form.addWidget(QtWidgets.QLabel("word"), 0, 0)
         form.addWidget(self.wordEdit, 0, 1)
         form.addWidget(QtWidgets.QLabel("in"), 0, 2)
