@@ -27,8 +27,11 @@ _TEMPORARY = re.compile(  # .NAME.1a2b3c4d.tmp, see atomic_write
 )
 
 
-def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write(path: str | os.PathLike, data) -> Path:
     """Write ``data`` to ``path`` atomically and return the resolved target.
+
+    ``data`` is bytes, or a function that writes to the open binary file it is given (for
+    files too large to build in memory first); whatever it raises leaves the old file intact.
 
     Raises
     ------
@@ -48,7 +51,10 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with open(fd, "wb") as f:
-            f.write(data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         with contextlib.suppress(OSError):  # keep the permissions of the file we replace

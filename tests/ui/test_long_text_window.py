@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from PySide6 import QtCore
 
 from explorer.core.long_attention import DENSE_MAX_TOKENS, is_lazy
@@ -105,3 +106,32 @@ def test_back_to_a_short_text_leaves_the_zoom(make_window, qtbot):
     assert not hm.plot.getViewBox().state["mouseEnabled"][0]
     assert hm.visible_cells() == (0, 12, 0, 12) and hm.detail() is None
     np.testing.assert_allclose(hm.data, reference_weights(w.result, 1), atol=1e-6)
+
+
+def test_a_long_matrix_exports_a_block_of_rows_at_a_time(tmp_path):
+    import csv
+
+    from explorer.core.pipeline import compute
+    from explorer.ui.export.files import ExportError, export_matrix, result_matrices
+
+    r = compute(long_session(1100))
+    matrix, rows, cols = result_matrices(r, 1)["weights"]
+    assert is_lazy(matrix)
+    ref = reference_weights(r, 1)
+    npy = export_matrix(matrix, tmp_path / "w.npy")
+    np.testing.assert_allclose(np.load(npy, allow_pickle=False), ref, atol=2e-6)
+    shares: list[float] = []
+    out = export_matrix(
+        matrix, tmp_path / "w.csv", row_labels=rows, col_labels=cols, progress=shares.append
+    )
+    with open(out, encoding="utf-8", newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0][1:] == cols and [row[0] for row in table[1:]] == rows
+    np.testing.assert_allclose(np.array(table[1:])[:, 1:].astype(float), ref, atol=2e-6)
+    assert shares[-1] == 1.0 and len(shares) == 5  # 1,100 rows, 256 a block
+    # Cancel: the file written before is left as it was, and no temporary file remains
+    before = out.read_bytes()
+    with pytest.raises(ExportError, match="cancelled"):
+        export_matrix(matrix, out, progress=lambda share: share < 0.5)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.csv", "w.npy"]

@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.core.long_attention import is_lazy
 from explorer.ui.export.figures import (
     ExportError,
     copy_image_to_clipboard,
@@ -237,10 +238,34 @@ class ExportActions:
             path = self._ask_path(f"Export {name}", stem, MATRIX_FILTER)
             if path is None:
                 return None
-        return self._attempt(
-            "Cannot export matrix",
-            lambda: export_matrix(matrix, path, row_labels=rows, col_labels=cols),
-        )
+        progress = self._progress(f"Exporting {name}…") if is_lazy(matrix) else None
+        try:
+            return self._attempt(
+                "Cannot export matrix",
+                lambda: export_matrix(
+                    matrix, path, row_labels=rows, col_labels=cols, progress=progress
+                ),
+            )
+        finally:
+            if progress is not None:
+                progress.dialog.close()
+
+    def _progress(self, label: str):
+        """A progress callback for a long export, shown as a window-modal dialog with Cancel
+        once the export has run 0.3 s; it returns False once Cancel is pressed."""
+        dialog = QtWidgets.QProgressDialog(label, "Cancel", 0, 1000, self.w)
+        dialog.setObjectName("exportProgress")
+        dialog.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+        dialog.setAutoClose(False)
+
+        def progress(share: float) -> bool:
+            dialog.setValue(int(share * 1000))
+            QtWidgets.QApplication.processEvents()
+            return not dialog.wasCanceled()
+
+        progress.dialog = dialog
+        return progress
 
     def _attempt(self, title: str, write):
         """Run an export; show why it failed (nothing is overwritten then) or where it went."""

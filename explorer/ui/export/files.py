@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.core.long_attention import is_lazy
 from explorer.io.atomic import atomic_write as _atomic_write
 from explorer.io.atomic import os_reason
 
@@ -40,10 +41,12 @@ class ExportError(OSError, ValueError):
 
 
 # ------------------------------------------------------------------ files
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data) -> None:
     """Write ``data`` to ``path`` atomically; :class:`ExportError` says why it failed."""
     try:
         _atomic_write(path, data)
+    except ExportError:
+        raise  # a streamed export that stopped (cancelled): its own message
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {os_reason(exc)}") from None
 
@@ -98,8 +101,13 @@ def export_matrix(
     *,
     row_labels: Sequence[str] | None = None,
     col_labels: Sequence[str] | None = None,
+    progress=None,
 ) -> Path:
     """Write a 2-D matrix as CSV (with token headers) or NPY, chosen by suffix.
+
+    A lazy matrix (a long text, :class:`~explorer.core.long_attention.LazyMatrix`) is
+    computed and written a block of rows at a time, straight to the file: an 8,192-token CSV
+    is about 1 GB and is never held in memory whole.
 
     Parameters
     ----------
@@ -112,6 +120,9 @@ def export_matrix(
         ``.npy``: :func:`numpy.save` without pickles; labels are not stored.
     row_labels, col_labels : sequence of str, optional
         Default ``0 .. rows-1`` and ``0 .. cols-1``.
+    progress : callable, optional
+        Called with the share written (0 to 1) after each block of rows of a lazy matrix;
+        returning False cancels the export (:class:`ExportError`, nothing is written).
 
     Returns
     -------
@@ -129,6 +140,8 @@ def export_matrix(
         raise ExportError(
             f"cannot export a matrix as '{path.suffix or path.name}': use .csv or .npy"
         )
+    if is_lazy(matrix):
+        return _export_lazy(matrix, path, suffix, row_labels, col_labels, progress)
     try:
         a = np.asarray(matrix)
     except (TypeError, ValueError) as exc:
@@ -152,6 +165,41 @@ def export_matrix(
             writer.writerow([label, *(repr(float(v)) for v in row)])
         data = text.getvalue().encode("utf-8")
     atomic_write(path, data)
+    return path
+
+
+ROWS_PER_BLOCK = 256  # rows of a lazy matrix computed and written at a time
+
+
+def _export_lazy(matrix, path: Path, suffix: str, row_labels, col_labels, progress) -> Path:
+    """:func:`export_matrix` for a lazy matrix, streamed a block of rows at a time."""
+    rows, cols = matrix.shape
+    rows_l = _labels(row_labels, rows, "row")
+    cols_l = _labels(col_labels, cols, "column")
+    dtype = np.dtype(matrix.dtype)
+
+    def write(f) -> None:
+        if suffix == ".npy":
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                      "shape": (rows, cols)}  # fmt: skip
+            np.lib.format.write_array_header_1_0(f, header)
+        else:
+            text = io.TextIOWrapper(f, encoding="utf-8", newline="", write_through=True)
+            writer = csv.writer(text, lineterminator="\n")
+            writer.writerow(["", *cols_l])
+        for r0 in range(0, rows, ROWS_PER_BLOCK):
+            block = np.ascontiguousarray(matrix.window(r0, r0 + ROWS_PER_BLOCK, 0, cols))
+            if suffix == ".npy":
+                f.write(block.astype(dtype, copy=False).tobytes())
+            else:
+                for label, row in zip(rows_l[r0 : r0 + len(block)], block.tolist(), strict=True):
+                    writer.writerow([label, *(repr(float(v)) for v in row)])
+            if progress is not None and progress(min(1.0, (r0 + len(block)) / rows)) is False:
+                raise ExportError("export cancelled: nothing was written")
+        if suffix != ".npy":
+            text.detach()  # the file stays open for atomic_write to flush and sync
+
+    atomic_write(path, write)
     return path
 
 
