@@ -29,6 +29,15 @@ def long_text(min_tokens: int) -> str:
     return text
 
 
+def text_of(n_tokens: int) -> str:
+    """The shipped paragraph repeated and cut after exactly ``n_tokens`` word pieces."""
+    from explorer.core.tokenizer import tokenize
+
+    text = long_text(n_tokens)
+    end = tokenize(text, max_tokens=10**7).tokens[n_tokens - 1].end
+    return text[:end]
+
+
 def sized_session(text: str, n_head: int, d_head: int, d_model: int):
     """A Session on the built-in embeddings with ``n_head`` orthogonal heads of ``d_head``."""
     from dataclasses import replace

@@ -23,68 +23,62 @@ _NO_MASK = np.ones((1, 1), dtype=np.bool_)
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _extreme(hi, lo, seen, nan):
+def _extreme(hi, lo, nan):
     """Signed value of largest magnitude from a block's max and min (NaN, or -inf if empty)."""
     if nan:
         return np.nan
-    if not seen:
+    if hi < lo:  # nothing seen
         return -np.inf
     return hi if hi >= -lo else lo
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _reduce_scores(att, r0, r1, i0, b, mask, has_mask, out_s, out_a, h, br):
-    """Overview row ``br`` of the raw scores in ``att[r0:r1]`` (every pair, allowed pairs)."""
+def _fold_rows(att, r0, r1, mrows, has_mask, hi, lo, bad):
+    """Column-wise max, min and NaN flag of rows ``r0:r1`` (only allowed cells when
+    ``has_mask``; ``mrows`` are the rows' mask rows) into ``hi``, ``lo``, ``bad`` (length T).
+    Branch-free selects, so that the loop over columns vectorises."""
     T = att.shape[1]
-    nb = out_s.shape[2]
-    ninf = -np.inf
-    for cb in range(nb):
-        j0 = cb * b
-        j1 = min(j0 + b, T)
-        hi, lo, ahi, alo = ninf, np.inf, ninf, np.inf
-        seen = aseen = nan = anan = False
-        for r in range(r0, r1):
-            mrow = mask[i0 + r] if has_mask else mask[0]
-            for j in range(j0, j1):
-                s = att[r, j]
-                ok = (not has_mask) or mrow[j]
-                if s != s:
-                    nan = True
-                    anan = anan or ok
-                elif s != ninf:
-                    seen = True
-                    hi = max(hi, s)
-                    lo = min(lo, s)
-                    if ok:
-                        aseen = True
-                        ahi = max(ahi, s)
-                        alo = min(alo, s)
-        out_s[h, br, cb] = _extreme(hi, lo, seen, nan)
-        out_a[h, br, cb] = _extreme(ahi, alo, aseen, anan)
+    hi[:] = -np.inf
+    lo[:] = np.inf
+    bad[:] = 0
+    for r in range(r0, r1):
+        row = att[r]
+        if has_mask:
+            m = mrows[r]
+            for j in range(T):
+                x = row[j]
+                ok = m[j]
+                h, lo_j = hi[j], lo[j]
+                hi[j] = x if (ok and x > h) else h
+                lo[j] = x if (ok and x < lo_j) else lo_j
+                bad[j] |= ok and x != x
+        else:
+            for j in range(T):
+                x = row[j]
+                h, lo_j = hi[j], lo[j]
+                hi[j] = x if x > h else h
+                lo[j] = x if x < lo_j else lo_j
+                bad[j] |= x != x
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _reduce_weights(att, r0, r1, b, out_w, h, br, top):
-    """Overview row ``br`` of the weights in ``att[r0:r1]``; ``top[r]`` gets the column of
-    row r's largest weight."""
-    T = att.shape[1]
-    nb = out_w.shape[2]
-    best = np.full(r1 - r0, -1.0)
+def _fold_blocks(hi, lo, bad, b, out, h, br, signed):
+    """Block ``b`` columns of the folded rows into overview row ``br`` of head ``h``: the
+    signed extreme (``signed``) or the maximum."""
+    T = hi.shape[0]
+    nb = out.shape[2]
     for cb in range(nb):
         j0 = cb * b
         j1 = min(j0 + b, T)
-        hi = -np.inf
-        nan = False
-        for r in range(r0, r1):
-            for j in range(j0, j1):
-                w = att[r, j]
-                if w != w:
-                    nan = True
-                hi = max(hi, w)
-                if w > best[r - r0]:
-                    best[r - r0] = w
-                    top[r] = j
-        out_w[h, br, cb] = np.nan if nan else hi
+        bh, bl, bn = -np.inf, np.inf, False
+        for j in range(j0, j1):
+            bh = max(bh, hi[j])
+            bl = min(bl, lo[j])
+            bn = bn or bad[j] != 0
+        if signed:
+            out[h, br, cb] = _extreme(bh, bl, bn)
+        else:
+            out[h, br, cb] = np.nan if bn else bh
 
 
 @njit(fastmath=FASTMATH, cache=True, parallel=True, nogil=True)
@@ -100,29 +94,43 @@ def long_attention_parallel(q, k, v, scale, mask, has_mask, b, rows, y, stats, o
         R = i1 - i0
         att = np.empty((R, T), dtype=q.dtype)
         np.dot(q[h, i0:i1], k[h].T, att)  # raw scores q kᵀ
+        mrows = mask[i0:i1] if has_mask else mask[:1]
+        hi = np.empty(T, dtype=q.dtype)
+        lo = np.empty(T, dtype=q.dtype)
+        bad = np.empty(T, dtype=np.uint8)
         nbr = (R + b - 1) // b
-        for k_br in range(nbr):
+        for k_br in range(nbr):  # scores: every pair, then the allowed pairs
             r0 = k_br * b
-            _reduce_scores(
-                att, r0, min(r0 + b, R), i0, b, mask, has_mask, ov_s, ov_a, h, i0 // b + k_br
-            )
-        empty = np.zeros(R, dtype=np.bool_)
+            r1 = min(r0 + b, R)
+            _fold_rows(att, r0, r1, mrows, False, hi, lo, bad)
+            _fold_blocks(hi, lo, bad, b, ov_s, h, i0 // b + k_br, True)
+            if has_mask:
+                _fold_rows(att, r0, r1, mrows, True, hi, lo, bad)
+                _fold_blocks(hi, lo, bad, b, ov_a, h, i0 // b + k_br, True)
+            else:
+                ov_a[h, i0 // b + k_br] = ov_s[h, i0 // b + k_br]
         for r in range(R):
             mrow = mask[i0 + r] if has_mask else mask[0]
             ok, m, total = _softmax_row_stats(att[r], T, mrow, has_mask, scale)
             stats[h, i0 + r, 0] = m
             stats[h, i0 + r, 1] = total
-            empty[r] = not ok
-        top = np.full(R, -1, dtype=np.int64)
-        for k_br in range(nbr):
+            top = -1
+            if ok and total > 0:  # the largest weight is exp(0) / total: find its column
+                largest = att[r].dtype.type(1.0) / att[r].dtype.type(total)
+                row = att[r]
+                for j in range(T):
+                    if row[j] >= largest:
+                        top = j
+                        break
+            stats[h, i0 + r, 2] = top
+        for k_br in range(nbr):  # weights: the block maxima
             r0 = k_br * b
-            _reduce_weights(att, r0, min(r0 + b, R), b, ov_w, h, i0 // b + k_br, top)
-        for r in range(R):
-            stats[h, i0 + r, 2] = top[r] if (not empty[r]) and stats[h, i0 + r, 1] > 0 else -1
+            _fold_rows(att, r0, min(r0 + b, R), mrows, False, hi, lo, bad)
+            _fold_blocks(hi, lo, bad, b, ov_w, h, i0 // b + k_br, False)
         np.dot(att, v[h], y[h, i0:i1])
         for r in range(R):
-            if empty[r]:
-                y[h, i0 + r] = 0  # zero even if v holds NaN or inf
+            if not stats[h, i0 + r, 1] > 0 and stats[h, i0 + r, 1] == 0:
+                y[h, i0 + r] = 0  # nothing allowed: zero even if v holds NaN or inf
 
 
 def long_attention(q, k, v, scale: float, allowed: np.ndarray | None):

@@ -382,16 +382,23 @@ class LazyMatrix:
 
 
 class StageMatrix(LazyMatrix):
-    """One head of one stage of a long Result."""
+    """One head of one stage of a long Result. Its overview is the pass's image of that head
+    (``source``), times ``factor`` (the scale, for the scaled and masked stages) when first
+    asked for: 4 MiB per head and stage are not kept for stages never drawn."""
 
-    def __init__(self, rows: _Rows, stage: str, head: int, overview: tuple[np.ndarray, int]):
+    def __init__(self, rows: _Rows, stage: str, head: int, source, block: int, factor=None):
         T = rows.q.shape[1]
         super().__init__((T, T), rows.dtype)
         self._rows, self.stage, self.head = rows, stage, head
-        self._overview = overview
+        self._source, self._cells, self._factor = source, block, factor
+        if factor is None:
+            self._overview = (source, block)
 
     def _block(self, rows, cols) -> np.ndarray:
         return self._rows.block(self.stage, self.head, rows, cols)
+
+    def _make_overview(self) -> tuple[np.ndarray, int]:
+        return self._source * np.float32(self._factor), self._cells
 
 
 class LazyStage:
@@ -409,16 +416,17 @@ class LazyStage:
         self.stage = stage
         self._rows = rows
         self.overviews = overviews
-        b = overviews.block
-        scale = rows.dtype.type(rows.scale)
-        images = {
+        source = {
             "scores": overviews.scores,
-            "scaled": overviews.scores * np.float32(scale),
-            "masked": overviews.allowed * np.float32(scale),
+            "scaled": overviews.scores,
+            "masked": overviews.allowed,
             "weights": overviews.weights,
         }[stage]
-        images.setflags(write=False)
-        self._heads = tuple(StageMatrix(rows, stage, h, (images[h], b)) for h in range(n_head))
+        factor = rows.scale if stage in ("scaled", "masked") else None
+        b = overviews.block
+        self._heads = tuple(
+            StageMatrix(rows, stage, h, source[h], b, factor) for h in range(n_head)
+        )
 
     @property
     def size(self) -> int:

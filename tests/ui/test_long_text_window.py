@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from explorer.core.long_attention import DENSE_MAX_TOKENS, is_lazy
+from explorer.core.long_attention import DENSE_MAX_TOKENS, is_lazy, long_kernels_ready
 from explorer.core.pipeline import is_long
 from explorer.core.projections import conform
 from explorer.core.session import Session
@@ -20,8 +20,8 @@ from explorer.ui.heatmap import value_text
 WORDS = "the river bank was steep and the old bank by the water held money for the town".split()
 
 
-def long_session(n_tokens: int, n_head: int = 2, causal: bool = False) -> Session:
-    text = " ".join(WORDS[i % len(WORDS)] for i in range(n_tokens))
+def long_session(n_words: int, n_head: int = 2, causal: bool = False) -> Session:
+    text = " ".join(WORDS[i % len(WORDS)] for i in range(n_words))
     s = Session(text=text, d_model=16, preset="orthogonal", causal=causal)
     return replace(conform(s, n_head=n_head, d_head=8), selected_head=1)
 
@@ -36,19 +36,31 @@ def reference_weights(result, head: int) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def test_a_long_text_computes_off_the_event_loop_and_zooms_to_exact_cells(make_window, qtbot):
+def test_the_event_loop_turns_while_an_8k_token_text_computes(make_window, qtbot):
     w = make_window()
-    s = long_session(3000, causal=True)
-    stamps: list[float] = []
+    # the long pass compiles in the background on a first launch, holding the interpreter
+    # for seconds at a time: measure the event loop once it is loaded, as on any later launch
+    qtbot.waitUntil(long_kernels_ready, timeout=300_000)
+    s = long_session(9000, n_head=4)  # cut at the window: 8,190 word pieces
+    busy: list[float] = []  # timer ticks while the worker computes
     ticker = QtCore.QTimer()
-    ticker.timeout.connect(lambda: stamps.append(time.perf_counter()))
+    ticker.timeout.connect(lambda: w.worker.busy and busy.append(time.perf_counter()))
     ticker.start(5)
     w.apply(s, "Long text")
     qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=120_000)
     ticker.stop()
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    # the event loop kept turning while 3,000 tokens were tokenised, computed and drawn
-    assert len(stamps) > 5 and max(gaps) < 1.0, f"event loop stood still {max(gaps):.2f} s"
+    assert w.result.T == 8190 and w.result.truncated
+    gaps = [b - a for a, b in itertools.pairwise(busy)]
+    # tokenising and computing 8,190 tokens × 4 heads ran in the worker: the event loop kept
+    # turning, a few frames at most between ticks (the pass releases the interpreter)
+    assert len(busy) >= 10, f"only {len(busy)} timer ticks while computing"
+    assert max(gaps) < 0.25, f"the event loop stood still {max(gaps):.2f} s while computing"
+
+
+def test_a_long_text_draws_an_overview_and_zooms_to_exact_cells(make_window, qtbot):
+    w = make_window()
+    w.apply(long_session(3000, causal=True), "Long text")
+    qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=120_000)
 
     r = w.result
     assert r.T == 3000 > DENSE_MAX_TOKENS and is_long(r)
