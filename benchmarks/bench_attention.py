@@ -11,6 +11,10 @@ Prints:
    A second table times causal attention: ours with the causal mask (which skips the keys
    above the diagonal) against ours without it, NumPy with a −∞ mask, and torch (weights
    materialised with a mask, and SDPA with ``is_causal``).
+   A third table times the long-text pass (:func:`explorer.core.long_attention.long_attention`:
+   output, per-row softmax statistics and block overviews, no weights stored) against our
+   dense kernel (weights materialised), the same pass in NumPy, and torch's SDPA (output
+   only), with the memory the weights would take.
 2. First-call compile time (fresh cache folder, fresh process) and the cached load in a
    second fresh process.
 3. The latency of one call after 20 ms of idle at h=12 T=128 (the slider case).
@@ -42,6 +46,7 @@ FLOOR_FLOPS = 360e9
 SIZES = [(1, T) for T in (8, 32, 128, 512, 2048, 4096, 8192)]
 SIZES += [(12, T) for T in (8, 32, 128, 512, 2048)]
 CAUSAL_SIZES = [(12, 512), (12, 2048), (4, 4096), (1, 8192)]
+LONG_SIZES = [(1, 2048), (1, 4096), (4, 4096), (1, 8192), (4, 8192)]
 D = 64
 GAP_S = 0.15  # see interleaved()
 
@@ -204,6 +209,51 @@ def causal_table(quick: bool):
         print(line, flush=True)
 
 
+def long_variants(h, T):
+    from explorer.core.long_attention import long_attention
+
+    rng = np.random.default_rng(T + h + 2)
+    q, k, v = (rng.standard_normal((h, T, D)).astype(np.float32) for _ in range(3))
+    scale = float(1 / np.sqrt(D))
+    out = {
+        "long": lambda: long_attention(q, k, v, scale, None),
+        "dense": lambda: A.attention(q, k, v, scale=scale),
+        "long-numpy": lambda: long_attention(q, k, v, scale, None, use_kernels=False),
+    }
+    if torch is not None:
+        tq, tk, tv = (torch.from_numpy(a) for a in (q, k, v))
+
+        def sdpa():
+            with torch.inference_mode():
+                return F.scaled_dot_product_attention(tq, tk, tv, scale=scale)
+
+        out["sdpa"] = sdpa
+    return out
+
+
+def long_table(quick: bool):
+    from explorer.core.long_attention import warm_up as long_warm_up
+
+    long_warm_up()
+    cols = ["long", "dense", "long-numpy"] + (["sdpa"] if torch is not None else [])
+    head = f"{'h':>3} {'T':>5} " + " ".join(f"{c:>10}" for c in cols)
+    head += f" {'/dense':>7} {'/numpy':>7}" + (f" {'/sdpa':>7}" if torch else "")
+    head += f" {'weights MiB':>11}"
+    print("\nlong texts, no weights stored: median ms per call, float32, d=64, no mask")
+    print(head)
+    for h, T in LONG_SIZES:
+        if quick and T > 2048:
+            continue
+        med = interleaved(long_variants(h, T), 1.0 if quick else 3.0, gap_s=GAP_S, max_rounds=7)
+        ms = {k: v * 1e3 for k, v in med.items()}
+        line = f"{h:>3} {T:>5} " + " ".join(f"{ms[c]:>10.2f}" for c in cols)
+        line += f" {ms['long'] / ms['dense']:>7.2f} {ms['long'] / ms['long-numpy']:>7.2f}"
+        if torch is not None:
+            line += f" {ms['long'] / ms['sdpa']:>7.2f}"
+        line += f" {h * T * T * 4 / 2**20:>11.0f}"
+        print(line, flush=True)
+
+
 _COLD = """
 import time
 t0 = time.perf_counter()
@@ -323,6 +373,7 @@ def main():
         print(f"  torch {torch.__version__}, {torch.get_num_threads()} threads")
     table(args.quick)
     causal_table(args.quick)
+    long_table(args.quick)
     idle_latency()
     compile_times()
     if args.crossover:
