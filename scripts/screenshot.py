@@ -12,6 +12,7 @@ window so no hover highlight shows, and the picture is taken once the window has
 changing. Only the status bar's timings vary between runs.
 
 Usage: python scripts/screenshot.py OUT.png [--example N] [--tab N] [--hover I]
+    [--zoom R0 R1 C0 C1]
 """
 
 from __future__ import annotations
@@ -64,6 +65,13 @@ def main() -> int:
     )
     parser.add_argument("--tab", type=int, default=None, help="show this right-hand tab")
     parser.add_argument("--hover", type=int, default=-1, help="token index to highlight")
+    parser.add_argument(
+        "--zoom",
+        type=int,
+        nargs=4,
+        metavar=("R0", "R1", "C0", "C1"),
+        help="zoom the attention heatmap to these rows and columns (a long text)",
+    )
     return in_fresh_folders(_shoot, parser.parse_args())
 
 
@@ -106,6 +114,8 @@ def _shoot(args) -> int:
             return
         if args.hover >= 0:
             window._on_token_hovered(args.hover)
+        if args.zoom:
+            window.attentionHeatmap.zoom_to(*args.zoom)
         QtCore.QTimer.singleShot(SETTLE_MS, shoot)
 
     def shoot():

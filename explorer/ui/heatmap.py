@@ -622,6 +622,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             enableMenu=False,
         )
         self._note: pg.LabelItem | None = None
+        self._lod_hint = ""  # how to zoom a long text, added to the note
         self._captions = AxisCaptions()
         small = QtGui.QFont()
         small.setPointSizeF(max(small.pointSizeF() - 1.5, 6.0))
@@ -784,12 +785,31 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._captions = captions
         self.left_axis.set_caption(captions.row)
         self.top_axis.set_caption(captions.col)
-        if captions.note and self._note is None:
+        self._show_note()
+
+    def _show_note(self) -> None:
+        """The captions' note, and for a long text how to zoom and what the colours are."""
+        text = " · ".join(t for t in (self._captions.note, self._lod_hint) if t)
+        if text and self._note is None:
             self._note = self.addLabel("", row=2, col=0, size="8pt", justify="right")
-        if self._note is not None:
-            self._note.setText(captions.note, size="8pt")
-            self._note.setVisible(bool(captions.note))
-            self._note.setMaximumHeight(1e6 if captions.note else 0)
+        if text:  # elided to the widget, as the title: a wide label would clip the matrix
+            font = QtGui.QFont(self.font())
+            font.setPointSizeF(8.0)
+            room = max(40, self.width() - 26)
+            elide = QtCore.Qt.TextElideMode.ElideRight
+            text = QtGui.QFontMetricsF(font).elidedText(text, elide, room)
+        if self._note is not None and text != getattr(self, "_note_text", None):
+            self._note_text = text
+            self._note.setText(text, size="8pt")
+            self._note.setVisible(bool(text))
+            self._note.setMaximumHeight(1e6 if text else 0)
+
+    def _set_lod_hint(self, text: str) -> None:
+        if self._compact:
+            text = ""  # small multiples: no room; the large view says it
+        if text != self._lod_hint:
+            self._lod_hint = text
+            self._show_note()
 
     def captions(self) -> AxisCaptions:
         return self._captions
@@ -935,6 +955,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             self._detail_window = None
             self._detail_key = None
             self._values.setPos(0, 0)
+            self._set_lod_hint("")
 
     def _redraw_lod(self) -> None:
         self._stale = False
@@ -1014,7 +1035,15 @@ class HeatmapView(pg.GraphicsLayoutWidget):
                 self._detail.hide()
             self._detail_window = None
             self._values.set_values([], [], 0)
+            b = src.overview()[1]
+            self._set_lod_hint(
+                f"max of {b}×{b} cells · wheel zooms, drag pans" if b > 1 else "wheel zooms"
+            )
             return
+        if f > 1:
+            self._set_lod_hint(f"max of {f}×{f} exact cells · double-click: all")
+        else:
+            self._set_lod_hint("exact cells · double-click: all")
         window = np.asarray(src.window(r0, r1, c0, c1), dtype=np.float32)
         self._detail_window = (r0, c0, window)
         image = window if f == 1 else block_reduce(window, f, "extreme")
@@ -1035,6 +1064,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
     def resizeEvent(self, event) -> None:
         if hasattr(self, "title"):  # before the layout takes its new size
             self._fit_title()
+        if hasattr(self, "_captions"):
+            self._show_note()
         super().resizeEvent(event)
         if hasattr(self, "left_axis"):  # GraphicsView calls this while it is being built
             self.left_axis.set_room(self.width())

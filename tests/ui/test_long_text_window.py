@@ -70,6 +70,7 @@ def test_a_long_text_draws_an_overview_and_zooms_to_exact_cells(make_window, qtb
     overview, block = r.weights[1].overview()
     assert block == 3 and hm.image_data().shape == overview.shape == (1000, 1000)
     assert hm.detail() is None  # 9 million cells in view: the overview alone
+    assert "max of 3×3 cells · wheel zooms, drag pans" in hm._note.text  # says how to zoom
 
     ref = reference_weights(r, 1)
     # the overview is the block maximum of the exact weights
@@ -83,6 +84,7 @@ def test_a_long_text_draws_an_overview_and_zooms_to_exact_cells(make_window, qtb
     assert hm.visible_cells() == (2000, 2006, 1995, 2001)
     texts = hm.value_texts()  # six by six cells: their numbers are written in them
     assert texts == [value_text(float(v)) for v in exact.reshape(-1)]
+    assert "exact cells" in hm._note.text
     # the axes label the tokens in view, the 2000th token among them
     labels = dict(hm.left_axis.label_positions())
     assert 2000 in labels and all(2000 <= i < 2006 for i in labels)
