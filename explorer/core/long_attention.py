@@ -88,6 +88,29 @@ def _pick_extreme(hi, lo, any_nan) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def _finite_extreme(m: np.ndarray, b: int) -> np.ndarray:
+    """:func:`block_reduce` ``"extreme"`` for a matrix of finite numbers (cosines), in two
+    reductions over a blocked view: edge blocks are padded with copies of their own edge,
+    which changes no maximum or minimum."""
+    rows, cols = m.shape
+    nr, nc = _n_blocks(rows, b), _n_blocks(cols, b)
+    if (nr * b, nc * b) != (rows, cols):
+        m = np.pad(m, ((0, nr * b - rows), (0, nc * b - cols)), mode="edge")
+    rows_of = m.reshape(nr, b, nc * b)  # rows first: contiguous, element-wise passes
+    hi, lo = rows_of.max(axis=1), rows_of.min(axis=1)  # (nr, nc · b)
+    hi = _fold_columns(hi, b, np.maximum)
+    lo = _fold_columns(lo, b, np.minimum)
+    return np.where(hi >= -lo, hi, lo).astype(np.float32, copy=False)
+
+
+def _fold_columns(m: np.ndarray, b: int, op) -> np.ndarray:
+    """``op`` over each run of ``b`` columns, by element-wise passes over strided views."""
+    out = m[:, 0::b]
+    for j in range(1, b):
+        out = op(out, m[:, j::b])
+    return out
+
+
 def _strided_reduce(m, b, nr, nc, op, fill) -> np.ndarray:
     """``op``-reduce blocks by element-wise passes over strided views (as ``thumbnail``)."""
     rows, cols = m.shape
@@ -491,7 +514,7 @@ class LazyCosine(LazyMatrix):
         parts = []
         for r0 in range(0, rows, step):
             s = a32[r0 : r0 + step] @ b32.T
-            parts.append(block_reduce(np.clip(s, -1.0, 1.0, out=s), b, "extreme"))
+            parts.append(_finite_extreme(np.clip(s, -1.0, 1.0, out=s), b))
         image = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
         return image, b
 

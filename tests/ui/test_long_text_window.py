@@ -149,3 +149,24 @@ def test_a_long_matrix_exports_a_block_of_rows_at_a_time(tmp_path):
         export_matrix(matrix, out, progress=lambda share: share < 0.5)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.csv", "w.npy"]
+
+
+def test_similarity_of_a_long_text_is_computed_in_the_background(make_window, qtbot):
+    w = make_window()
+    w.rightTabs.setCurrentIndex(1)  # the Similarity tab
+    w.apply(long_session(1500), "Long text")
+    qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=120_000)
+    sv = w.similarityView
+    qtbot.waitUntil(lambda: sv.matrices() is not None, timeout=60_000)
+    static, contextual = sv.matrices()
+    assert is_lazy(static) and is_lazy(contextual)
+    r = w.result
+    y = np.asarray(r.y[1], dtype=np.float64)
+    unit = y / np.linalg.norm(y, axis=1, keepdims=True)
+    ref = unit @ unit.T  # cos(y_i, y_j) of the selected head, every pair at once
+    view = sv.contextual
+    assert view.data is contextual
+    view.zoom_to(700, 705, 20, 25)
+    r0, c0, exact = view.detail()
+    np.testing.assert_allclose(exact, ref[700:705, 20:25], atol=1e-6)
+    assert "Computing" not in sv.caption.text() and sv.readout.text().startswith("cos(")
