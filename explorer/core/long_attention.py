@@ -452,6 +452,17 @@ class LazyStage:
         )
 
     @property
+    def stats(self) -> np.ndarray:
+        """Per head and query row: ``m``, ``l`` and the largest weight's column (see
+        :func:`long_attention_numpy`)."""
+        return self._rows.stats
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The (T, T) allowed pairs the pass used, or None when every pair was allowed."""
+        return self._rows.allowed
+
+    @property
     def size(self) -> int:
         return self.shape[0] * self.shape[1] * self.shape[2]
 

@@ -120,11 +120,16 @@ class Result:
     q, k : ndarray, shape (n_head, T, d_head)
     v : ndarray, shape (n_head, T, d_v)
     scores : ndarray, shape (n_head, T, T)
-        Raw ``q kᵀ``.
+        Raw ``q kᵀ``. Past :data:`~explorer.core.long_attention.DENSE_MAX_TOKENS` tokens
+        this and the other (n_head, T, T) stages (``scaled``, ``masked``, ``weights``) are
+        :class:`~explorer.core.long_attention.LazyStage` objects: indexed like arrays, one
+        head at a time, each cell computed exactly where it is read, with an overview of
+        block maxima for drawing (:func:`is_long`).
     scaled : ndarray, shape (n_head, T, T)
         ``scores · scale``.
     allowed : ndarray, shape (T, T), bool
         True where query ``i`` may attend to key ``j`` (causal and blocked pairs removed).
+        For a long text with nothing cut, one read-only True broadcast to (T, T).
     masked : ndarray, shape (n_head, T, T)
         ``scaled`` with ``-inf`` where not allowed: the softmax input.
     weights : ndarray, shape (n_head, T, T)
@@ -136,7 +141,8 @@ class Result:
         attention does before its output projection (with one head it is simply ``y[0]``).
     static_similarity : ndarray, shape (T, T)
         Cosine similarity of ``embedded`` (positions excluded, so one word has one static
-        vector wherever it appears).
+        vector wherever it appears). For a long text, as the two similarities below, a
+        :class:`~explorer.core.long_attention.LazyCosine`.
     contextual_similarity : ndarray, shape (T, T)
         Cosine similarity of ``contextual``.
     scale : float
@@ -615,18 +621,17 @@ def _recompute_heads_long(session: Session, prev: Result, heads: list[int], atte
     q[idx], k[idx], v[idx] = q_part, k_part, v_part
     t1 = clock()
     y_part, stats_part, ov_part = _long_pass(
-        q_part, k_part, v_part, prev.scale, prev.weights._rows.allowed, attend
+        q_part, k_part, v_part, prev.scale, prev.weights.mask, attend
     )
     y[idx] = y_part
-    old = prev.weights._rows  # the shared recompute state of the previous pass
-    stats = np.array(old.stats)
+    stats = np.array(prev.weights.stats)
     stats[idx] = stats_part
     overviews = prev.weights.overviews.with_heads(heads, ov_part)
     t2 = clock()
     T, n_head, d_v = prev.T, prev.n_head, prev.v.shape[2]
     contextual = y.transpose(1, 0, 2).reshape(T, n_head * d_v)
     _freeze(q, k, v, y, contextual, stats)
-    stages = lazy_stages(q, k, prev.scale, old.allowed, stats, overviews)
+    stages = lazy_stages(q, k, prev.scale, prev.weights.mask, stats, overviews)
     t3 = clock()
     timings = {
         "tokenize": 0.0,

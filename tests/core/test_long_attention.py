@@ -171,3 +171,34 @@ def test_lazy_cosine_matches_dense():
     image, b = c.overview()
     assert b == 2 and image.shape == (750, 750)
     np.testing.assert_allclose(image, _ref_blocks(ref, b, "extreme"), atol=1e-6)
+
+
+@pytest.mark.parametrize("use_kernels", [False, True])
+def test_a_head_edit_of_a_long_text_recomputes_that_head_only(use_kernels):
+    from dataclasses import replace
+
+    from explorer.core import long_attention as la
+    from explorer.core.pipeline import compute, is_long
+    from explorer.core.projections import conform
+    from explorer.core.session import Session
+
+    if use_kernels:
+        la.warm_up()
+    words = "the river bank was steep and the old bank held money".split()
+    text = " ".join(words[i % len(words)] for i in range(1100))
+    s = conform(Session(text=text, d_model=8, preset="orthogonal", causal=True), n_head=2)
+    before = compute(s, use_kernels=use_kernels)
+    head = s.heads[1]
+    edited = replace(s, heads=(s.heads[0], replace(head, w_q=head.w_q * 1.5)))
+    reused = compute(edited, reuse=(s, before), use_kernels=use_kernels)
+    full = compute(edited, use_kernels=use_kernels)
+    assert is_long(reused) and reused.T == 1100
+    # the unedited head is taken over as it was
+    assert np.array_equal(reused.weights[0].overview()[0], before.weights[0].overview()[0])
+    for h in range(2):
+        np.testing.assert_allclose(reused.y[h], full.y[h], atol=1e-5)
+        for stage in ("scores", "masked", "weights"):
+            got, want = getattr(reused, stage)[h], getattr(full, stage)[h]
+            np.testing.assert_allclose(got.overview()[0], want.overview()[0], atol=1e-5)
+            np.testing.assert_allclose(got[777], want[777], atol=1e-6)
+    assert not np.allclose(reused.weights[1, 777], before.weights[1, 777], atol=1e-3)
