@@ -101,9 +101,10 @@ def open_window(session, tmpdir: Path, size=(1280, 800)):
     w.resize(*size)
     w.show()
     wait_until(lambda: w.worker.ready and w.result is not None)
-    from explorer.core.long_attention import long_kernels_ready
+    from explorer.core.long_attention import long_kernels_ready, start_warm_up
 
-    wait_until(long_kernels_ready, timeout=600)  # long texts: the compiled pass
+    start_warm_up()  # long texts: the compiled pass, as once any long text has been seen
+    wait_until(long_kernels_ready, timeout=600)
     wait_until(lambda: w._result_session == w.doc.session)
     process_for(0.2)  # first layout and paint
     return w

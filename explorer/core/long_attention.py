@@ -244,6 +244,8 @@ def _softmax_rows(s, a, scale):
 
 
 _kernels_ready = threading.Event()
+_warm_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None
 
 
 def long_kernels_ready() -> bool:
@@ -252,13 +254,35 @@ def long_kernels_ready() -> bool:
 
 
 def warm_up() -> None:
-    """Load the long kernel, compiling it on a first launch (tens of seconds on an empty
-    cache). The window calls it in a background thread after the dense kernels are ready;
-    until then long texts take the NumPy pass, with the same numbers up to rounding."""
+    """Load the long kernel, compiling it on a first launch (about 30 s on an empty cache,
+    0.5 s from the cache); later calls return at once."""
+    if _kernels_ready.is_set():
+        return
     from explorer.core import _long_kernels
 
     _long_kernels.warm_up()
     _kernels_ready.set()
+
+
+def start_warm_up() -> None:
+    """:func:`warm_up` in a background thread, started once. The pipeline calls it at the
+    first long text, which is computed with NumPy meanwhile (the same numbers up to
+    rounding); sessions of short texts never load the long kernel."""
+    global _warm_thread
+    with _warm_lock:
+        if _kernels_ready.is_set() or _warm_thread is not None:
+            return
+        _warm_thread = threading.Thread(target=_warm_up_quietly, name="LongWarmUp", daemon=True)
+        _warm_thread.start()
+
+
+def _warm_up_quietly() -> None:
+    try:
+        warm_up()
+    except Exception:  # long texts keep the NumPy pass
+        import traceback
+
+        traceback.print_exc()
 
 
 def long_attention(q, k, v, scale: float, allowed: np.ndarray | None, *, use_kernels=True):

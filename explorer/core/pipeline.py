@@ -561,11 +561,13 @@ def _cuts_nothing(T: int, session: Session, sentences) -> bool:
 
 def _long_pass(q, k, v, scale, mask, attend):
     """The long pass (:func:`~explorer.core.long_attention.long_attention`, ``mask`` None
-    when every pair is allowed): compiled when the window's kernels are in use and the long
-    kernel is ready, else NumPy."""
-    from explorer.core.long_attention import long_kernels_ready
+    when every pair is allowed): compiled when the kernels are in use and the long kernel is
+    loaded; NumPy while it loads (the first long text starts loading it in the background)."""
+    from explorer.core.long_attention import long_kernels_ready, start_warm_up
 
     kernels = attend is not attention_numpy and long_kernels_ready()
+    if attend is not attention_numpy and not kernels:
+        start_warm_up()
     return long_attention(q, k, v, scale, mask, use_kernels=kernels)
 
 

@@ -15,7 +15,6 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core import projections
 from explorer.core.attention import warm_up
-from explorer.core.long_attention import warm_up as long_warm_up
 from explorer.core.long_attention import weight_levels
 from explorer.core.mechanism import resolve_query
 from explorer.core.pipeline import compute, inputs_of
@@ -130,7 +129,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.doc.sessionChanged.connect(self._on_session_changed)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.pathChanged.connect(self._update_title)
-        self.worker = ComputeWorker(compute, warm_up, warm_up_later=long_warm_up)
+        self.worker = ComputeWorker(compute, warm_up)
         after_first_paint(self, self.worker.prepare)  # NumPy computes until the kernels load
         self.worker.resultReady.connect(self._on_result)
         self.worker.failed.connect(self._on_compute_failed)

@@ -206,19 +206,11 @@ class ComputeWorker(JobWorker):
     resultReady = QtCore.Signal(int, object, object)
     readyChanged = QtCore.Signal(bool)
 
-    def __init__(
-        self,
-        compute: Callable,
-        warm_up: Callable | None = None,
-        parent=None,
-        *,
-        warm_up_later: Callable | None = None,
-    ):
+    def __init__(self, compute: Callable, warm_up: Callable | None = None, parent=None):
         super().__init__(parent, name="ComputeWorker", start=False)
         self._compute = compute
         self._last = None  # (Session, Result, by the kernels) of the latest finished compute
         self._warm_up = warm_up
-        self._warm_up_later = warm_up_later  # kernels wanted later (long texts), after ready
         self._warm_thread: threading.Thread | None = None
         self.ready = warm_up is None
         self.done.connect(self._on_done)
@@ -279,8 +271,3 @@ class ComputeWorker(JobWorker):
             traceback.print_exc()
         self.ready = True
         self.readyChanged.emit(True)
-        if self._warm_up_later is not None:
-            try:
-                self._warm_up_later()
-            except Exception:  # the first long text compiles instead
-                traceback.print_exc()
