@@ -21,6 +21,7 @@ from explorer.core.pipeline import compute, inputs_of
 from explorer.core.session import D_MODEL_RANGE, Session, check_weights
 from explorer.io.session_file import SessionFileError, load_session
 from explorer.ui.decoder.install import install_decoder_view
+from explorer.ui.deferred import DeferredBuilds
 from explorer.ui.document import Document, SessionUndoKeys
 from explorer.ui.export.actions import ExportActions
 from explorer.ui.file_actions import FileActions
@@ -114,6 +115,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._frame_timer = QtCore.QTimer(self, singleShot=True)
         self._frame_timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self._frame_timer.timeout.connect(self._draw_pending)
+        self._fitted = False  # fitted to the screen once (_fit_to_screen)
 
         self._build_widgets()
         build_menus(self)
@@ -122,6 +124,10 @@ class MainWindow(QtWidgets.QMainWindow):
         build_status_bar(self)
         install_model_view(self)
         install_decoder_view(self)
+        # the tabs hidden at start are built after the first paint, or when first needed
+        self.deferredTabs = DeferredBuilds(self)
+        for view in (self.insideView, self.modelView, self.decoderView):
+            self.deferredTabs.add(view, lambda v=view: self._adopt_tab(v))
         install_lessons(self)
         apply_theme(self)
         follow_system_theme(self)
@@ -292,12 +298,22 @@ class MainWindow(QtWidgets.QMainWindow):
         ):  # fmt: skip
             button = QtWidgets.QToolButton(objectName=name, text=text)
             button.setToolTip(tip + ". Click a heatmap row to pick the query.")
-            button.setEnabled(view in self.insideView.views)
+            button.setEnabled(self.insideView.has_view(view))
             button.clicked.connect(lambda _=False, v=view: self.show_inside(v))
             row.addWidget(button)
         box.addLayout(row)
         box.addWidget(self.attentionHeatmap, 1)
         return page
+
+    def _adopt_tab(self, view: QtWidgets.QWidget) -> None:
+        """A tab whose contents were built after the window (see ``deferredTabs``): in the
+        window's theme, its spin boxes undo the Session, and the Model tab fits the screen."""
+        apply_theme(view)
+        keys = getattr(self, "undoKeys", None)  # else watched with the others at its making
+        if keys is not None:
+            keys.watch(*view.findChildren(QtWidgets.QAbstractSpinBox))
+        if view is getattr(self, "modelView", None) and self._fitted:
+            self._fit_model_tab()
 
     def show_inside(self, name: str) -> None:
         """Bring the "Inside the sum" view ``name`` (an object name) forward."""
@@ -324,29 +340,58 @@ class MainWindow(QtWidgets.QMainWindow):
         frame, inner = self.frameGeometry(), self.geometry()
         extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
         max_w, max_h = avail.width() - extra_w, avail.height() - extra_h
-        model = getattr(self, "modelView", None)
-        if model is not None:
-            # the Model tab's controls ask for more room than a small screen has: that tab
-            # gives way (by no more than the excess), not the window
-            need, hint = self.minimumSizeHint(), model.minimumSizeHint()
-            now_w, now_h = (
-                model.minimumWidth() or hint.width(),
-                model.minimumHeight() or hint.height(),
-            )
-            if need.width() > max_w:
-                model.setMinimumWidth(max(200, now_w - (need.width() - max_w)))
-            if need.height() > max_h:
-                model.setMinimumHeight(max(150, now_h - (need.height() - max_h)))
-            # the new minimum climbs up the widget tree through posted layout requests
-            for _ in range(8):
-                QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.LayoutRequest)
-                self.layout().activate()
+        self._fitted = True
+        self._fit_model_tab(max_w, max_h)
         w, h = min(self.width(), max_w), min(self.height(), max_h)
         QtWidgets.QMainWindow.resize(self, w, h)
         w, h = self.width() + extra_w, self.height() + extra_h  # the minimum size may win
         x = min(max(frame.x(), avail.x()), avail.x() + max(0, avail.width() - w))
         y = min(max(frame.y(), avail.y()), avail.y() + max(0, avail.height() - h))
         self.move(x, y)
+
+    def _fit_model_tab(self, max_w: int | None = None, max_h: int | None = None) -> None:
+        """The Model tab's controls ask for more room than a small screen has: that tab
+        gives way (by no more than the excess), not the window. ``max_w`` and ``max_h``:
+        the room for the window without its frame (by default, what the screen has)."""
+        model = getattr(self, "modelView", None)
+        if model is None or not model.contents_built:
+            return  # done again once it is built (_adopt_tab)
+        size = None
+        if max_w is None or max_h is None:  # the tab's contents were built just now
+            screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
+            if screen is None:
+                return
+            avail = screen.availableGeometry()
+            frame, inner = self.frameGeometry(), self.geometry()
+            max_w = avail.width() - (frame.width() - inner.width())
+            max_h = avail.height() - (frame.height() - inner.height())
+            size = self.size()
+            self._settle_layouts(model)  # the window's minimum with the tab's contents
+        need, hint = self.minimumSizeHint(), model.minimumSizeHint()
+        now_w, now_h = (
+            model.minimumWidth() or hint.width(),
+            model.minimumHeight() or hint.height(),
+        )
+        if need.width() > max_w:
+            model.setMinimumWidth(max(200, now_w - (need.width() - max_w)))
+        if need.height() > max_h:
+            model.setMinimumHeight(max(150, now_h - (need.height() - max_h)))
+        self._settle_layouts(model if size is not None else None)
+        if size is not None and self.size() != size:
+            # the window grew to the tab's minimum before the tab gave way: back, as far
+            # as the minimum now allows, and inside the screen as at the start
+            QtWidgets.QMainWindow.resize(self, size)
+            self._fit_to_screen()
+
+    def _settle_layouts(self, hidden: QtWidgets.QWidget | None = None) -> None:
+        """Let a new minimum size climb up the widget tree (through posted layout requests);
+        ``hidden``: a hidden widget whose minimum changed (it tells its parent nothing)."""
+        while hidden is not None and hidden is not self:
+            hidden.updateGeometry()
+            hidden = hidden.parentWidget()
+        for _ in range(8):
+            QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.LayoutRequest)
+            self.layout().activate()
 
     def resize(self, *size) -> None:
         """Resize, and keep that size at the first show (a size chosen by code or a test is

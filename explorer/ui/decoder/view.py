@@ -27,13 +27,14 @@ from explorer.core.models.catalog import CatalogEntry, model_catalog
 from explorer.core.session import DecoderEdit, DecoderRef
 from explorer.ui.decoder.layout import SHORT_LABELS, build_decoder_view, causal_display
 from explorer.ui.decoder.work import DecoderLoader, Generation, LoadCancelled
+from explorer.ui.deferred import DeferredContents
 from explorer.ui.heatmap import value_text
 from explorer.ui.worker import JobWorker
 
 BUSY_DELAY_MS = 300  # a pass that takes longer shows the busy bar
 
 
-class DecoderView(QtWidgets.QWidget):
+class DecoderView(DeferredContents, QtWidgets.QWidget):
     """Every layer and head of a decoder, with next-token prediction and generation.
 
     Signals
@@ -79,7 +80,7 @@ class DecoderView(QtWidgets.QWidget):
         self._busy_timer.timeout.connect(self._show_busy)
         for worker in (self.runner, self.lensWorker):
             worker.busyChanged.connect(self._on_busy_changed)
-        build_decoder_view(self)
+        self.defer_contents(lambda: build_decoder_view(self))  # see explorer.ui.deferred
         if window is not None:
             window.doc.sessionChanged.connect(self._on_session_changed)
         self.destroyed.connect(lambda *_: self.runner.shutdown(0.5))

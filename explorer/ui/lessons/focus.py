@@ -15,10 +15,16 @@ TabChanges = list[tuple[QtWidgets.QTabWidget, int]]
 
 
 def find(window, name: str) -> QtWidgets.QWidget | None:
-    """The window's widget called ``name``, or None."""
+    """The window's widget called ``name``, or None (tabs whose contents are still to be
+    built are built first: explorer.ui.deferred)."""
     if window.objectName() == name:
         return window
-    return window.findChild(QtWidgets.QWidget, name)
+    found = window.findChild(QtWidgets.QWidget, name)
+    deferred = getattr(window, "deferredTabs", None)
+    if found is None and deferred is not None and deferred.pending:
+        deferred.build_all()
+        found = window.findChild(QtWidgets.QWidget, name)
+    return found
 
 
 def bring_forward(window, view: QtWidgets.QWidget, name: str = "") -> TabChanges:

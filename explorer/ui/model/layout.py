@@ -42,11 +42,17 @@ class ModelLayout:
     """The part of :class:`~explorer.ui.model.view.ModelView` that builds its widgets."""
 
     # ------------------------------------------------------------ building
-    def _build(self) -> None:
+    def _build_frame(self) -> None:
+        """What the window needs at once: the banner (which it places above its tabs) and
+        the view's layout; :meth:`_build` fills the layout later (see
+        :mod:`explorer.ui.deferred`)."""
         self.banner = ModelBanner()
         self.banner.openRequested.connect(self.open_model_dialog)
         self.banner.useLoadedRequested.connect(self._use_loaded_weights)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
 
+    def _build(self) -> None:
         bar = ModelToolbar()
         self.modelCombo, self.openButton = bar.modelCombo, bar.openButton
         self.layerSpin, self.headSpin, self.hideSpecial = (
@@ -163,8 +169,7 @@ class ModelLayout:
         self.split.setSizes([720, 540])
         right.setSizes([340, 230])
 
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
+        layout = self.layout()
         layout.addWidget(bar)
         layout.addWidget(VerticalScroll(self.split, objectName="modelScroll"), 1)
         self._show_message("Looking for a pretrained encoder…")

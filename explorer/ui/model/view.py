@@ -31,6 +31,7 @@ from explorer.core.model_analysis import (
 )
 from explorer.core.model_bridge import BRIDGE, ModelUnavailable, copy_head_session
 from explorer.core.session import HeadScale
+from explorer.ui.deferred import DeferredContents
 from explorer.ui.model.drawing import ModelDrawing
 from explorer.ui.model.grid import warm_up as warm_grid
 from explorer.ui.model.head_binding import HeadEditing, _edits_from
@@ -55,7 +56,9 @@ FOLLOW_UP_EVERY_S = 0.2
 INLINE_MS = 16.0
 
 
-class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadEditing):
+class ModelView(
+    DeferredContents, QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadEditing
+):
     """Layer × head attention of a pretrained encoder, with head edits.
 
     Parameters
@@ -119,7 +122,8 @@ class ModelView(QtWidgets.QWidget, ModelLayout, ModelChoice, ModelDrawing, HeadE
         self.curveWorker.done.connect(self._on_curve_done)
         self._curve_token = 0  # curves of an older refresh are dropped
         self._pending_curve = None  # the curve job of the latest edit, run after the grid's
-        self._build()
+        self._build_frame()
+        self.defer_contents(self._build)  # the rest when first needed: explorer.ui.deferred
         if window is not None:
             window.doc.sessionChanged.connect(self._on_session_changed)
             self._text = window.doc.session.text

@@ -18,21 +18,23 @@ import importlib
 
 from PySide6 import QtCore, QtWidgets
 
+from explorer.ui.deferred import DeferredContents
 from explorer.ui.views.head_lines import HeadLinesView
 from explorer.ui.views.vectors import VectorsView
 from explorer.ui.views.weighted_sum import WeightedSumView
 
-#: (module, class, tab title, tooltip) of the views; a missing module leaves its tab out.
+#: (object name, module, class, tab title, tooltip) of the views; a missing module leaves its
+#: tab out.
 TABS = (
-    ("explorer.ui.views.vectors", "VectorsView", "Vectors",
+    ("vectorsView", "explorer.ui.views.vectors", "VectorsView", "Vectors",
      "X and the selected head's Q, K and V, one labelled row per token"),
-    ("explorer.ui.views.weighted_sum", "WeightedSumView", "Weighted sum",
+    ("weightedSumView", "explorer.ui.views.weighted_sum", "WeightedSumView", "Weighted sum",
      "One token's output y = Σ a·v: the value vectors, scaled by their weights, added up"),
-    ("explorer.ui.views.embedding_map", "EmbeddingMapView", "Value map",
+    ("embeddingMap", "explorer.ui.views.embedding_map", "EmbeddingMapView", "Value map",
      "Value vectors in a plane, and where each token's output lands"),
-    ("explorer.ui.views.qk_map", "QKMapView", "Q·K map",
+    ("qkMap", "explorer.ui.views.qk_map", "QKMapView", "Q·K map",
      "Queries and keys in one plane: near and aligned means a strong score"),
-    ("explorer.ui.views.head_lines", "HeadLinesView", "Lines",
+    ("headLines", "explorer.ui.views.head_lines", "HeadLinesView", "Lines",
      "Token-to-token lines, opacity = attention weight"),
 )  # fmt: skip
 _BUILT_IN = {"VectorsView": VectorsView, "WeightedSumView": WeightedSumView,
@@ -48,8 +50,12 @@ def _view_class(module: str, name: str):
         return None  # that view is not part of this build yet
 
 
-class InsideView(QtWidgets.QTabWidget):
-    """The "Inside the sum" views as tabs; forwards their query picks."""
+class InsideView(DeferredContents, QtWidgets.QTabWidget):
+    """The "Inside the sum" views as tabs; forwards their query picks.
+
+    The views are made when first needed (see :mod:`explorer.ui.deferred`); until then the
+    container keeps the latest Result and colour map for them.
+    """
 
     querySelected = QtCore.Signal(int)
 
@@ -57,8 +63,15 @@ class InsideView(QtWidgets.QTabWidget):
         super().__init__(parent)
         self.setObjectName("insideView")
         self.setDocumentMode(True)
+        self._args: tuple | None = None  # (result, head, query, dragging) last given
+        self._drawn: dict[str, tuple] = {}  # what each view last drew
+        self._colormap: str | None = None  # the last set_colormap, for views built later
+        self.defer_contents(self._build_views)
+
+    def _build_views(self) -> None:
+        """Make the views (their plots are most of what the window costs at start)."""
         self.views: dict[str, QtWidgets.QWidget] = {}
-        for module, cls_name, title, tip in TABS:
+        for _name, module, cls_name, title, tip in TABS:
             cls = _view_class(module, cls_name)
             if cls is None:
                 continue
@@ -67,9 +80,15 @@ class InsideView(QtWidgets.QTabWidget):
             self.addTab(view, title)
             self.setTabToolTip(self.count() - 1, tip)
             view.querySelected.connect(self.querySelected)
-        self._args: tuple | None = None  # (result, head, query, dragging) last given
-        self._drawn: dict[str, tuple] = {}  # what each view last drew
         self.currentChanged.connect(self._draw_current)
+        if self._colormap is not None:
+            self.set_colormap(self._colormap)
+        self._draw_current()
+
+    def has_view(self, name: str) -> bool:
+        """Whether this build has the view with object name ``name`` (``weightedSumView``,
+        …), without making the views."""
+        return any(n == name and _view_class(m, c) is not None for n, m, c, _t, _tip in TABS)
 
     def show_view(self, name: str) -> None:
         """Bring the view with object name ``name`` forward (``weightedSumView``, …)."""
@@ -85,6 +104,9 @@ class InsideView(QtWidgets.QTabWidget):
 
     def set_colormap(self, name: str) -> None:
         """The signed-value colour map (the session's score map) for views that have one."""
+        self._colormap = name
+        if not self.contents_built:
+            return  # the views take it when they are made
         for view in self.views.values():
             if hasattr(view, "set_colormap"):
                 view.set_colormap(name)
@@ -93,6 +115,8 @@ class InsideView(QtWidgets.QTabWidget):
         """No Result (a compute failed): every view forgets what it showed."""
         self._args = None
         self._drawn.clear()
+        if not self.contents_built:
+            return  # they have shown nothing yet
         for view in self.views.values():
             if hasattr(view, "clear"):
                 view.clear()
