@@ -399,6 +399,14 @@ def _check_heads(session: Session, heads=None) -> None:
                 ) from None
 
 
+def _project_heads(session: Session, heads: list[int], x: np.ndarray, dtype) -> tuple:
+    """q, k, v of the given heads from the inputs ``x``: (len(heads), T, d) each."""
+    w_q = np.stack([session.heads[h].w_q for h in heads]).astype(dtype, copy=False)
+    w_k = np.stack([session.heads[h].w_k for h in heads]).astype(dtype, copy=False)
+    w_v = np.stack([session.heads[h].w_v for h in heads]).astype(dtype, copy=False)
+    return np.matmul(x, w_q), np.matmul(x, w_k), np.matmul(x, w_v)
+
+
 def _recompute_heads(session: Session, prev: Result, heads: list[int], attend) -> Result:
     """``prev`` with the given heads recomputed from ``session``'s matrices."""
     _check_heads(session, heads)
@@ -418,10 +426,7 @@ def _recompute_heads(session: Session, prev: Result, heads: list[int], attend) -
     t1 = clock()
     if heads and prev.T:
         idx = np.asarray(heads)
-        w_q = np.stack([session.heads[h].w_q for h in heads]).astype(dtype, copy=False)
-        w_k = np.stack([session.heads[h].w_k for h in heads]).astype(dtype, copy=False)
-        w_v = np.stack([session.heads[h].w_v for h in heads]).astype(dtype, copy=False)
-        q[idx], k[idx], v[idx] = np.matmul(x, w_q), np.matmul(x, w_k), np.matmul(x, w_v)
+        q[idx], k[idx], v[idx] = _project_heads(session, heads, x, dtype)
         t2 = clock()
         part = np.matmul(q[idx], k[idx].transpose(0, 2, 1))  # (n_edited, T, T)
         scores[idx] = part
@@ -615,10 +620,7 @@ def _recompute_heads_long(session: Session, prev: Result, heads: list[int], atte
     t0 = clock()
     dtype, x = prev.dtype, prev.x
     idx = np.asarray(heads)
-    w_q = np.stack([session.heads[h].w_q for h in heads]).astype(dtype, copy=False)
-    w_k = np.stack([session.heads[h].w_k for h in heads]).astype(dtype, copy=False)
-    w_v = np.stack([session.heads[h].w_v for h in heads]).astype(dtype, copy=False)
-    q_part, k_part, v_part = np.matmul(x, w_q), np.matmul(x, w_k), np.matmul(x, w_v)
+    q_part, k_part, v_part = _project_heads(session, heads, x, dtype)
     q, k, v, y = (np.array(a) for a in (prev.q, prev.k, prev.v, prev.y))
     q[idx], k[idx], v[idx] = q_part, k_part, v_part
     t1 = clock()
