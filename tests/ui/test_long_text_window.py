@@ -48,6 +48,10 @@ def test_the_event_loop_turns_while_an_8k_token_text_computes(make_window, qtbot
     start_warm_up()  # what the first long text does
     qtbot.waitUntil(long_kernels_ready, timeout=300_000)
     s = long_session(9000, n_head=4)  # cut at the window: 8,190 word pieces
+    # the same heads on a short text first: the edit below changes the text alone (a new
+    # head shape would rebuild the projection editor's 384 sliders on the GUI thread)
+    w.apply(replace(s, text="the river bank"), "Four heads")
+    qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=30_000)
     busy: list[float] = []  # timer ticks while the worker computes
     ticker = QtCore.QTimer()
     ticker.timeout.connect(lambda: w.worker.busy and busy.append(time.perf_counter()))
