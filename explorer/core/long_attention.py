@@ -39,8 +39,10 @@ import numpy as np
 DENSE_MAX_TOKENS = 1024
 #: The most tokens the workbench reads when no pretrained model sets a limit of its own.
 LONG_MAX_TOKENS = 8192
-#: Overviews have at most this many blocks a side.
-OVERVIEW_MAX = 1024
+#: Overviews have at most this many blocks a side: about the pixels a heatmap has on a
+#: 1280 × 800 screen (a zoom draws exact cells from 1,024 cells a side); at 1,024 the
+#: overviews cost 4× the memory and drawing time for detail no screen showed.
+OVERVIEW_MAX = 512
 #: Stages of a Result, in pipeline order.
 STAGES = ("scores", "scaled", "masked", "weights")
 
@@ -127,38 +129,42 @@ def _strided_reduce(m, b, nr, nc, op, fill) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the pass
 class Overviews:
-    """Per head, the overview images of one pass (float32, ``(n_head, nb, nb)`` each).
+    """Per head, the overview images of one pass: float32 ``(nb, nb)`` arrays, a tuple of
+    one per head for each stage, so that a pass over some heads shares the others' images.
 
     Attributes
     ----------
     block : int
         Cells per block side.
-    scores : ndarray
+    scores : tuple of ndarray
         Largest-magnitude raw score of each block (every pair).
-    allowed : ndarray
+    allowed : tuple of ndarray
         The same over the allowed pairs only; ``-inf`` where a block has none.
-    weights : ndarray
+    weights : tuple of ndarray
         Largest weight of each block.
     """
 
     __slots__ = ("allowed", "block", "scores", "weights")
 
     def __init__(self, block: int, scores, allowed, weights):
-        self.block, self.scores, self.allowed, self.weights = block, scores, allowed, weights
-        for a in (scores, allowed, weights):
-            a.setflags(write=False)
+        self.block = block
+        self.scores, self.allowed, self.weights = (tuple(a) for a in (scores, allowed, weights))
+        for images in (self.scores, self.allowed, self.weights):
+            for a in images:
+                a.setflags(write=False)
 
     def with_heads(self, heads, other: Overviews) -> Overviews:
-        """A copy with ``heads`` taken from ``other`` (a pass over those heads only)."""
-        idx = np.asarray(heads)
+        """These images, with those of ``heads`` taken from ``other`` (a pass over those
+        heads only, in that order); the other heads' images are shared, not copied."""
         parts = []
         for mine, theirs in zip(
             (self.scores, self.allowed, self.weights),
             (other.scores, other.allowed, other.weights),
             strict=True,
         ):
-            out = np.array(mine)
-            out[idx] = theirs
+            out = list(mine)
+            for i, h in enumerate(heads):
+                out[h] = theirs[i]
             parts.append(out)
         return Overviews(self.block, *parts)
 

@@ -47,6 +47,8 @@ def test_the_event_loop_turns_while_an_8k_token_text_computes(make_window, qtbot
     # for seconds at a time: measure the event loop once it is loaded, as on any later launch
     start_warm_up()  # what the first long text does
     qtbot.waitUntil(long_kernels_ready, timeout=300_000)
+    # and once the tabs hidden at start are built (on the GUI thread, after the first paint)
+    qtbot.waitUntil(lambda: not w.deferredTabs.pending, timeout=30_000)
     s = long_session(9000, n_head=4)  # cut at the window: 8,190 word pieces
     # the same heads on a short text first: the edit below changes the text alone (a new
     # head shape would rebuild the projection editor's 384 sliders on the GUI thread)
@@ -56,14 +58,19 @@ def test_the_event_loop_turns_while_an_8k_token_text_computes(make_window, qtbot
     ticker = QtCore.QTimer()
     ticker.timeout.connect(lambda: w.worker.busy and busy.append(time.perf_counter()))
     ticker.start(5)
+    t0 = time.perf_counter()
     w.apply(s, "Long text")
+    apply_ms = (time.perf_counter() - t0) * 1e3
     qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=120_000)
     ticker.stop()
     assert w.result.T == 8190 and w.result.truncated
     gaps = [b - a for a, b in itertools.pairwise(busy)]
     # tokenising and computing 8,190 tokens × 4 heads ran in the worker: the event loop kept
     # turning, a few frames at most between ticks (the pass releases the interpreter)
-    assert len(busy) >= 10, f"only {len(busy)} timer ticks while computing"
+    assert len(busy) >= 10, (
+        f"only {len(busy)} timer ticks while computing; timings {w.result.timings}; "
+        f"apply {apply_ms:.0f} ms"
+    )
     assert max(gaps) < 0.25, f"the event loop stood still {max(gaps):.2f} s while computing"
 
 
@@ -78,14 +85,14 @@ def test_a_long_text_draws_an_overview_and_zooms_to_exact_cells(make_window, qtb
     hm = w.attentionHeatmap
     assert hm.data is r.weights[1]  # the selected head, drawn as an overview
     overview, block = r.weights[1].overview()
-    assert block == 3 and hm.image_data().shape == overview.shape == (1000, 1000)
+    assert block == 6 and hm.image_data().shape == overview.shape == (500, 500)
     assert hm.detail() is None  # 9 million cells in view: the overview alone
-    assert "max of 3×3 cells · wheel zooms, drag pans" in hm._note.text  # says how to zoom
+    assert "max of 6×6 cells · wheel zooms, drag pans" in hm._note.text  # says how to zoom
 
     ref = reference_weights(r, 1)
     # the overview is the block maximum of the exact weights
-    blocks = ref[:2997, :2997].reshape(999, 3, 999, 3).max(axis=(1, 3))
-    np.testing.assert_allclose(overview[:999, :999], blocks, atol=2e-6)
+    blocks = ref.reshape(500, 6, 500, 6).max(axis=(1, 3))
+    np.testing.assert_allclose(overview, blocks, atol=2e-6)
 
     hm.zoom_to(2000, 2006, 1995, 2001)
     r0, c0, exact = hm.detail()
