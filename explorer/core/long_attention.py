@@ -4,10 +4,15 @@ A Result of ``T`` tokens and ``n_head`` heads holds four ``(n_head, T, T)`` stag
 scaled, masked, weights). At 8,192 tokens × 4 heads each is 1 GiB in float32, so past
 :data:`DENSE_MAX_TOKENS` tokens the pipeline keeps none of them. It keeps what makes any
 cell exact again in microseconds: ``q`` and ``k``, the mask, and per query row the largest
-allowed raw score ``m`` and the softmax denominator ``l``::
+allowed raw score ``m``, the softmax denominator ``l`` and the column of the row's largest
+weight::
 
     score  s_ij = q_i · k_j
     weight a_ij = exp(scale · (s_ij - m_i)) / l_i   where j is allowed, else 0
+
+Cells are recomputed in float64, with ``m_i`` taken as the recomputed score of that column:
+the pass's float32 rounding then cannot move a weight by more than it moved ``l``, even for
+huge logits (a row of 10⁴-sized scores would otherwise sum to 1.001).
 
 One pass over the whole matrix (the same pass that computes ``y = A V``) also leaves a
 small **overview** of each stage: every ``b × b`` block of cells reduced to one number, at
@@ -358,7 +363,8 @@ class LazyMatrix:
 
     Subclasses define :meth:`_block` (exact values of a set of rows and columns) and
     :meth:`_make_overview`. Indexing works like NumPy for ``m[i]``, ``m[i, j]``,
-    ``m[rows]`` and ``m[rows, cols]`` with ints, slices and integer arrays.
+    ``m[rows]`` and ``m[rows, cols]`` with ints, slices and integer arrays, except that two
+    index arrays select every row × column pair (as ``np.ix_``), not pairs side by side.
     """
 
     ndim = 2
