@@ -488,8 +488,8 @@ class SimilarityView(QtWidgets.QWidget):
 
     def _overviews_pending(self, pair) -> bool:
         """For a long text, start computing the matrices' overviews in a background thread
-        (about 0.1 s each at 8,192 tokens) and say so; True until they are ready. A figure
-        for export (no controls) computes them at once."""
+        (0.4–1.5 s each at 8,192 tokens, by the vectors' width) and say so; True until they
+        are ready. A figure for export (no controls) computes them at once."""
         lazy = [m for m in pair if is_lazy(m) and not m.overview_ready]
         if not lazy or self.spaceBox is None:
             return False
@@ -498,7 +498,7 @@ class SimilarityView(QtWidgets.QWidget):
 
             self._overview_jobs = JobWorker(self, name="SimilarityOverview")
             self._overview_jobs.done.connect(self._on_overviews_done)
-            self._overview_jobs.failed.connect(self._on_overviews_done)
+            self._overview_jobs.failed.connect(self._on_overviews_failed)
         self._overview_jobs.submit(lambda: [m.overview() for m in lazy])
         self.caption.setText(f"Computing the similarity of {lazy[0].shape[0]:,} tokens…")
         return True
@@ -506,6 +506,9 @@ class SimilarityView(QtWidgets.QWidget):
     def _on_overviews_done(self, *_args) -> None:
         if self._result is not None and self._matrices is None:
             self._redraw()
+
+    def _on_overviews_failed(self, _generation: int, exc) -> None:
+        self.caption.setText(f"The similarity could not be computed: {exc}")
 
     def _redraw(self) -> None:
         self._dirty = False
