@@ -14,8 +14,8 @@ import pytest
 from explorer.core.pipeline import compute
 from explorer.core.session import Session
 from explorer.lessons import live, setups
-from explorer.lessons.context import Missing
 from explorer.lessons import model as M
+from explorer.lessons.context import Missing
 from explorer.lessons.params import LessonFileError
 from explorer.lessons.registry import (
     CHECKS,
