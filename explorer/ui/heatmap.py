@@ -623,6 +623,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         )
         self._note: pg.LabelItem | None = None
         self._lod_hint = ""  # how to zoom a long text, added to the note
+        self._note_text: str | None = None  # what the note shows now
         self._captions = AxisCaptions()
         small = QtGui.QFont()
         small.setPointSizeF(max(small.pointSizeF() - 1.5, 6.0))
@@ -798,7 +799,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             room = max(40, self.width() - 26)
             elide = QtCore.Qt.TextElideMode.ElideRight
             text = QtGui.QFontMetricsF(font).elidedText(text, elide, room)
-        if self._note is not None and text != getattr(self, "_note_text", None):
+        if self._note is not None and text != self._note_text:
             self._note_text = text
             self._note.setText(text, size="8pt")
             self._note.setVisible(bool(text))
