@@ -475,15 +475,15 @@ class SimilarityView(QtWidgets.QWidget):
 
     def _compute(self) -> tuple[np.ndarray, np.ndarray]:
         r = self._result
-        key = (r, self._head, self._space)
-        cached = self._computed
-        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
+        key = (self._head, self._space)
+        cached = self._computed  # ((result, head, space), pair)
+        if cached is not None and cached[0][0] is r and cached[0][1:] == key:
             return cached[1]
         if self._space == "value":
             pair = value_space_similarity(r.v[self._head], r.y[self._head])
         else:
             pair = (r.static_similarity, r.contextual_similarity)
-        self._computed = (key, pair)
+        self._computed = ((r, *key), pair)
         return pair
 
     def _overviews_pending(self, pair) -> bool:
