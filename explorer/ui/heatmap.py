@@ -5,10 +5,11 @@ abbreviated, full name on hover), every k-th past that, the selected query alway
 are written in cells only when each one fits its cell (measured with ``QFontMetrics``).
 
 Follows pyqtgraph's ``MatrixDisplayExample``: row-major ``ImageItem`` shifted by half a cell,
-``invertY`` so that row 0 is at the top, token names as ticks and a ``ColorBarItem`` bound to
-the image. Updates reuse the items (``setImage(..., autoLevels=False)``); the scene is never
-rebuilt on a slider tick. A matrix equal to the one shown changes nothing (no repaint), the
-numbers in the cells are one item drawn in one pass, and a view that is hidden inside a shown
+``invertY`` so that row 0 is at the top, token names as ticks and a colour bar bound to the
+image (:class:`~explorer.ui.colorbar.ColorBar`). Updates reuse the items
+(``setImage(..., autoLevels=False)``); the scene is never rebuilt on a slider tick. A matrix
+equal to the one shown changes nothing (no repaint), the numbers in the cells are one item
+drawn in one pass, and a view that is hidden inside a shown
 window (another tab is in front) draws what it was given only when it is shown again.
 """
 
@@ -25,6 +26,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.long_attention import block_reduce, is_lazy
 from explorer.core.readability import LabelPlan, label_plan
+from explorer.ui.colorbar import ColorBar
 
 MAX_VALUE_OVERLAY = 14  # write numbers in cells only up to this many rows and columns
 #: A lazy matrix (a long text) shows its exact cells once at most this many are in view
@@ -650,9 +652,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self.plot.addItem(self.image)
         self.colorbar = None
         if colorbar:
-            self.colorbar = pg.ColorBarItem(
-                values=levels, colorMap=colormap(cmap), interactive=False, width=12
-            )
+            self.colorbar = ColorBar(values=levels, colorMap=colormap(cmap), width=12)
             self.colorbar.setImageItem(self.image, insert_in=self.plot)
             cache_pixels(self.colorbar.axis)
             if compact:

@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.mechanism import VectorPanel, signed_levels, vector_panels
+from explorer.ui.colorbar import ColorBar
 from explorer.ui.heatmap import colormap, value_text
 
 NAMES = "XQKV"
@@ -102,9 +103,7 @@ class VectorsView(QtWidgets.QWidget):
             plot.addItem(sel)
             self.plots[name], self.images[name], self._sel[name] = plot, image, sel
             plot.getViewBox().sigResized.connect(self._layout_text)
-        self.colorbar = pg.ColorBarItem(
-            values=self._levels, colorMap=self._cmap, interactive=False, width=10
-        )
+        self.colorbar = ColorBar(values=self._levels, colorMap=self._cmap, width=10)
         self.colorbar.setImageItem(list(self.images.values()))
         self.area.addItem(self.colorbar, row=0, col=len(NAMES))
         self.area.scene().sigMouseMoved.connect(self._on_mouse_moved)

@@ -25,6 +25,7 @@ from explorer.core.mechanism import (
     signed_levels,
     weighted_sum_terms,
 )
+from explorer.ui.colorbar import ColorBar
 from explorer.ui.heatmap import colormap, value_text
 
 CELL_PAD_PX = 1  # numbers are written only when every one fits its cell with this room
@@ -125,9 +126,7 @@ class WeightedSumView(QtWidgets.QWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(self._cmap)
         self.rowPlot.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(
-            values=self._levels, colorMap=self._cmap, interactive=False, width=10
-        )
+        self.colorbar = ColorBar(values=self._levels, colorMap=self._cmap, width=10)
         self.colorbar.setImageItem(self.image, insert_in=self.rowPlot)
         rule_pen = pg.mkPen((230, 230, 230), width=2)
         self.barRule = pg.PlotCurveItem(pen=rule_pen)
