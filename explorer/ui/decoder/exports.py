@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.ui.decoder.layout import causal_display
 from explorer.ui.export.actions import MATRIX_FILTER
 from explorer.ui.export.files import export_matrix
 
@@ -60,6 +59,8 @@ class DecoderExports:
     def matrix(self, name: str) -> tuple[np.ndarray, list[str], list[str]]:
         """The numbers ``name`` ("head", "next" or "lens") exports, with row and column
         labels."""
+        from explorer.ui.decoder.layout import causal_display
+
         v, out = self.view, self.view.output
         cols = [f"{i} {t}" for i, t in enumerate(out.tokens)]
         if name == "head":

@@ -22,10 +22,8 @@ from PySide6 import QtCore, QtWidgets
 from explorer.core.decoder_readout import causal_head_summary, logit_lens, next_tokens
 from explorer.core.encoder_edits import HeadEdit
 from explorer.core.encoder_files import EncoderError
-from explorer.core.model_analysis import aggregate
 from explorer.core.models.catalog import CatalogEntry, model_catalog
 from explorer.core.session import DecoderEdit, DecoderRef
-from explorer.ui.decoder.layout import SHORT_LABELS, build_decoder_view, causal_display
 from explorer.ui.decoder.work import DecoderLoader, Generation, LoadCancelled
 from explorer.ui.deferred import DeferredContents
 from explorer.ui.heatmap import value_text
@@ -80,11 +78,18 @@ class DecoderView(DeferredContents, QtWidgets.QWidget):
         self._busy_timer.timeout.connect(self._show_busy)
         for worker in (self.runner, self.lensWorker):
             worker.busyChanged.connect(self._on_busy_changed)
-        self.defer_contents(lambda: build_decoder_view(self))  # see explorer.ui.deferred
+        self.defer_contents(self._build)  # see explorer.ui.deferred
         if window is not None:
             window.doc.sessionChanged.connect(self._on_session_changed)
         self.destroyed.connect(lambda *_: self.runner.shutdown(0.5))
         self.destroyed.connect(lambda *_: self.lensWorker.shutdown(0.5))
+
+    def _build(self) -> None:
+        """Make the tab's plots and controls (imported here: the layout pulls in the
+        model analysis, which a window that never shows this tab does not need at start)."""
+        from explorer.ui.decoder.layout import build_decoder_view
+
+        build_decoder_view(self)
 
     # --------------------------------------------------------------- state
     @property
@@ -392,6 +397,8 @@ class DecoderView(DeferredContents, QtWidgets.QWidget):
 
     def _draw(self) -> None:
         out, c = self.output, self.model.config
+        from explorer.ui.decoder.layout import SHORT_LABELS
+
         L, H = c.n_layer, c.n_head
         scales = {(e.layer, e.head): e.scale for e in self.edits()}
         titles, badges = [], []
@@ -413,6 +420,8 @@ class DecoderView(DeferredContents, QtWidgets.QWidget):
         self._sync_edit_controls()
 
     def _draw_head(self) -> None:
+        from explorer.ui.decoder.layout import causal_display
+
         out = self.output
         layer, h = self.selected()
         label = self.head_label(layer, h)
@@ -431,6 +440,9 @@ class DecoderView(DeferredContents, QtWidgets.QWidget):
         """Rollout or mean over heads of the layer the panel's slider picks (when shown)."""
         if self.output is None or self.lowerTabs.currentWidget() is not self.across:
             return
+        from explorer.core.model_analysis import aggregate
+        from explorer.ui.decoder.layout import causal_display
+
         out = self.output
         self.across.set_layers(out.attentions.shape[0])
         kind, layer = self.across.kind.currentText(), self.across.layer.value()

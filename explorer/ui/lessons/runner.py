@@ -244,8 +244,10 @@ class LessonRunner(QtCore.QObject):
                 state = "absent"
         prediction, head = None, ""
         decoder = getattr(w, "decoderView", None)
-        if decoder is not None and step is not None and any(
-            spec.call.name.startswith("decoder_") for _n, spec in step.values
+        if (
+            decoder is not None
+            and step is not None
+            and any(spec.call.name.startswith("decoder_") for _n, spec in step.values)
         ):
             prediction, head = decoder.prediction(), decoder.head_description()
         return LessonContext(w.doc.session, result, curve, name, state, prediction, head)
