@@ -27,12 +27,18 @@ Measures, in one run, with the real widgets on Qt's offscreen platform:
 Usage::
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_latency.py [--repeats N] [--skip-startup]
-        [--startup-rounds N] [--app-root CHECKOUT]
+        [--startup-rounds N] [--app-root CHECKOUT ...] [--no-bytecode-cache]
 
-``--app-root`` runs the start-up rows on another checkout of the explorer (for example a git
-worktree of an older commit), for before/after tables; an older ``--smoke-test`` that
-printed only ``first paint after X ms`` painted its first Result then, once the kernels were
-ready, so X counts as all three figures.
+``--app-root A B ...`` gives the start-up rows of other checkouts of the explorer (for example
+a git worktree of an older commit, and this one), their runs interleaved, for before/after
+tables; an older ``--smoke-test`` that printed only ``first paint after X ms`` painted its
+first Result then, once the kernels were ready, so X counts as all three figures.
+
+Start-up children read cached bytecode, as an installed app does (``pip install`` compiles
+the modules; a source checkout writes them at its first run): ``PYTHONPYCACHEPREFIX`` points
+into the run's temporary folder, filled by a first run that is not counted, and
+``PYTHONDONTWRITEBYTECODE`` is dropped. ``--no-bytecode-cache`` measures compiling every
+module at every start instead (about 0.25 s more here).
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ BUDGET_RSS_LONG_MB = 1024.0
 BUDGET_RSS_8K_MB = 1536.0  # 8,192 tokens × 4 heads × d_head 64
 TICK_SPACING_S = 0.020
 WARMUP_TICKS = 5
+BYTECODE_CACHE = True  # start-up children read cached bytecode (--no-bytecode-cache: not)
 
 
 class PaintProbe:
@@ -222,6 +229,14 @@ def _child_env(
     """Environment for a child: offscreen Qt, settings and app data in ``tmp``; the explorer
     imported from ``root`` (this checkout by default)."""
     env = dict(os.environ)
+    # bytecode as an installed app has it (``pip install`` compiles the modules; a source
+    # checkout writes them at its first run): cached in ``tmp``, written by the first run
+    # (never counted). --no-bytecode-cache measures compiling every module at every start.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "bytecode")
+    if not BYTECODE_CACHE:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "no-bytecode")  # empty: nothing to read
     env["QT_QPA_PLATFORM"] = "offscreen"
     env["XDG_CONFIG_HOME"] = str(tmp / "config")  # QSettings of the smoke test
     env["XDG_DATA_HOME"] = str(tmp / "data")  # default autosave folder
@@ -267,17 +282,31 @@ def smoke_test(tmp: Path, cache: Path | None, root: Path | None = None) -> dict[
 
 def startup(tmp: Path, rounds: int, root: Path | None = None) -> list[dict]:
     """Per run kind (cold, warm, user's cache): the medians over ``rounds`` interleaved rounds."""
-    runs: dict[str, list[dict]] = {label: [] for label, *_ in STARTUP_RUNS}
-    smoke_test(tmp, None, root)  # not counted: the user's cache then holds the kernels
+    return startup_of(tmp, rounds, [root])[0]
+
+
+def startup_of(tmp: Path, rounds: int, roots: list[Path | None]) -> list[list[dict]]:
+    """:func:`startup` of several checkouts at once, their runs interleaved round by round
+    (so that a busier moment of the machine weighs on each alike); one list of rows each."""
+    runs = [{label: [] for label, *_ in STARTUP_RUNS} for _ in roots]
+    for k, root in enumerate(roots):  # not counted: the user's cache then holds the kernels
+        (tmp / f"root-{k}").mkdir()  # and the bytecode cache the modules
+        smoke_test(tmp / f"root-{k}", None, root)
     for r in range(rounds):
-        fresh = tmp / f"numba-cache-{r}"
-        fresh.mkdir()
-        for label, kind, _, _ in STARTUP_RUNS:
-            runs[label].append(smoke_test(tmp, None if kind is None else fresh, root))
+        for k, root in enumerate(roots):
+            fresh = tmp / f"root-{k}" / f"numba-cache-{r}"
+            fresh.mkdir(parents=True)
+            for label, kind, _, _ in STARTUP_RUNS:
+                cache = None if kind is None else fresh
+                runs[k][label].append(smoke_test(tmp / f"root-{k}", cache, root))
     out = []
-    for label, _, key, budget in STARTUP_RUNS:
-        row = {k: statistics.median(run[k] for run in runs[label]) for k in runs[label][0]}
-        out.append({"run": label, "n": rounds, "target": key, "budget": budget, **row})
+    for per_root in runs:
+        rows = []
+        for label, _, key, budget in STARTUP_RUNS:
+            done = per_root[label]
+            row = {key_: statistics.median(run[key_] for run in done) for key_ in done[0]}
+            rows.append({"run": label, "n": rounds, "target": key, "budget": budget, **row})
+        out.append(rows)
     return out
 
 
@@ -368,8 +397,15 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--app-root",
         type=Path,
+        nargs="+",
         default=None,
-        help="start-up rows only, on another checkout of the explorer (before/after tables)",
+        help="start-up rows only, of these checkouts of the explorer (for example a git "
+        "worktree of an older commit, and this one), their runs interleaved",
+    )
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="start-up children compile every module at every start (no cached bytecode)",
     )
     parser.add_argument("--skip-memory", action="store_true", help="no memory subprocesses")
     parser.add_argument("--child-memory", choices=("default", "long", "8k"), help=argparse.SUPPRESS)
@@ -379,10 +415,15 @@ def main(argv=None) -> int:
         parser.error("--repeats must be at least 1")
     if args.startup_rounds < 1:
         parser.error("--startup-rounds must be at least 1")
-    if args.app_root is not None:
+    global BYTECODE_CACHE
+    BYTECODE_CACHE = not args.no_bytecode_cache
+    if args.app_root:
+        roots = [root.resolve() for root in args.app_root]
         with tempfile.TemporaryDirectory(prefix="bench-latency-") as d:
-            print(f"Start-up rows of the checkout {args.app_root.resolve()}")
-            print_startup(startup(Path(d), args.startup_rounds, args.app_root.resolve()))
+            tables = startup_of(Path(d), args.startup_rounds, roots)
+            for root, rows in zip(roots, tables, strict=True):
+                print(f"Start-up rows of the checkout {root}")
+                print_startup(rows)
         return 0
     if args.child_memory:
         return child_memory(args.child_memory, args.child_dir)
