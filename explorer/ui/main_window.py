@@ -48,6 +48,13 @@ PREPARING_TEXT = (
 BUSY_DELAY_MS = 300
 #: Size of a window with no saved geometry (made smaller to fit a smaller screen).
 DEFAULT_SIZE = (1280, 800)
+#: A window shorter than this shows one row of token chips instead of two.
+SHORT_WINDOW_PX = 640
+#: Below this width (no saved layout), the heatmap's pane is widened at the first show.
+NARROW_WINDOW_PX = 1000
+#: A window opened short (a small screen, or 1280×800 at 150 %) folds the pipeline strip
+#: away when the attention heatmap's pane would otherwise get fewer pixels than this.
+MIN_TOP_PANE_PX = 240
 #: Results that arrive faster than the screen refreshes are drawn at most once per frame of
 #: a display this fast (or of the window's screen, if that is faster).
 MIN_REFRESH_HZ = 120.0
@@ -116,6 +123,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._frame_timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self._frame_timer.timeout.connect(self._draw_pending)
         self._fitted = False  # fitted to the screen once (_fit_to_screen)
+        self._strip_choice: bool | None = None  # the pipeline strip shown or hidden by the user
+        self._told_strip_hidden = False
+        self._auto_width = False  # from the first show until the user moves the panes
+        self._pane_timer = QtCore.QTimer(self, singleShot=True, interval=0)
+        self._pane_timer.timeout.connect(self._fit_panes)
 
         self._build_widgets()
         build_menus(self)
@@ -258,6 +270,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.topSplit.setStretchFactor(2, 3)
         left_w = max(290, left.minimumSizeHint().width() + 4)  # no scroll bar at first
         self.topSplit.setSizes([left_w, 710 - left_w, 570])
+        self.topSplit.splitterMoved.connect(self._on_top_split_moved)
 
         self.mainSplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, objectName="mainSplit")
         self.bottomSplit = QtWidgets.QSplitter(
@@ -412,11 +425,76 @@ class MainWindow(QtWidgets.QMainWindow):
                 state = self.settings.value(f"window/{split.objectName()}")
                 if state is not None:
                     split.restoreState(state)
+            # panes follow the window's size until the user sets them (see _fit_panes)
+            self._auto_width = True
+            shown = self.settings.value("window/pipelineStrip")
+            if shown is not None:
+                self.set_strip_visible(shown in (True, "true"), by_user=True)
+            self._pane_timer.start()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.textBar.set_compact(self.height() < SHORT_WINDOW_PX)
+        if getattr(self, "_splitters_restored", False):
+            self._pane_timer.start()  # once the layout has the new size
+
+    def set_strip_visible(self, visible: bool, *, by_user: bool = True) -> None:
+        """Show or hide the strip under the heatmap (head thumbnails and pipeline stages).
+        Hidden, its views draw nothing until shown again. A choice ``by_user`` is kept for
+        the next start, and the strip no longer follows the window's height."""
+        if by_user:
+            self._strip_choice = visible
+        self.bottomSplit.setVisible(visible)
+        action = getattr(self, "stripAction", None)
+        if action is not None and action.isChecked() != visible:
+            action.blockSignals(True)
+            action.setChecked(visible)
+            action.blockSignals(False)
+
+    def _on_top_split_moved(self, *_args) -> None:
+        self._auto_width = False  # the user set the panes' widths
+
+    def _fit_panes(self) -> None:
+        """Give the attention heatmap room in a small window (a small screen, or 1280×800
+        at 150 %), as long as the user has not set the panes themselves.
+
+        * Narrow, with the heatmap's pane under 30 % of the width (the default layout, or
+          one saved on a larger screen): that pane gets 40 %, the controls up to their
+          natural width (at most 36 %), the tabs the rest.
+        * Short: the pipeline strip is hidden (once, with a word in the status bar), and
+          shown again when the window has room for it. A matrix squeezed to a few pixels
+          a cell teaches nothing.
+        """
+        self.centralWidget().layout().activate()
+        sizes = self.topSplit.sizes()
+        total = sum(sizes)
+        narrow = total < NARROW_WINDOW_PX and len(sizes) == 3
+        if self._auto_width and narrow and sizes[1] < 0.3 * total:
+            center = round(total * 0.4)
+            left = max(min(sizes[0], round(total * 0.36)), 200)  # the controls, then the tabs
+            wanted = [left, center, max(total - left - center, 0)]
+            if any(abs(a - b) > 2 for a, b in zip(sizes, wanted, strict=True)):
+                self.topSplit.setSizes(wanted)
+        if self._strip_choice is not None:
+            return
+        room = self.mainSplit.height() - self.mainSplit.handleWidth()
+        fits = room - self.bottomSplit.minimumSizeHint().height() >= MIN_TOP_PANE_PX
+        if fits == self.bottomSplit.isHidden():
+            self.set_strip_visible(fits, by_user=False)
+            if not fits and not self._told_strip_hidden:
+                self._told_strip_hidden = True
+                self.statusBar().showMessage(
+                    "Pipeline strip hidden to fit: Ctrl+Shift+B shows it", 15_000
+                )
 
     def _save_geometry(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         for split in (self.topSplit, self.mainSplit, self.bottomSplit):
+            if split is self.mainSplit and self.bottomSplit.isHidden():
+                continue  # its state would keep the strip at 0 px once shown again
             self.settings.setValue(f"window/{split.objectName()}", split.saveState())
+        if self._strip_choice is not None:  # folded for a short window: decided again
+            self.settings.setValue("window/pipelineStrip", self._strip_choice)
 
     # ------------------------------------------------------------- editing
     def apply(self, new: Session, text: str, merge_key: str | None = None) -> None:

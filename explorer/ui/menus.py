@@ -44,6 +44,15 @@ def build_menus(window) -> None:
     next_head = window.viewMenu.addAction("Next Head")
     next_head.setShortcut(QtGui.QKeySequence("Ctrl+]"))
     next_head.triggered.connect(lambda: window._select_head(window.doc.session.selected_head + 1))
+    strip = window.stripAction = window.viewMenu.addAction("Pipeline Strip")
+    strip.setObjectName("stripAction")
+    strip.setCheckable(True)
+    strip.setChecked(True)
+    strip.setShortcut(QtGui.QKeySequence("Ctrl+Shift+B"))
+    strip.setStatusTip(
+        "Show or hide the strip under the heatmap: every head, and the stages from scores to output"
+    )
+    strip.toggled.connect(lambda shown: window.set_strip_visible(shown))
     causal = window.viewMenu.addAction("Toggle Causal Mask")
     causal.setShortcut(QtGui.QKeySequence("Ctrl+M"))
     causal.triggered.connect(window.modelPanel.causalCheck.toggle)

@@ -1,4 +1,5 @@
-"""The window on small and scaled screens: inside the screen, heatmaps scaled, not clipped.
+"""The window on small and scaled screens: inside the screen, heatmaps scaled, not clipped;
+a short window folds the pipeline strip away for the heatmap, and shows it again on demand.
 
 Each case runs in a subprocess, because the screen (offscreen platform ``configfile``) and
 ``QT_SCALE_FACTOR`` are fixed when Qt starts.
@@ -42,23 +43,39 @@ for _ in range(20):
 def rect(r):
     return [r.x(), r.y(), r.width(), r.height()]
 
-views = {"attentionHeatmap": w.attentionHeatmap, "headGrid": w.headGrid}
-views.update({f"pipeline_{k}": v for k, v in w.pipelineView.panels.items()})
-out = {"available": rect(w.screen().availableGeometry()), "frame": rect(w.frameGeometry()),
-       "views": {}}
-for name, view in views.items():
-    full = QtCore.QRect(view.mapTo(w, QtCore.QPoint(0, 0)), view.size())
-    shown = full.intersected(w.rect())
-    p = view.parentWidget()
-    while p is not None and p is not w:  # what every ancestor leaves of it
-        shown = shown.intersected(QtCore.QRect(p.mapTo(w, QtCore.QPoint(0, 0)), p.size()))
-        p = p.parentWidget()
-    items = [view.image] if isinstance(view, HeatmapView) else list(view._images)
-    boxes = [rect(view.mapFromScene(i.mapRectToScene(i.boundingRect())).boundingRect())
-             for i in items]
-    out["views"][name] = {"full": rect(full), "shown": rect(shown), "images": boxes,
-                          "viewport": rect(view.viewport().rect()),
-                          "layout_width": view.ci.geometry().width()}
+def measure():
+    views = {"attentionHeatmap": w.attentionHeatmap}
+    if not w.bottomSplit.isHidden():
+        views["headGrid"] = w.headGrid
+        views.update({f"pipeline_{k}": v for k, v in w.pipelineView.panels.items()})
+    out = {"available": rect(w.screen().availableGeometry()), "frame": rect(w.frameGeometry()),
+           "strip_hidden": w.bottomSplit.isHidden(), "status": w.statusBar().currentMessage(),
+           "views": {}}
+    for name, view in views.items():
+        full = QtCore.QRect(view.mapTo(w, QtCore.QPoint(0, 0)), view.size())
+        shown = full.intersected(w.rect())
+        p = view.parentWidget()
+        while p is not None and p is not w:  # what every ancestor leaves of it
+            shown = shown.intersected(QtCore.QRect(p.mapTo(w, QtCore.QPoint(0, 0)), p.size()))
+            p = p.parentWidget()
+        items = [view.image] if isinstance(view, HeatmapView) else list(view._images)
+        boxes = [rect(view.mapFromScene(i.mapRectToScene(i.boundingRect())).boundingRect())
+                 for i in items]
+        out["views"][name] = {"full": rect(full), "shown": rect(shown), "images": boxes,
+                              "viewport": rect(view.viewport().rect()),
+                              "layout_width": view.ci.geometry().width()}
+    return out
+
+def settle():
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+
+out = {"first": measure()}
+if w.bottomSplit.isHidden():  # folded for a short window: View › Pipeline Strip shows it
+    w.stripAction.trigger()
+    settle()
+    out["strip shown"] = measure()
 w.doc.undo_stack.setClean()
 w.close()
 print("REPORT " + json.dumps(out))
@@ -100,14 +117,25 @@ def inside(outer, inner, slack=0):
     ],
 )
 def test_window_fits_the_screen_and_heatmaps_scale_down(tmp_path, width, height, scale, mode):
-    r = run_window(tmp_path, width, height, scale, mode)
-    avail = r["available"]
-    assert inside(avail, r["frame"]), (avail, r["frame"])
-    for name, v in r["views"].items():
-        assert v["shown"] == v["full"], f"{name} is clipped: {v}"
-        w, h = v["full"][2:]
-        assert w >= 100 and h >= 100, f"{name} collapsed: {v}"
-        assert v["layout_width"] <= w + 2, f"{name} is laid out wider than it is: {v}"
-        for box in v["images"]:
-            assert box[2] > 10 and box[3] > 10, f"{name} matrix too small: {v}"
-            assert inside(v["viewport"], box, slack=1), f"{name} matrix clipped: {v}"
+    report = run_window(tmp_path, width, height, scale, mode)
+    short = height / float(scale) < 600  # 853×533: the strip is folded away at first
+    assert report["first"]["strip_hidden"] == short
+    if short:
+        assert "Pipeline strip hidden" in report["first"]["status"]
+        assert not report["strip shown"]["strip_hidden"]
+        # the heatmap gets the strip's room: its matrix is drawn at least 150 px a side,
+        # and much larger than with the strip shown
+        (box,) = report["first"]["views"]["attentionHeatmap"]["images"]
+        (cramped,) = report["strip shown"]["views"]["attentionHeatmap"]["images"]
+        assert min(box[2:]) >= 150 and min(box[2:]) >= 1.5 * min(cramped[2:]), (box, cramped)
+    for r in report.values():
+        avail = r["available"]
+        assert inside(avail, r["frame"]), (avail, r["frame"])
+        for name, v in r["views"].items():
+            assert v["shown"] == v["full"], f"{name} is clipped: {v}"
+            w, h = v["full"][2:]
+            assert w >= 100 and h >= 100, f"{name} collapsed: {v}"
+            assert v["layout_width"] <= w + 2, f"{name} is laid out wider than it is: {v}"
+            for box in v["images"]:
+                assert box[2] > 10 and box[3] > 10, f"{name} matrix too small: {v}"
+                assert inside(v["viewport"], box, slack=1), f"{name} matrix clipped: {v}"

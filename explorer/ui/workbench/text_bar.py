@@ -273,7 +273,9 @@ class TextBar(QtWidgets.QWidget):
         scroll.setWidget(self.chipHost)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         scroll.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # Tab goes on to the controls
-        scroll.setFixedHeight(fm.lineSpacing() * 2 + 16)
+        self._chip_line = fm.lineSpacing()
+        self._compact = False
+        scroll.setFixedHeight(self._chip_line * 2 + 16)  # two rows of chips (compact: one)
         layout.addWidget(scroll)
         self.textWarning = QtWidgets.QLabel(objectName="textWarning")
         self.textWarning.setWordWrap(True)
@@ -300,6 +302,13 @@ class TextBar(QtWidgets.QWidget):
             self.sentenceEdit.setPlainText(text)
             self.sentenceEdit.blockSignals(False)
             self._show_warning("")
+
+    def set_compact(self, compact: bool) -> None:
+        """Room for one row of token chips instead of two (a short window); more rows
+        scroll."""
+        if compact != self._compact:
+            self._compact = compact
+            self.chipScroll.setFixedHeight(self._chip_line * (1 if compact else 2) + 16)
 
     def flush(self) -> None:
         """Emit a pending edit now (before saving, say)."""
