@@ -8,6 +8,13 @@ from PySide6 import QtCore
 from explorer.ui.app import create_app
 
 
+@pytest.fixture(autouse=True)
+def _window_app(qapp):
+    """Every UI test runs in the application as ``create_app`` configures it (pyqtgraph's
+    options; garbage collected from the GUI thread only)."""
+    create_app()
+
+
 @pytest.fixture
 def make_window(qtbot, tmp_path):
     """Create main windows with isolated settings; close them and check no thread leaks."""
