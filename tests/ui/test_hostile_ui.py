@@ -206,15 +206,17 @@ def test_first_launch_never_asks_for_text_the_box_already_holds(make_window, qtb
         finally:
             gate.set()
         qtbot.waitUntil(lambda w=w: w.worker.ready and w.result is not None, timeout=60_000)
-        asked = [t for t in shown if t == mw.EMPTY_TEXT]
+        # `ready` is set in the warm-up thread before its signal reaches the window, which
+        # then hides "Preparing…" and, for an empty box, asks for text (in the same slot)
+        qtbot.waitUntil(lambda w=w: not w.busyLabel.isVisibleTo(w), timeout=10_000)
         if want_empty:
-            assert asked and w.attentionStack.currentWidget() is w.emptyState
+            qtbot.waitUntil(lambda shown=shown: mw.EMPTY_TEXT in shown, timeout=10_000)
+            assert w.attentionStack.currentWidget() is w.emptyState
         else:
+            qtbot.wait(100)  # the readiness signal and the kernels' Result have arrived
+            asked = [t for t in shown if t == mw.EMPTY_TEXT]
             assert not asked, "asked for a sentence while the box held one"
             assert w.attentionStack.currentWidget() is not w.emptyState
-        # `ready` is set in the warm-up thread before its signal reaches the window, which
-        # then hides "Preparing…" (behind the tabs built after the first paint, if any)
-        qtbot.waitUntil(lambda w=w: not w.busyLabel.isVisibleTo(w), timeout=10_000)
 
 
 def test_compute_errors_name_no_internal_functions(make_window, qtbot):
