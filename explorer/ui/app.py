@@ -2,25 +2,66 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import pyqtgraph as pg
-from pyqtgraph.util.garbage_collector import GarbageCollector
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 _APP = None
-_COLLECTOR: GarbageCollector | None = None
+_COLLECTOR: GuiThreadCollector | None = None
 #: How often the GUI thread checks whether a garbage collection is due (seconds).
 GC_INTERVAL_S = 0.1
+
+
+class GuiThreadCollector:
+    """Python's cyclic garbage collection, moved from wherever an allocation happens to the
+    GUI thread's event loop (as pyqtgraph's ``GarbageCollector``), with Python's own rule for
+    the oldest generation.
+
+    Automatic collection is turned off. A timer collects the young generations when their
+    counts pass the interpreter's thresholds. The oldest generation (about 0.1 s to collect
+    with the window open) is collected only once it has grown by a quarter since its last
+    collection, as CPython decides for itself; pyqtgraph's collector collects it after every
+    ten collections of the middle one, which would stall the window for a frame or more
+    every few seconds of a slider drag.
+    """
+
+    def __init__(self, interval_s: float = GC_INTERVAL_S):
+        self.threshold = gc.get_threshold()
+        gc.disable()
+        # what the oldest generation holds, as if just collected (collecting it here would
+        # cost the first paint about 0.1 s)
+        self._long_lived = len(gc.get_objects(generation=2))
+        self.timer = QtCore.QTimer()
+        self.timer.timeout.connect(self.check)
+        self.timer.start(int(interval_s * 1000))
+
+    def check(self) -> int:
+        """Collect the generations that are due; the youngest collected (-1: none)."""
+        t0, t1, t2 = self.threshold
+        c0, c1, c2 = gc.get_count()
+        if c0 <= t0:
+            return -1
+        if c1 < t1:
+            gc.collect(0)
+            return 0
+        if c2 >= t2:
+            pending = len(gc.get_objects(generation=2)) - self._long_lived
+            if pending > self._long_lived // 4:
+                gc.collect(2)
+                self._long_lived = len(gc.get_objects(generation=2))
+                return 2
+        gc.collect(1)
+        return 1
 
 
 def create_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     """Return the running QApplication, creating and configuring it if needed.
 
     Also moves Python's cyclic garbage collection onto the GUI thread's event loop
-    (pyqtgraph's ``GarbageCollector``: automatic collection off, the due generations
-    collected from a timer). Left automatic, a collection may start at any allocation: in a
-    worker thread, or inside a Qt call that holds one of QObject's internal mutexes.
+    (:class:`GuiThreadCollector`). Left automatic, a collection may start at any allocation:
+    in a worker thread, or inside a Qt call that holds one of QObject's internal mutexes.
     ``QObject::disconnect`` calls ``disconnectNotify`` with one locked, PySide looks for a
     Python override there, and a collection that then destroys a garbage QObject waits for
     that mutex forever. A full test run hung that way, in pyqtgraph's ``addItem``.
@@ -35,7 +76,7 @@ def create_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     app.setOrganizationName("Attention Explorer")
     app.setApplicationDisplayName("Attention Explorer")
     if _COLLECTOR is None:
-        _COLLECTOR = GarbageCollector(interval=GC_INTERVAL_S)
+        _COLLECTOR = GuiThreadCollector()
     return app
 
 
