@@ -1,8 +1,8 @@
 """Widgets whose contents are made after the window's first paint, or when first needed.
 
-The tabs that are not on screen at start (the Model and Decoder tabs, "Inside the sum") hold
-about half of the window's pyqtgraph plots, and building those plots is most of what the
-window costs before its first paint. Such a tab is a :class:`DeferredContents` widget: the
+The tabs that are not on screen at start (the Model and Decoder tabs, Similarity, "Inside the
+sum") hold about half of the window's pyqtgraph plots, and building those plots is most of
+what the window costs before its first paint. Such a tab is a :class:`DeferredContents` widget: the
 widget itself, its object name, signals, state and workers exist from the start, so every
 reference to it holds; its children (the plots, controls and layout) are made by a build
 function, at the earliest of

@@ -138,7 +138,7 @@ class MainWindow(QtWidgets.QMainWindow):
         install_decoder_view(self)
         # the tabs hidden at start are built after the first paint, or when first needed
         self.deferredTabs = DeferredBuilds(self)
-        for view in (self.insideView, self.modelView, self.decoderView):
+        for view in (self.similarityView, self.insideView, self.modelView, self.decoderView):
             self.deferredTabs.add(view, lambda v=view: self._adopt_tab(v))
         install_lessons(self)
         apply_theme(self)
@@ -209,7 +209,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pipelineView = PipelineView()
         self.pipelineView.cellHovered.connect(self._on_cell_hovered)
         self.pipelineView.hoverText.connect(self._show_hover_text)
-        self.similarityView = SimilarityView()
+        self.similarityView = SimilarityView(deferred=True)  # a hidden tab at start
         self.similarityView.hoverText.connect(self._show_hover_text)  # cosines, not weights
         self.insideView = InsideView()
         self.insideView.querySelected.connect(self._select_query)

@@ -1,6 +1,7 @@
-"""The tabs hidden at start (Inside the sum, Model, Decoder) are built after the window's first
-paint, or at once when needed sooner; they then show what the window shows."""
+"""The tabs hidden at start (Similarity, Inside the sum, Model, Decoder) are built after the
+window's first paint, or at once when needed sooner; they then show what the window shows."""
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
@@ -21,7 +22,7 @@ def _window(qtbot, tmp_path):
 
 
 def _deferred(w):
-    return (w.insideView, w.modelView, w.decoderView)
+    return (w.similarityView, w.insideView, w.modelView, w.decoderView)
 
 
 class _FirstPaint(QtCore.QObject):
@@ -41,7 +42,7 @@ class _FirstPaint(QtCore.QObject):
 
 def test_built_after_the_first_paint_and_show_the_current_result(qtbot, tmp_path):
     w = _window(qtbot, tmp_path)
-    assert [v.contents_built for v in _deferred(w)] == [False, False, False]
+    assert [v.contents_built for v in _deferred(w)] == [False] * 4
     assert not w.insideView.findChildren(pg.GraphicsView)  # no plots made yet
     assert w.findChild(QtWidgets.QWidget, "insideView") is w.insideView  # the tabs are there
     assert w.workspaceTabs.indexOf(w.modelView) >= 0
@@ -49,7 +50,7 @@ def test_built_after_the_first_paint_and_show_the_current_result(qtbot, tmp_path
     painted = _FirstPaint(w)
     w.show()
     qtbot.waitUntil(lambda: painted.built_then is not None, timeout=10_000)
-    assert painted.built_then == [False, False, False]  # not one of them before the paint
+    assert painted.built_then == [False] * 4  # not one of them before the paint
     assert w.result is not None  # the first Result is drawn in that paint already
     qtbot.waitUntil(lambda: not w.deferredTabs.pending, timeout=10_000)
     assert all(v.contents_built for v in _deferred(w))
@@ -60,6 +61,10 @@ def test_built_after_the_first_paint_and_show_the_current_result(qtbot, tmp_path
     w.rightTabs.setCurrentWidget(w.insideView)
     name = w.insideView.currentWidget().objectName()
     assert w.insideView.drawn_state(name)[0] is w.result
+    w.rightTabs.setCurrentWidget(w.similarityView)
+    static, contextual = w.similarityView.matrices()
+    assert static.shape == contextual.shape == (w.result.T, w.result.T)
+    np.testing.assert_allclose(w.similarityView.static.data, static, atol=1e-6)  # float32
 
 
 def test_a_tab_opened_early_is_built_at_once(qtbot, tmp_path):

@@ -19,6 +19,7 @@ from explorer.core.readability import (
     pinned_pair,
     value_space_similarity,
 )
+from explorer.ui.deferred import DeferredContents
 from explorer.ui.heatmap import (
     ATTENTION_CAPTIONS,
     CellImage,
@@ -294,7 +295,7 @@ class PipelineView(QtWidgets.QWidget):
             view.set_matrix(np.zeros((0, 0)), [])
 
 
-class SimilarityView(QtWidgets.QWidget):
+class SimilarityView(DeferredContents, QtWidgets.QWidget):
     """Static beside contextual cosine similarity, in one space, with a pinned pair.
 
     By default both matrices are in the value space of the selected head: ``cos(vᵢ, vⱼ)``
@@ -304,6 +305,9 @@ class SimilarityView(QtWidgets.QWidget):
     spreads each matrix's own range over the colour map, so that 0.94 and 1.00 differ at a
     glance; off, both use −1…1 on the diverging score map. A readout names one pair without
     hovering: the most interesting repeated word, or the pair clicked last.
+
+    With ``deferred`` (the window's tab, hidden at start), the matrices and controls are
+    made when first needed (see :mod:`explorer.ui.deferred`); a Result given before waits.
 
     Signals
     -------
@@ -322,9 +326,32 @@ class SimilarityView(QtWidgets.QWidget):
     )
     AUTO_CMAP = "inferno"  # sequential: a data range on a diverging map would move its centre
 
-    def __init__(self, parent=None, *, controls: bool = True):
+    def __init__(self, parent=None, *, controls: bool = True, deferred: bool = False):
         super().__init__(parent)
         self.setObjectName("similarityView")
+        self._controls = controls
+        self._space = "value"
+        self._auto = True
+        self._score_cmap = "CET-D1A"
+        self._result = None
+        self._tokens: list[str] = []
+        self._texts: list[str] = []
+        self._head = 0
+        self._selected_query: int | None = None
+        self._dirty = False
+        self._matrices: tuple[np.ndarray, np.ndarray] | None = None
+        self._pinned: tuple[int, int] | None = None  # clicked by the user
+        self._default_key: tuple | None = None
+        self._default_pair: tuple[int, int] | None = None
+        self._pair: tuple[int, int] | None = None
+        self._computed: tuple | None = None  # ((result, head, space), (static, contextual))
+        self._overview_jobs = None  # a JobWorker, for long texts only
+        if deferred:
+            self.defer_contents(self._build)
+        else:
+            self._build()
+
+    def _build(self) -> None:
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 2)
         self.readout = QtWidgets.QLabel(objectName="similarityReadout")
@@ -353,7 +380,7 @@ class SimilarityView(QtWidgets.QWidget):
         layout.addLayout(pair, 1)
 
         self.spaceBox = self.autoContrast = None
-        if controls:  # a headless figure has nothing to switch (and stays vector in SVG)
+        if self._controls:  # a headless figure has nothing to switch (and stays vector in SVG)
             row = QtWidgets.QHBoxLayout()
             self.spaceBox = QtWidgets.QComboBox(objectName="similaritySpace")
             for key, text in self.SPACES:
@@ -380,30 +407,13 @@ class SimilarityView(QtWidgets.QWidget):
         self.caption.setToolTip("What the two matrices compare and the colour range in use")
         layout.addWidget(self.caption)
 
-        self._space = "value"
-        self._auto = True
-        self._score_cmap = "CET-D1A"
-        self._result = None
-        self._tokens: list[str] = []
-        self._texts: list[str] = []
-        self._head = 0
-        self._selected_query: int | None = None
-        self._dirty = False
-        self._matrices: tuple[np.ndarray, np.ndarray] | None = None
-        self._pinned: tuple[int, int] | None = None  # clicked by the user
-        self._default_key: tuple | None = None
-        self._default_pair: tuple[int, int] | None = None
-        self._pair: tuple[int, int] | None = None
-        self._computed: tuple | None = None  # ((result, head, space), (static, contextual))
-        self._overview_jobs = None  # a JobWorker, for long texts only
-
     # ------------------------------------------------------------ options
     def set_colormap(self, name: str) -> None:
         """The diverging map used without auto contrast (the session's score map)."""
         if name == self._score_cmap:
             return
         self._score_cmap = name
-        if not self._auto:
+        if not self._auto and self.contents_built:  # else drawn with it once built
             self.static.set_colormap(name)
             self.contextual.set_colormap(name)
 
@@ -601,6 +611,8 @@ class SimilarityView(QtWidgets.QWidget):
         self.hoverText.emit(self.hover_text(i, j) if i >= 0 else "")
 
     def highlight(self, row: int, col: int) -> None:
+        if not self.contents_built:
+            return  # a hover highlight is not worth building a hidden tab for
         self.static.highlight(row, col)
         self.contextual.highlight(row, col)
 
@@ -611,6 +623,8 @@ class SimilarityView(QtWidgets.QWidget):
         self._tokens, self._texts = [], []
         self._pinned = self._pair = None
         self._dirty = False
+        if not self.contents_built:
+            return
         self.readout.setText("")
         self.caption.setText("")
         for view in (self.static, self.contextual):
