@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
@@ -12,6 +13,8 @@ _APP = None
 _COLLECTOR: GuiThreadCollector | None = None
 #: How often the GUI thread checks whether a garbage collection is due (seconds).
 GC_INTERVAL_S = 0.1
+#: The oldest generation is measured (to decide on a full collection) at most this often.
+SIZE_EVERY_S = 2.0
 
 
 class GuiThreadCollector:
@@ -33,6 +36,9 @@ class GuiThreadCollector:
         # what the oldest generation holds, as if just collected (collecting it here would
         # cost the first paint about 0.1 s)
         self._long_lived = len(gc.get_objects(generation=2))
+        self._full_runs = gc.get_stats()[2]["collections"]
+        self.size_every_s = SIZE_EVERY_S
+        self._sized_at = -SIZE_EVERY_S  # when the oldest generation was last measured
         self.timer = QtCore.QTimer()
         self.timer.timeout.connect(self.check)
         self.timer.start(int(interval_s * 1000))
@@ -46,11 +52,17 @@ class GuiThreadCollector:
         if c1 < t1:
             gc.collect(0)
             return 0
-        if c2 >= t2:
-            pending = len(gc.get_objects(generation=2)) - self._long_lived
-            if pending > self._long_lived // 4:
+        now = time.monotonic()
+        if c2 >= t2 and now - self._sized_at >= self.size_every_s:  # listing it is O(n)
+            self._sized_at = now
+            size = len(gc.get_objects(generation=2))
+            full_runs = gc.get_stats()[2]["collections"]
+            if full_runs != self._full_runs:  # collected by a gc.collect() elsewhere
+                self._long_lived, self._full_runs = size, full_runs
+            if size - self._long_lived > self._long_lived // 4:
                 gc.collect(2)
                 self._long_lived = len(gc.get_objects(generation=2))
+                self._full_runs = gc.get_stats()[2]["collections"]
                 return 2
         gc.collect(1)
         return 1

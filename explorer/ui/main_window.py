@@ -138,7 +138,7 @@ class MainWindow(QtWidgets.QMainWindow):
         install_decoder_view(self)
         # the tabs hidden at start are built after the first paint, or when first needed
         self.deferredTabs = DeferredBuilds(self)
-        for view in (self.similarityView, self.insideView, self.modelView, self.decoderView):
+        for view in (self.insideView, self.similarityView, self.modelView, self.decoderView):
             self.deferredTabs.add(view, lambda v=view: self._adopt_tab(v))
         install_lessons(self)
         apply_theme(self)

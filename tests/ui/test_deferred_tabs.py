@@ -22,7 +22,7 @@ def _window(qtbot, tmp_path):
 
 
 def _deferred(w):
-    return (w.similarityView, w.insideView, w.modelView, w.decoderView)
+    return (w.insideView, w.similarityView, w.modelView, w.decoderView)
 
 
 class _FirstPaint(QtCore.QObject):

@@ -32,6 +32,7 @@ def drawn_result(w, name):
 def test_tab_order_buttons_and_one_click(make_window, qtbot):
     w = make_window()
     inside = w.insideView
+    qtbot.waitUntil(lambda: inside.contents_built)  # after the first paint (deferredTabs)
     assert w.rightTabs.indexOf(inside) >= 0
     assert w.rightTabs.tabText(w.rightTabs.indexOf(inside)) == "Inside the sum"
     titles = [inside.tabText(i) for i in range(inside.count())]

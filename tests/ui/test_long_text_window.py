@@ -3,6 +3,7 @@ and exact when zoomed in (compared with an independent float64 NumPy reference).
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
 from dataclasses import replace
@@ -49,6 +50,9 @@ def test_the_event_loop_turns_while_an_8k_token_text_computes(make_window, qtbot
     qtbot.waitUntil(long_kernels_ready, timeout=300_000)
     # and once the tabs hidden at start are built (on the GUI thread, after the first paint)
     qtbot.waitUntil(lambda: not w.deferredTabs.pending, timeout=30_000)
+    # and with the garbage of the tests before collected: the window collects on its own
+    # thread (explorer.ui.app), and a full collection of a test run's heap takes seconds
+    gc.collect()
     s = long_session(9000, n_head=4)  # cut at the window: 8,190 word pieces
     # the same heads on a short text first: the edit below changes the text alone (a new
     # head shape would rebuild the projection editor's 384 sliders on the GUI thread)
