@@ -50,10 +50,11 @@ BUSY_DELAY_MS = 300
 DEFAULT_SIZE = (1280, 800)
 #: A window shorter than this shows one row of token chips instead of two.
 SHORT_WINDOW_PX = 640
-#: Below this width (no saved layout), the heatmap's pane is widened at the first show.
+#: In a window narrower than this, a heatmap pane under 30 % of the width is widened
+#: (until the user drags the panes; see MainWindow._fit_panes).
 NARROW_WINDOW_PX = 1000
-#: A window opened short (a small screen, or 1280×800 at 150 %) folds the pipeline strip
-#: away when the attention heatmap's pane would otherwise get fewer pixels than this.
+#: A short window (a small screen, or 1280×800 at 150 %) folds the pipeline strip away
+#: when the attention heatmap's pane would otherwise get fewer pixels than this.
 MIN_TOP_PANE_PX = 240
 #: Results that arrive faster than the screen refreshes are drawn at most once per frame of
 #: a display this fast (or of the window's screen, if that is faster).

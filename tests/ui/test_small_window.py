@@ -63,3 +63,13 @@ def test_the_users_choice_outlasts_resizes_and_restarts(make_window, qtbot):
     resize(qtbot, again, SHORT)
     qtbot.wait(50)
     assert not again.bottomSplit.isHidden()  # shown by the user: kept in a short window
+
+
+def test_a_lesson_step_on_the_strip_shows_it(make_window, qtbot):
+    from explorer.ui.lessons.focus import bring_forward
+
+    w = make_window()
+    resize(qtbot, w, SHORT)
+    qtbot.waitUntil(lambda: w.bottomSplit.isHidden())
+    bring_forward(w, w.pipelineView)  # "focus": {"view": [..., "pipelineView"]}
+    assert not w.bottomSplit.isHidden() and w.stripAction.isChecked()

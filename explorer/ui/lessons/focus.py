@@ -29,8 +29,12 @@ def find(window, name: str) -> QtWidgets.QWidget | None:
 
 def bring_forward(window, view: QtWidgets.QWidget, name: str = "") -> TabChanges:
     """Make every tab on the way from the window down to ``view`` the current one (and the
-    "Inside the sum" tab of ``name`` through its ``show_view``)."""
+    "Inside the sum" tab of ``name`` through its ``show_view``); show the pipeline strip
+    if a short window folded ``view`` away with it."""
     changes: TabChanges = []
+    strip = getattr(window, "bottomSplit", None)
+    if strip is not None and strip.isHidden() and strip.isAncestorOf(view):
+        window.set_strip_visible(True, by_user=False)  # folded away for a short window
     inside = find(window, "insideView")
     if name and inside is not None and hasattr(inside, "show_view") and inside.isAncestorOf(view):
         changes.append((inside, inside.currentIndex()))
