@@ -68,12 +68,18 @@ class GuiThreadCollector:
         return 1
 
 
-def create_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
+def create_app(
+    argv: list[str] | None = None, *, gui_thread_gc: bool = True
+) -> QtWidgets.QApplication:
     """Return the running QApplication, creating and configuring it if needed.
 
-    Also moves Python's cyclic garbage collection onto the GUI thread's event loop
-    (:class:`GuiThreadCollector`). Left automatic, a collection may start at any allocation:
-    in a worker thread, or inside a Qt call that holds one of QObject's internal mutexes.
+    With ``gui_thread_gc`` (for a process that runs the window's event loop; not for a
+    render called from a script) it also moves Python's cyclic garbage collection onto the
+    GUI thread's event loop (:class:`GuiThreadCollector`), on Python 3.11 to 3.13 (3.14
+    collects incrementally, in other generations, for which its rule does not hold).
+
+    Left automatic, a collection may start at any allocation: in a worker thread, or
+    inside a Qt call that holds one of QObject's internal mutexes.
     ``QObject::disconnect`` calls ``disconnectNotify`` with one locked, PySide looks for a
     Python override there, and a collection that then destroys a garbage QObject waits for
     that mutex forever. A full test run hung that way, in pyqtgraph's ``addItem``.
@@ -87,7 +93,7 @@ def create_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     app.setApplicationName("Attention Explorer")
     app.setOrganizationName("Attention Explorer")
     app.setApplicationDisplayName("Attention Explorer")
-    if _COLLECTOR is None:
+    if gui_thread_gc and _COLLECTOR is None and sys.version_info < (3, 14):
         _COLLECTOR = GuiThreadCollector()
     return app
 

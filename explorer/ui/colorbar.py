@@ -49,7 +49,7 @@ class _Strip(pg.GraphicsWidget):
         pen.setCosmetic(True)
         painter.setPen(pen)
         painter.setBrush(QtCore.Qt.BrushStyle.NoBrush)
-        painter.drawRect(rect)
+        painter.drawRect(rect.adjusted(0.5, 0.5, -0.5, -0.5))  # the frame inside the item
 
 
 class ColorBar(pg.GraphicsWidget):

@@ -125,8 +125,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._frame_timer.timeout.connect(self._draw_pending)
         self._fitted = False  # fitted to the screen once (_fit_to_screen)
         self._strip_choice: bool | None = None  # the pipeline strip shown or hidden by the user
+        self._strip_pinned = False  # shown for a lesson step or an export: not folded again
         self._told_strip_hidden = False
-        self._auto_width = False  # from the first show until the user moves the panes
+        self._auto_width = True  # the panes follow the window until the user moves them
         self._pane_timer = QtCore.QTimer(self, singleShot=True, interval=0)
         self._pane_timer.timeout.connect(self._fit_panes)
 
@@ -137,6 +138,9 @@ class MainWindow(QtWidgets.QMainWindow):
         build_status_bar(self)
         install_model_view(self)
         install_decoder_view(self)
+        workspace = getattr(self, "workspaceTabs", None)
+        if workspace is not None:  # back on the workbench: fit its panes to the window
+            workspace.currentChanged.connect(lambda *_: self._pane_timer.start())
         # the tabs hidden at start are built after the first paint, or when first needed
         self.deferredTabs = DeferredBuilds(self)
         for view in (self.insideView, self.similarityView, self.modelView, self.decoderView):
@@ -427,7 +431,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 if state is not None:
                     split.restoreState(state)
             # panes follow the window's size until the user sets them (see _fit_panes)
-            self._auto_width = True
+            self._auto_width = self.settings.value("window/panesByUser") not in (True, "true")
             shown = self.settings.value("window/pipelineStrip")
             if shown is not None:
                 self.set_strip_visible(shown in (True, "true"), by_user=True)
@@ -452,8 +456,15 @@ class MainWindow(QtWidgets.QMainWindow):
             action.setChecked(visible)
             action.blockSignals(False)
 
+    def reveal_strip(self) -> None:
+        """Show the pipeline strip for a lesson step or an export that needs a view in it;
+        a short window then leaves it shown (until the user hides it)."""
+        self._strip_pinned = True
+        if self.bottomSplit.isHidden():
+            self.set_strip_visible(True, by_user=False)
+
     def _on_top_split_moved(self, *_args) -> None:
-        self._auto_width = False  # the user set the panes' widths
+        self._auto_width = False  # the user set the panes' widths (kept for the next start)
 
     def _fit_panes(self) -> None:
         """Give the attention heatmap room in a small window (a small screen, or 1280×800
@@ -466,6 +477,8 @@ class MainWindow(QtWidgets.QMainWindow):
           shown again when the window has room for it. A matrix squeezed to a few pixels
           a cell teaches nothing.
         """
+        if not self.mainSplit.isVisible():
+            return  # another workspace tab is in front: its size is not the workbench's
         self.centralWidget().layout().activate()
         sizes = self.topSplit.sizes()
         total = sum(sizes)
@@ -476,7 +489,7 @@ class MainWindow(QtWidgets.QMainWindow):
             wanted = [left, center, max(total - left - center, 0)]
             if any(abs(a - b) > 2 for a, b in zip(sizes, wanted, strict=True)):
                 self.topSplit.setSizes(wanted)
-        if self._strip_choice is not None:
+        if self._strip_choice is not None or self._strip_pinned:
             return
         room = self.mainSplit.height() - self.mainSplit.handleWidth()
         fits = room - self.bottomSplit.minimumSizeHint().height() >= MIN_TOP_PANE_PX
@@ -496,6 +509,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.setValue(f"window/{split.objectName()}", split.saveState())
         if self._strip_choice is not None:  # folded for a short window: decided again
             self.settings.setValue("window/pipelineStrip", self._strip_choice)
+        self.settings.setValue("window/panesByUser", not self._auto_width)
 
     # ------------------------------------------------------------- editing
     def apply(self, new: Session, text: str, merge_key: str | None = None) -> None:

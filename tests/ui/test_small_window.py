@@ -73,3 +73,41 @@ def test_a_lesson_step_on_the_strip_shows_it(make_window, qtbot):
     qtbot.waitUntil(lambda: w.bottomSplit.isHidden())
     bring_forward(w, w.pipelineView)  # "focus": {"view": [..., "pipelineView"]}
     assert not w.bottomSplit.isHidden() and w.stripAction.isChecked()
+    resize(qtbot, w, (860, 540))
+    qtbot.wait(50)
+    assert not w.bottomSplit.isHidden()  # not folded again under the step
+
+
+def test_exporting_a_folded_view_shows_it_first(make_window, qtbot, tmp_path):
+    w = make_window()
+    resize(qtbot, w, SHORT)
+    qtbot.waitUntil(lambda: w.bottomSplit.isHidden())
+    out = tmp_path / "strip.png"
+    assert w.exports.export_view(w.pipelineView, "pipeline", out, width=800) is not None
+    assert out.stat().st_size > 0 and not w.bottomSplit.isHidden()
+
+
+def test_fitted_when_the_workbench_comes_back_to_the_front(make_window, qtbot):
+    w = make_window()
+    w.workspaceTabs.setCurrentWidget(w.modelView)
+    resize(qtbot, w, SHORT)  # resized while the Model tab is in front
+    qtbot.wait(50)
+    w.workspaceTabs.setCurrentIndex(0)  # back on the workbench: its real size
+    qtbot.waitUntil(lambda: w.bottomSplit.isHidden())
+    qtbot.waitUntil(lambda: w.attentionStack.height() >= MIN_TOP_PANE_PX)
+
+
+def test_panes_the_user_set_in_a_narrow_window_come_back(make_window, qtbot):
+    w = make_window()
+    resize(qtbot, w, SHORT)
+    qtbot.waitUntil(lambda: w.bottomSplit.isHidden())
+    w.topSplit.setSizes([400, 200, 240])
+    w.topSplit.splitterMoved.emit(400, 1)  # as a drag of the handle does
+    wanted = w.topSplit.sizes()
+    w.doc.undo_stack.setClean()
+    w.close()
+    again = make_window()
+    resize(qtbot, again, SHORT)
+    qtbot.wait(50)
+    got = again.topSplit.sizes()
+    assert all(abs(a - b) <= 3 for a, b in zip(got, wanted, strict=True)), (got, wanted)

@@ -116,7 +116,8 @@ class ExportActions:
 
     @staticmethod
     def bring_forward(widget: QtWidgets.QWidget) -> None:
-        """Make every tab that holds ``widget`` the current one, outermost first.
+        """Make every tab that holds ``widget`` the current one, outermost first (and show
+        the pipeline strip if a short window folded ``widget`` away with it).
 
         A QTabWidget keeps its pages in an internal QStackedWidget, so a page is an ancestor
         whose parent is a stack whose parent is the QTabWidget. Plain QStackedWidgets (the
@@ -133,6 +134,11 @@ class ExportActions:
                 pages.append((tabs, node))
             node = stack
         changed = False
+        window = widget.window()
+        strip = getattr(window, "bottomSplit", None)
+        if strip is not None and strip.isHidden() and strip.isAncestorOf(widget):
+            window.reveal_strip()  # the pipeline strip, folded away for a short window
+            changed = True
         for tabs, page in reversed(pages):
             if tabs.currentWidget() is not page:
                 tabs.setCurrentWidget(page)

@@ -271,7 +271,7 @@ def render_session(
         )
     if view not in VIEWS:
         raise ValueError(f"unknown view '{view}': choose one of {', '.join(VIEWS)}")
-    create_app()
+    create_app(gui_thread_gc=False)  # a script's render leaves the interpreter's gc alone
     if session.model is not None:
         from explorer.core.model_bridge import install
 

@@ -34,7 +34,7 @@ def bring_forward(window, view: QtWidgets.QWidget, name: str = "") -> TabChanges
     changes: TabChanges = []
     strip = getattr(window, "bottomSplit", None)
     if strip is not None and strip.isHidden() and strip.isAncestorOf(view):
-        window.set_strip_visible(True, by_user=False)  # folded away for a short window
+        window.reveal_strip()  # folded away for a short window
     inside = find(window, "insideView")
     if name and inside is not None and hasattr(inside, "show_view") and inside.isAncestorOf(view):
         changes.append((inside, inside.currentIndex()))
