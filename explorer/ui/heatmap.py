@@ -9,8 +9,8 @@ Follows pyqtgraph's ``MatrixDisplayExample``: row-major ``ImageItem`` shifted by
 image (:class:`~explorer.ui.colorbar.ColorBar`). Updates reuse the items
 (``setImage(..., autoLevels=False)``); the scene is never rebuilt on a slider tick. A matrix
 equal to the one shown changes nothing (no repaint), the numbers in the cells are one item
-drawn in one pass, and a view that is hidden inside a shown
-window (another tab is in front) draws what it was given only when it is shown again.
+drawn in one pass, and a view that is hidden inside a shown window (another tab is in front)
+draws what it was given only when it is shown again.
 """
 
 from __future__ import annotations

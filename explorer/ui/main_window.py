@@ -456,12 +456,15 @@ class MainWindow(QtWidgets.QMainWindow):
             action.setChecked(visible)
             action.blockSignals(False)
 
-    def reveal_strip(self) -> None:
-        """Show the pipeline strip for a lesson step or an export that needs a view in it;
-        a short window then leaves it shown (until the user hides it)."""
+    def reveal_strip(self, view: QtWidgets.QWidget) -> bool:
+        """Show the pipeline strip if ``view`` (of a lesson step or an export) is folded
+        away in it; a short window then leaves it shown (until the user hides it). True if
+        it was shown now."""
+        if not (self.bottomSplit.isHidden() and self.bottomSplit.isAncestorOf(view)):
+            return False
         self._strip_pinned = True
-        if self.bottomSplit.isHidden():
-            self.set_strip_visible(True, by_user=False)
+        self.set_strip_visible(True, by_user=False)
+        return True
 
     def _on_top_split_moved(self, *_args) -> None:
         self._auto_width = False  # the user set the panes' widths (kept for the next start)

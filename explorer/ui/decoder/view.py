@@ -85,8 +85,8 @@ class DecoderView(DeferredContents, QtWidgets.QWidget):
         self.destroyed.connect(lambda *_: self.lensWorker.shutdown(0.5))
 
     def _build(self) -> None:
-        """Make the tab's plots and controls (imported here: the layout pulls in the
-        model analysis, which a window that never shows this tab does not need at start)."""
+        """Make the tab's plots and controls (the layout and its panels are imported here:
+        a window that never shows this tab does not need them at start)."""
         from explorer.ui.decoder.layout import build_decoder_view
 
         build_decoder_view(self)
@@ -396,9 +396,9 @@ class DecoderView(DeferredContents, QtWidgets.QWidget):
         return "" if self.circuit is None else self.circuit.label(layer, head)
 
     def _draw(self) -> None:
-        out, c = self.output, self.model.config
         from explorer.ui.decoder.layout import SHORT_LABELS
 
+        out, c = self.output, self.model.config
         L, H = c.n_layer, c.n_head
         scales = {(e.layer, e.head): e.scale for e in self.edits()}
         titles, badges = [], []

@@ -133,12 +133,9 @@ class ExportActions:
             ):
                 pages.append((tabs, node))
             node = stack
-        changed = False
         window = widget.window()
-        strip = getattr(window, "bottomSplit", None)
-        if strip is not None and strip.isHidden() and strip.isAncestorOf(widget):
-            window.reveal_strip()  # the pipeline strip, folded away for a short window
-            changed = True
+        # the pipeline strip, folded away for a short window
+        changed = hasattr(window, "reveal_strip") and window.reveal_strip(widget)
         for tabs, page in reversed(pages):
             if tabs.currentWidget() is not page:
                 tabs.setCurrentWidget(page)

@@ -32,9 +32,8 @@ def bring_forward(window, view: QtWidgets.QWidget, name: str = "") -> TabChanges
     "Inside the sum" tab of ``name`` through its ``show_view``); show the pipeline strip
     if a short window folded ``view`` away with it."""
     changes: TabChanges = []
-    strip = getattr(window, "bottomSplit", None)
-    if strip is not None and strip.isHidden() and strip.isAncestorOf(view):
-        window.reveal_strip()  # folded away for a short window
+    if hasattr(window, "reveal_strip"):
+        window.reveal_strip(view)  # folded away for a short window
     inside = find(window, "insideView")
     if name and inside is not None and hasattr(inside, "show_view") and inside.isAncestorOf(view):
         changes.append((inside, inside.currentIndex()))
