@@ -21,6 +21,7 @@ from explorer.core.long_attention import (
 from explorer.core.pipeline import is_long
 from explorer.core.projections import conform
 from explorer.core.session import Session
+from explorer.ui import app as app_module
 from explorer.ui.heatmap import value_text
 
 WORDS = "the river bank was steep and the old bank by the water held money for the town".split()
@@ -50,9 +51,14 @@ def test_the_event_loop_turns_while_an_8k_token_text_computes(make_window, qtbot
     qtbot.waitUntil(long_kernels_ready, timeout=300_000)
     # and once the tabs hidden at start are built (on the GUI thread, after the first paint)
     qtbot.waitUntil(lambda: not w.deferredTabs.pending, timeout=30_000)
-    # and with the garbage of the tests before collected: the window collects on its own
-    # thread (explorer.ui.app), and a full collection of a test run's heap takes seconds
+    # and with the garbage of the tests before collected, and no collection meanwhile: the
+    # window collects on its own thread (explorer.ui.app), and a full collection of a test
+    # run's heap (ten times the app's) takes seconds; that is not what is measured here
     gc.collect()
+    collector = app_module._COLLECTOR
+    if collector is not None:
+        collector.timer.stop()
+    full_runs = gc.get_stats()[2]["collections"]
     s = long_session(9000, n_head=4)  # cut at the window: 8,190 word pieces
     # the same heads on a short text first: the edit below changes the text alone (a new
     # head shape would rebuild the projection editor's 384 sliders on the GUI thread)
@@ -63,15 +69,22 @@ def test_the_event_loop_turns_while_an_8k_token_text_computes(make_window, qtbot
     ticker.timeout.connect(lambda: w.worker.busy and busy.append(time.perf_counter()))
     ticker.start(5)
     w.apply(s, "Long text")
-    qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=120_000)
-    ticker.stop()
+    try:
+        qtbot.waitUntil(lambda: w._result_session == w.doc.session, timeout=120_000)
+    finally:
+        ticker.stop()
+        if collector is not None:
+            collector.timer.start()
     assert w.result.T == 8190 and w.result.truncated
     gaps = [b - a for a, b in itertools.pairwise(busy)]
     # tokenising and computing 8,190 tokens × 4 heads ran in the worker: the event loop kept
     # turning (the pass releases the interpreter). Both cores compute meanwhile, so on a
     # shared machine the window's thread waits for a core now and then: a few ticks, and
     # no pause longer than a quarter of a second
-    why = f"ticks {len(busy)}, longest pause {max(gaps, default=0):.3f} s, {w.result.timings}"
+    why = (
+        f"ticks {len(busy)}, longest pause {max(gaps, default=0):.3f} s, {w.result.timings}, "
+        f"full collections {gc.get_stats()[2]['collections'] - full_runs}"
+    )
     assert len(busy) >= 3 and max(gaps) < 0.25, why
 
 
